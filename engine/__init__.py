@@ -1,0 +1,46 @@
+"""dagrad's engine: scalar reverse-mode automatic differentiation.
+
+Standard library only. A :class:`Value` records each operation (its parents
+and local partial derivatives, from the rule table in :mod:`engine.ops`);
+:mod:`engine.backprop` fills the adjoint table by dynamic programming.
+
+>>> from engine import Value
+>>> x = Value(2.0)
+>>> y = x ** 3
+>>> y.backward()
+>>> x.grad
+12.0
+
+``sum``, ``max``, ``abs`` and ``pow`` are available as ``engine.sum`` etc. but
+are left out of ``__all__`` so ``from engine import *`` keeps the builtins.
+"""
+
+from engine.backprop import adjoints, backward, grad, topological_order, zero_grad
+from engine.check import GradcheckError, gradcheck, numerical_grad
+from engine.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from engine.ops import TABLE, Op
+from engine.value import (
+    Value,
+    abs,
+    apply,
+    cos,
+    div,
+    dot,
+    exp,
+    log,
+    max,
+    pow,
+    relu,
+    sigmoid,
+    sin,
+    sqrt,
+    sum,
+    tanh,
+)
+
+__all__ = [
+    "AnomalyError", "GradcheckError", "Op", "TABLE", "Value", "adjoints", "apply", "backward",
+    "cos", "detect_anomaly", "div", "dot", "enable_grad", "exp", "grad", "gradcheck",
+    "is_grad_enabled", "log", "no_grad", "numerical_grad", "relu", "sigmoid", "sin", "sqrt",
+    "tanh", "topological_order", "zero_grad",
+]

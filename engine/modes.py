@@ -1,0 +1,129 @@
+"""Switches that change how the engine records and checks: ``no_grad``,
+``enable_grad``, ``detect_anomaly``.
+
+State is thread-local, as in PyTorch: ``no_grad()`` in one thread does not
+stop another thread from recording. Each switch is a context manager and a
+decorator.
+
+NB: these mirror ``torch.no_grad``, ``torch.enable_grad`` and
+``torch.autograd.detect_anomaly``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+import traceback
+
+
+class _State(threading.local):
+    grad_enabled = True
+    anomaly = False
+
+
+#: The per-thread switches read by the choke point ``engine.value.apply``.
+STATE = _State()
+
+
+class AnomalyError(ArithmeticError):
+    """Raised under :func:`detect_anomaly` when an op makes a NaN or an inf."""
+
+
+class _Switch(contextlib.ContextDecorator):
+    attr = ""
+    value = True
+
+    def __enter__(self) -> None:
+        self._prev = getattr(STATE, self.attr)
+        setattr(STATE, self.attr, self.value)
+
+    def __exit__(self, *exc) -> None:
+        setattr(STATE, self.attr, self._prev)
+
+
+class no_grad(_Switch):  # noqa: N801 (PyTorch's name)
+    """Context manager/decorator: ops inside record no graph.
+
+    Results are constants (``requires_grad=False``, no parents), so nothing is
+    kept for backward and nothing is paid for it.
+
+    >>> from engine import Value, no_grad
+    >>> x = Value(2.0)
+    >>> with no_grad():
+    ...     y = x * x
+    >>> y.requires_grad, y.parents
+    (False, ())
+    """
+
+    attr, value = "grad_enabled", False
+
+
+class enable_grad(_Switch):  # noqa: N801
+    """Context manager/decorator: record the graph again inside ``no_grad``."""
+
+    attr, value = "grad_enabled", True
+
+
+class detect_anomaly(_Switch):  # noqa: N801
+    """Context manager/decorator: fail loudly at the op that makes a NaN/inf.
+
+    Inside it every node remembers where in the user's code it was created.
+    In the forward pass an op whose result is NaN (from inputs with no NaN) or
+    infinite (from finite inputs) raises :class:`AnomalyError`; in the
+    backward pass so does an op whose local gradient turns a finite adjoint
+    into a NaN or an infinity. The message names the op, its inputs and the
+    file and line that created the node. Slower; for debugging only.
+
+    >>> from engine import Value, detect_anomaly
+    >>> with detect_anomaly():
+    ...     Value(0.0).log()  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    engine.modes.AnomalyError: log produced -inf from inputs (0.0,) at ...
+    """
+
+    attr, value = "anomaly", True
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops in this thread record a graph now."""
+    return STATE.grad_enabled
+
+
+_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def creation_site() -> str:
+    """``file:line in function`` of the innermost caller outside ``engine``."""
+    for frame in reversed(traceback.extract_stack()):
+        if os.path.dirname(os.path.abspath(frame.filename)) != _ENGINE_DIR:
+            return f"{frame.filename}:{frame.lineno} in {frame.name}"
+    return "<unknown>"
+
+
+def _bad(out: float, inputs) -> bool:
+    if out != out:
+        return not any(x != x for x in inputs)
+    return math.isinf(out) and all(math.isfinite(x) for x in inputs)
+
+
+def check_forward(op, xs: list[float], out: float, site: str) -> None:
+    """Raise :class:`AnomalyError` if ``op`` made a NaN/inf from sane inputs."""
+    if _bad(out, xs):
+        raise AnomalyError(f"{op.name} produced {out} from inputs {tuple(xs)} at {site}")
+
+
+def check_backward(node, adjoint, local) -> None:
+    """Raise :class:`AnomalyError` if ``node``'s backward made a NaN/inf."""
+    a = float(adjoint)
+    for i, d in enumerate(local):
+        c = a * float(d)
+        if _bad(c, (a,)):
+            inputs = tuple(p.data for p in node.parents)
+            raise AnomalyError(
+                f"backward of {node.op.name} produced {c} for its input {i} "
+                f"(inputs {inputs}, local derivative {float(d)}, adjoint {a}); "
+                f"the node was created at {node.trace or '<before detect_anomaly>'}"
+            )

@@ -1,0 +1,253 @@
+"""The rule table: one entry per primitive operation.
+
+Each primitive is an :class:`Op` holding
+
+* ``forward(*xs) -> float``: the value, computed on plain floats with IEEE
+  semantics (``log(0) = -inf``, ``1/0 = inf``, ``sqrt(-1) = nan``, overflow
+  gives ``inf``), never a Python ``ZeroDivisionError``/``OverflowError``/
+  ``ValueError``;
+* ``partials(m, out, *xs) -> tuple``: the local partial derivatives
+  ``d out / d xs[i]``, one per input slot.
+
+``partials`` is written once and evaluated two ways. ``m`` is a small math
+namespace: :data:`F` (safe float functions, the fast first-order path) or the
+engine's :data:`engine.value.V` (the same functions on ``Value`` nodes, so
+that a gradient is itself a graph and can be differentiated again). Rules are
+pure: they never touch ``.grad``.
+
+Which ops are primitives and why: ``sub`` and ``div`` could be composites
+(``a + -b``, ``a * b**-1``) but as primitives they are one node instead of
+two, give bit-for-bit the IEEE result PyTorch gives, and read better in a
+picture. ``sum`` and ``dot`` are n-ary so that a neuron is one node
+(``dot(w, x) + b`` fused: inputs ``w_1..w_n, x_1..x_n, b``); this is what
+makes neurons cheap and their picture readable. ``sigmoid`` is a primitive
+because its stable form needs a branch.
+
+NB: PyTorch keeps the same information in ``derivatives.yaml``; HIPS/autograd
+in ``defvjp`` calls. Ours is evaluated on values (a Jacobian entry), not as a
+vector-Jacobian closure, so forward mode can use the very same table.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+inf = math.inf
+nan = math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One primitive operation: a row of the rule table.
+
+    Attributes:
+        name: Identifier, e.g. ``"mul"``; also the key in :data:`TABLE`.
+        symbol: Short text for pictures, e.g. ``"*"``.
+        arity: Number of inputs, or ``None`` for n-ary ops (``sum``, ``dot``).
+        forward: ``forward(*xs) -> float`` on plain floats.
+        partials: ``partials(m, out, *xs) -> tuple`` of local derivatives,
+            one per input, written over the math namespace ``m``.
+    """
+
+    name: str
+    symbol: str
+    arity: int | None
+    forward: Callable[..., float]
+    partials: Callable[..., tuple]
+
+    def __repr__(self) -> str:
+        return f"Op({self.name!r})"
+
+
+# -- safe float math (IEEE semantics, as torch float64) -----------------------
+
+
+def _is_odd_int(y: float) -> bool:
+    return math.isfinite(y) and y == math.floor(y) and y % 2.0 == 1.0
+
+
+def f_div(x: float, y: float) -> float:
+    """``x / y`` with IEEE semantics: ``1/0 = inf``, ``0/0 = nan``."""
+    try:
+        return x / y
+    except ZeroDivisionError:
+        if x == 0.0 or x != x:
+            return nan
+        return math.copysign(inf, x) * math.copysign(1.0, y)
+
+
+def f_pow(x: float, y: float) -> float:
+    """``x ** y`` with IEEE semantics: ``0**-1 = inf``, ``(-8)**(1/3) = nan``."""
+    try:
+        return math.pow(x, y)
+    except ValueError:  # 0 ** negative, or negative ** non-integer
+        if x == 0.0:
+            return -inf if math.copysign(1.0, x) < 0 and _is_odd_int(y) else inf
+        return nan
+    except OverflowError:
+        return -inf if x < 0 and _is_odd_int(y) else inf
+
+
+def f_exp(x: float) -> float:
+    """``e ** x``; ``inf`` on overflow."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return inf
+
+
+def f_log(x: float) -> float:
+    """Natural log: ``log(0) = -inf``, ``log(x < 0) = nan``."""
+    if x > 0.0:
+        return math.log(x)
+    return -inf if x == 0.0 else nan
+
+
+def f_sqrt(x: float) -> float:
+    """Square root: ``sqrt(x < 0) = nan``."""
+    return math.sqrt(x) if x >= 0.0 else nan
+
+
+def f_sin(x: float) -> float:
+    """Sine: ``sin(inf) = nan``."""
+    try:
+        return math.sin(x)
+    except ValueError:
+        return nan
+
+
+def f_cos(x: float) -> float:
+    """Cosine: ``cos(inf) = nan``."""
+    try:
+        return math.cos(x)
+    except ValueError:
+        return nan
+
+
+def f_sigmoid(x: float) -> float:
+    """Logistic function without overflow for large ``|x|``."""
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = f_exp(x)  # x < 0 or nan: no overflow
+    return e / (1.0 + e)
+
+
+def f_relu(x: float) -> float:
+    """``max(x, 0)``; nan stays nan as in torch."""
+    return x if x > 0.0 or x != x else 0.0
+
+
+def f_sign(x: float) -> float:
+    """Sign as a float: -1, 0 or 1 (nan for nan), as ``torch.sgn``."""
+    if x > 0.0:
+        return 1.0
+    if x < 0.0:
+        return -1.0
+    return x if x != x else 0.0
+
+
+def f_step(x: float) -> float:
+    """Heaviside step with ``step(0) = 0``: the derivative of relu."""
+    return 1.0 if x > 0.0 else 0.0
+
+
+def f_sum(*xs: float) -> float:
+    """Left-to-right sum (inf - inf gives nan, never an exception)."""
+    return sum(xs)
+
+
+def f_dot(*xs: float) -> float:
+    """``sum(w_i * x_i) (+ b)`` over inputs laid out ``w..., x..., [b]``."""
+    n = len(xs) >> 1
+    s = sum(map(operator.mul, xs[:n], xs[n : 2 * n]))
+    return s + xs[-1] if len(xs) & 1 else s
+
+
+def f_max(*xs: float) -> float:
+    """Largest input; nan if any input is nan (as torch)."""
+    return xs[_argmax(xs)]
+
+
+def _argmax(xs) -> int:
+    """Index of the first maximal element (a nan wins, as in max_pool)."""
+    best = 0
+    for i in range(1, len(xs)):
+        x = xs[i]
+        if x > xs[best] or x != x:
+            best = i
+            if x != x:
+                break
+    return best
+
+
+def value_of(x) -> float:
+    """The float behind an operand (a float, or a Value's ``data``)."""
+    return x if type(x) is float else getattr(x, "data", x)
+
+
+# The float namespace: partials evaluated here give plain floats.
+F = SimpleNamespace(
+    div=f_div, pow=f_pow, exp=f_exp, log=f_log, sqrt=f_sqrt, sin=f_sin, cos=f_cos,
+    tanh=math.tanh, sigmoid=f_sigmoid, sign=f_sign, step=f_step,
+)
+
+
+# -- partial derivatives --------------------------------------------------------
+# Conditions (kinks, masks) read the float behind an operand with value_of, so
+# the same code serves both namespaces; the derivative of a mask is zero.
+
+
+def _pow_partials(m, out, x, p):
+    xd, pd = value_of(x), value_of(p)
+    dx = 0.0 if pd == 0.0 else p * m.pow(x, p - 1.0)  # torch: x**0 has zero slope
+    dp = 0.0 if xd == 0.0 and pd >= 0.0 else out * m.log(x)  # torch's mask at 0
+    return dx, dp
+
+
+def _dot_partials(m, out, *xs):
+    n = len(xs) >> 1
+    ws, vs = xs[:n], xs[n : 2 * n]
+    return (*vs, *ws, 1.0) if len(xs) & 1 else (*vs, *ws)
+
+
+def _max_partials(m, out, *xs):
+    grads = [0.0] * len(xs)
+    grads[_argmax([value_of(x) for x in xs])] = 1.0
+    return tuple(grads)
+
+
+_ONE = (1.0,)
+_ONES = (1.0, 1.0)
+
+
+# -- the table ---------------------------------------------------------------------
+
+ADD = Op("add", "+", 2, operator.add, lambda m, out, x, y: _ONES)
+SUB = Op("sub", "-", 2, operator.sub, lambda m, out, x, y: (1.0, -1.0))
+MUL = Op("mul", "*", 2, operator.mul, lambda m, out, x, y: (y, x))
+DIV = Op("div", "/", 2, f_div, lambda m, out, x, y: (m.div(1.0, y), -m.div(out, y)))
+POW = Op("pow", "**", 2, f_pow, _pow_partials)
+NEG = Op("neg", "neg", 1, operator.neg, lambda m, out, x: (-1.0,))
+EXP = Op("exp", "exp", 1, f_exp, lambda m, out, x: (out,))
+LOG = Op("log", "log", 1, f_log, lambda m, out, x: (m.div(1.0, x),))
+TANH = Op("tanh", "tanh", 1, math.tanh, lambda m, out, x: (1.0 - out * out,))
+SIGMOID = Op("sigmoid", "sigmoid", 1, f_sigmoid, lambda m, out, x: (out * (1.0 - out),))
+RELU = Op("relu", "relu", 1, f_relu, lambda m, out, x: (m.step(x),))
+ABS = Op("abs", "abs", 1, abs, lambda m, out, x: (m.sign(x),))
+SIN = Op("sin", "sin", 1, f_sin, lambda m, out, x: (m.cos(x),))
+COS = Op("cos", "cos", 1, f_cos, lambda m, out, x: (-m.sin(x),))
+SQRT = Op("sqrt", "sqrt", 1, f_sqrt, lambda m, out, x: (m.div(0.5, out),))
+SUM = Op("sum", "sum", None, f_sum, lambda m, out, *xs: _ONE * len(xs))
+DOT = Op("dot", "dot", None, f_dot, _dot_partials)
+MAX = Op("max", "max", None, f_max, _max_partials)
+
+#: Every primitive by name. User-defined primitives are added here too.
+TABLE: dict[str, Op] = {
+    op.name: op
+    for op in (ADD, SUB, MUL, DIV, POW, NEG, EXP, LOG, TANH, SIGMOID, RELU, ABS,
+               SIN, COS, SQRT, SUM, DOT, MAX)
+}

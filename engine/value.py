@@ -1,0 +1,348 @@
+"""``Value``, a scalar node of the computation graph, and ``apply``, the one
+place where an op is applied.
+
+``apply`` lifts plain numbers to constants, checks operand types, computes the
+output on floats, and records what backward needs: the parents (a tuple, so
+order and duplicates are kept: ``x * x`` has two parents) and the local
+partial derivatives as floats. Every operator and function below is a
+one-line wrapper over it.
+
+NB: a ``Value`` is PyTorch's 0-d ``Tensor`` with ``dtype=float64``; ``op`` and
+``parents`` are its ``grad_fn`` and ``grad_fn.next_functions``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from types import SimpleNamespace
+
+from engine import ops
+from engine.modes import STATE, check_forward, creation_site
+from engine.ops import Op
+
+
+class Value:
+    """A scalar in a computation graph.
+
+    Args:
+        data: The number (int, float, or a numpy real scalar; stored as a
+            Python float). ``bool``, ``str``, ``None``, containers and
+            complex numbers are rejected with a ``TypeError``.
+        label: A name for pictures and messages.
+        requires_grad: Whether backward computes a gradient for it. True by
+            default, as in micrograd (PyTorch's leaf default is False). Plain
+            numbers mixed into an expression become constants with
+            ``requires_grad=False``, which cost no gradient work.
+
+    Attributes:
+        data: The float value.
+        grad: The accumulated gradient after ``backward()``; ``None`` before,
+            as in PyTorch.
+        parents: The inputs of the op that made this node (a tuple, in
+            operand order); ``()`` for leaves.
+        op: The :class:`engine.ops.Op` that made this node, ``None`` for leaves.
+        local_grads: ``d self / d parents[i]`` as floats, or ``None`` when no
+            gradient flows through this node.
+        requires_grad: See above.
+        label: See above.
+        trace: Where the node was created (only under ``detect_anomaly``).
+
+    Comparisons (``<``, ``<=``, ``>``, ``>=``) compare ``data`` and return a
+    bool, as ``if loss < 1e-3`` expects. ``==`` is identity (nodes are
+    dictionary keys in the backward table); compare ``a.data == b.data``.
+    ``float(v)``, ``int(v)``, ``bool(v)``, ``v.item()`` and format specs
+    (``f"{v:.3f}"``) read ``data``.
+
+    >>> a, b = Value(2.0), Value(-3.0)
+    >>> c = a * b + a
+    >>> c.backward()
+    >>> c.data, a.grad, b.grad
+    (-4.0, -2.0, 2.0)
+    """
+
+    __slots__ = ("data", "grad", "parents", "op", "local_grads", "requires_grad", "label",
+                 "trace")
+
+    def __init__(self, data: float, label: str = "", requires_grad: bool = True) -> None:
+        self.data = _to_float(data, "Value")
+        self.grad: float | Value | None = None
+        self.parents: tuple[Value, ...] = ()
+        self.op: Op | None = None
+        self.local_grads: tuple | None = None
+        self.requires_grad = bool(requires_grad)
+        self.label = label
+        self.trace: str | None = None
+
+    # -- operators: one-line wrappers over apply ------------------------------
+    def __add__(self, other): return apply(ops.ADD, self, other)
+    def __radd__(self, other): return apply(ops.ADD, other, self)
+    def __sub__(self, other): return apply(ops.SUB, self, other)
+    def __rsub__(self, other): return apply(ops.SUB, other, self)  # other - self
+    def __mul__(self, other): return apply(ops.MUL, self, other)
+    def __rmul__(self, other): return apply(ops.MUL, other, self)
+    def __truediv__(self, other): return apply(ops.DIV, self, other)
+    def __rtruediv__(self, other): return apply(ops.DIV, other, self)  # other / self
+    def __pow__(self, other): return apply(ops.POW, self, other)
+    def __rpow__(self, other): return apply(ops.POW, other, self)  # other ** self
+    def __neg__(self): return apply(ops.NEG, self)
+    def __pos__(self): return self
+    def __abs__(self): return apply(ops.ABS, self)
+
+    # -- unary ops as methods (also functions in engine) ---------------------
+    def exp(self) -> Value: return apply(ops.EXP, self)
+    def log(self) -> Value: return apply(ops.LOG, self)
+    def tanh(self) -> Value: return apply(ops.TANH, self)
+    def sigmoid(self) -> Value: return apply(ops.SIGMOID, self)
+    def relu(self) -> Value: return apply(ops.RELU, self)
+    def abs(self) -> Value: return apply(ops.ABS, self)
+    def sin(self) -> Value: return apply(ops.SIN, self)
+    def cos(self) -> Value: return apply(ops.COS, self)
+    def sqrt(self) -> Value: return apply(ops.SQRT, self)
+
+    # -- comparisons and conversions read data -------------------------------
+    def __lt__(self, other): return self.data < _operand_data(other, "<")
+    def __le__(self, other): return self.data <= _operand_data(other, "<=")
+    def __gt__(self, other): return self.data > _operand_data(other, ">")
+    def __ge__(self, other): return self.data >= _operand_data(other, ">=")
+    def __float__(self) -> float: return self.data
+    def __int__(self) -> int: return int(self.data)
+    def __bool__(self) -> bool: return self.data != 0.0
+    def __format__(self, spec: str) -> str: return format(self.data, spec)
+    __hash__ = object.__hash__
+
+    def item(self) -> float:
+        """The float value, as ``torch.Tensor.item``."""
+        return self.data
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for nodes not made by an op (inputs, parameters, constants)."""
+        return not self.parents
+
+    def detach(self) -> Value:
+        """A new constant leaf with the same data, cut from the graph."""
+        return Value(self.data, self.label, requires_grad=False)
+
+    def backward(self, gradient: float = 1.0, create_graph: bool = False) -> None:
+        """Accumulate ``d self / d node`` into ``node.grad`` for every node.
+
+        As in PyTorch, gradients add up: a second call doubles them; reset
+        with :func:`engine.zero_grad` or ``module.zero_grad()``. Unlike
+        PyTorch (and like micrograd), intermediate nodes get ``.grad`` too,
+        so a picture can show every adjoint. See :mod:`engine.backprop`.
+
+        Args:
+            gradient: The seed ``d L / d self`` (1.0 for a loss).
+            create_graph: Make the gradients ``Value`` graphs themselves, so
+                they can be differentiated again.
+        """
+        from engine.backprop import backward
+
+        backward(self, gradient, create_graph=create_graph)
+
+    def __repr__(self) -> str:
+        label = f"{self.label!r}, " if self.label else ""
+        return f"Value({label}data={self.data!r}, grad={self.grad!r})"
+
+
+# -- the choke point ---------------------------------------------------------------
+
+
+def apply(op: Op, *args: Value | float) -> Value:
+    """Apply primitive ``op`` to ``args``: the single place where nodes are made.
+
+    Args:
+        op: A row of the rule table.
+        *args: ``Value`` operands, or plain real numbers (lifted to constants).
+
+    Returns:
+        The output node. It records its parents and float local gradients when
+        grad mode is on and some input requires grad; otherwise it is a
+        constant that costs backward nothing.
+
+    Raises:
+        TypeError: An operand is not a ``Value`` or a real number.
+    """
+    for a in args:
+        if type(a) is not Value:
+            args = tuple(a if type(a) is Value else _constant(a, op.name) for a in args)
+            break
+    xs = [a.data for a in args]
+    out = op.forward(*xs)
+    node = Value.__new__(Value)
+    node.data = out
+    node.grad = None
+    node.label = ""
+    node.trace = None
+    state = STATE
+    if not state.grad_enabled:
+        node.parents = ()
+        node.op = None
+        node.local_grads = None
+        node.requires_grad = False
+    else:
+        node.parents = args
+        node.op = op
+        for a in args:
+            if a.requires_grad:
+                node.requires_grad = True
+                node.local_grads = op.partials(ops.F, out, *xs)
+                break
+        else:
+            node.requires_grad = False
+            node.local_grads = None
+    if state.anomaly:
+        node.trace = creation_site()
+        check_forward(op, xs, out, node.trace)
+    return node
+
+
+def _to_float(x: object, what: str) -> float:
+    """Convert a real number to float, or raise a TypeError naming ``what``."""
+    if type(x) is float:
+        return x
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        hint = " (use v.data or v.detach())" if isinstance(x, Value) else ""
+        raise TypeError(
+            f"{what}: expected a real number (int or float), got "
+            f"{type(x).__name__} {x!r:.40}{hint}"
+        )
+    try:
+        return float(x)
+    except OverflowError:
+        raise ValueError(f"{what}: {type(x).__name__} {x!r:.40} is too large for a float") from None
+
+
+def _constant(x: object, opname: str) -> Value:
+    """Lift a plain number used as an operand of ``opname`` to a constant."""
+    if isinstance(x, Value):
+        return x
+    node = Value.__new__(Value)
+    node.data = x if type(x) is float else _to_float(x, f"operand of {opname}")
+    node.grad = node.op = node.local_grads = node.trace = None
+    node.parents = ()
+    node.requires_grad = False
+    node.label = ""
+    return node
+
+
+def _operand_data(x: object, opname: str) -> float:
+    return x.data if type(x) is Value else _to_float(x, f"operand of {opname}")
+
+
+# -- the op functions: what ``engine`` exports ------------------------------------
+
+
+def exp(x: Value | float) -> Value:
+    """``e ** x``. ``exp(1000) = inf``.
+
+    >>> exp(0.0).data
+    1.0
+    """
+    return apply(ops.EXP, x)
+
+
+def log(x: Value | float) -> Value:
+    """Natural logarithm. ``log(0) = -inf``, ``log(-1) = nan``."""
+    return apply(ops.LOG, x)
+
+
+def tanh(x: Value | float) -> Value:
+    """Hyperbolic tangent."""
+    return apply(ops.TANH, x)
+
+
+def sigmoid(x: Value | float) -> Value:
+    """Logistic function ``1 / (1 + e**-x)``, stable for large ``|x|``."""
+    return apply(ops.SIGMOID, x)
+
+
+def relu(x: Value | float) -> Value:
+    """``max(x, 0)``; its derivative at 0 is 0, as in PyTorch."""
+    return apply(ops.RELU, x)
+
+
+def abs(x: Value | float) -> Value:  # noqa: A001 (shadows the builtin on purpose)
+    """``|x|``; its derivative at 0 is 0, as in PyTorch."""
+    return apply(ops.ABS, x)
+
+
+def sin(x: Value | float) -> Value:
+    """Sine."""
+    return apply(ops.SIN, x)
+
+
+def cos(x: Value | float) -> Value:
+    """Cosine."""
+    return apply(ops.COS, x)
+
+
+def sqrt(x: Value | float) -> Value:
+    """Square root. ``sqrt(-1) = nan``; its derivative at 0 is ``inf``."""
+    return apply(ops.SQRT, x)
+
+
+def pow(x: Value | float, y: Value | float) -> Value:  # noqa: A001
+    """``x ** y`` for a number or ``Value`` exponent."""
+    return apply(ops.POW, x, y)
+
+
+def div(x: Value | float, y: Value | float) -> Value:
+    """``x / y``. ``1/0 = inf``, ``0/0 = nan``."""
+    return apply(ops.DIV, x, y)
+
+
+def sum(values) -> Value:  # noqa: A001
+    """One n-ary ``sum`` node over ``values`` (cheaper than a chain of ``+``).
+
+    >>> sum([Value(1.0), 2.0, Value(3.0)]).data
+    6.0
+    """
+    values = tuple(values)
+    if not values:
+        return Value(0.0, requires_grad=False)
+    return apply(ops.SUM, *values)
+
+
+def dot(weights, inputs, bias: Value | float | None = None) -> Value:
+    """One fused node for ``sum(w * x for w, x in zip(weights, inputs)) + bias``.
+
+    A neuron is one ``dot`` node plus its activation: one node with ``2n + 1``
+    parents instead of ``2n`` binary nodes.
+
+    Raises:
+        ValueError: ``weights`` and ``inputs`` differ in length.
+
+    >>> dot([Value(2.0), Value(3.0)], [1.0, -1.0], bias=0.5).data
+    -0.5
+    """
+    weights, inputs = tuple(weights), tuple(inputs)
+    if len(weights) != len(inputs):
+        raise ValueError(f"dot: {len(weights)} weights but {len(inputs)} inputs")
+    if bias is None:
+        return apply(ops.DOT, *weights, *inputs)
+    return apply(ops.DOT, *weights, *inputs, bias)
+
+
+def max(*values) -> Value:  # noqa: A001
+    """Largest of ``values`` (or of one iterable). The first maximal input gets
+    the whole gradient, as in PyTorch's ``max_pool`` and ``max(dim)``; a NaN
+    input wins and propagates.
+
+    >>> m = max(Value(1.0), Value(3.0), Value(3.0)); m.backward(); m.parents[1].grad
+    1.0
+    """
+    if len(values) == 1 and not isinstance(values[0], (Value, numbers.Real)):
+        values = tuple(values[0])
+    if not values:
+        raise ValueError("max: needs at least one value")
+    return apply(ops.MAX, *values)
+
+
+#: The Value namespace: the rule table's partials evaluated here build graphs.
+V = SimpleNamespace(
+    div=div, pow=pow, exp=exp, log=log, sqrt=sqrt, sin=sin, cos=cos, tanh=tanh,
+    sigmoid=sigmoid,
+    sign=lambda x: ops.f_sign(ops.value_of(x)),
+    step=lambda x: ops.f_step(ops.value_of(x)),
+)
