@@ -21,20 +21,20 @@ from engine.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enab
 from engine.ops import TABLE, Op
 from engine.value import (
     Value,
-    abs,
+    abs as abs,
     apply,
     cos,
     div,
     dot,
     exp,
     log,
-    max,
-    pow,
+    max as max,
+    pow as pow,
     relu,
     sigmoid,
     sin,
     sqrt,
-    sum,
+    sum as sum,
     tanh,
 )
 

@@ -143,7 +143,7 @@ def _fill(table: dict, order: list[Value], create_graph: bool, anomaly: bool) ->
                 local = node.op.partials(F, node.data, *[p.data for p in parents])
         if anomaly:
             check_backward(node, g, local)
-        for parent, d in zip(parents, local):
+        for parent, d in zip(parents, local, strict=True):
             if parent.requires_grad:
                 acc = get(parent)
                 table[parent] = g * d if acc is None else acc + g * d  # the one summing site

@@ -142,17 +142,15 @@ def f_relu(x: float) -> float:
 
 
 def f_sign(x: float) -> float:
-    """Sign as a float: -1, 0 or 1 (nan for nan), as ``torch.sgn``."""
+    """Sign as a float: -1, 0 or 1 (0 for nan): the derivative of abs in torch."""
     if x > 0.0:
         return 1.0
-    if x < 0.0:
-        return -1.0
-    return x if x != x else 0.0
+    return -1.0 if x < 0.0 else 0.0
 
 
 def f_step(x: float) -> float:
-    """Heaviside step with ``step(0) = 0``: the derivative of relu."""
-    return 1.0 if x > 0.0 else 0.0
+    """The derivative of relu as torch has it: 0 where ``x <= 0``, else 1 (nan too)."""
+    return 0.0 if x <= 0.0 else 1.0
 
 
 def f_sum(*xs: float) -> float:

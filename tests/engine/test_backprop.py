@@ -1,0 +1,226 @@
+"""The backward pass: golden numbers and the field's known failures, by name."""
+
+import threading
+
+import pytest
+
+import engine
+from engine import Value, adjoints, no_grad, topological_order, zero_grad
+
+
+def test_micrograd_readme_golden_numbers():
+    a = Value(-4.0)
+    b = Value(2.0)
+    c = a + b
+    d = a * b + b**3
+    c += c + 1
+    c += 1 + c + (-a)
+    d += d * 2 + (b + a).relu()
+    d += 3 * d + (b - a).relu()
+    e = c - d
+    f = e**2
+    g = f / 2.0
+    g += 10.0 / f
+    assert f"{g.data:.4f}" == "24.7041"
+    g.backward()
+    assert f"{a.grad:.4f}" == "138.8338"
+    assert f"{b.grad:.4f}" == "645.5773"
+
+
+def test_a_plus_a():
+    a = Value(3.0)
+    b = a + a
+    b.backward()
+    assert b.parents == (a, a)
+    assert a.grad == 2.0
+
+
+def test_x_plus_x_times_x():
+    x = Value(3.0)
+    y = (x + x) * x  # 2x^2 -> 4x
+    y.backward()
+    assert y.data == 18.0 and x.grad == 12.0
+
+
+def test_chained_doubling_visits_each_node_once():
+    a = Value(1.5)
+    b = a + a
+    c = b + b
+    order = topological_order(c)
+    assert order == [a, b, c]
+    assert len({id(n) for n in order}) == 3
+    assert adjoints(c) == {c: 1.0, b: 2.0, a: 4.0}
+    c.backward()
+    assert a.grad == 4.0
+
+
+def test_x_times_x_keeps_two_parents():
+    x = Value(-2.5)
+    y = x * x
+    assert y.parents == (x, x)
+    y.backward()
+    assert x.grad == -5.0
+
+
+def test_diamond():
+    x = Value(2.0)
+    left, right = x * 3.0, x.exp()
+    top = left * right  # 3x e^x -> 3e^x + 3x e^x
+    top.backward()
+    assert x.grad == pytest.approx(3 * 2.718281828459045**2 * 3)
+    assert left.grad == right.data and right.grad == left.data
+
+
+def test_second_backward_gives_exactly_twice():
+    x, y = Value(0.3), Value(-1.7)
+    z = (x * y).tanh() + x.sin() * y
+    z.backward()
+    first = (x.grad, y.grad)
+    z.backward()
+    assert (x.grad, y.grad) == (2 * first[0], 2 * first[1])
+
+
+def test_zero_grad_resets():
+    x = Value(1.0)
+    (x * 5).backward()
+    assert x.grad == 5.0
+    zero_grad([x])
+    assert x.grad is None
+    (x * 5).backward()
+    assert x.grad == 5.0
+    zero_grad([x], set_to_none=False)
+    assert x.grad == 0.0
+
+
+def test_million_deep_chain():
+    x = Value(0.5)
+    y = x
+    for _ in range(1_000_000):
+        y = y * 1.0
+    order_len = len(topological_order(y))
+    y.backward()
+    assert order_len == 1_000_001
+    assert x.grad == 1.0
+
+
+def test_adjoints_does_not_touch_grad():
+    x = Value(2.0)
+    y = x * x * x
+    table = adjoints(y)
+    assert table[x] == 12.0
+    assert x.grad is None and y.grad is None
+
+
+def test_backward_fills_intermediate_grads():
+    x = Value(2.0)
+    h = x * x
+    y = h * 3.0
+    y.backward()
+    assert (y.grad, h.grad, x.grad) == (1.0, 3.0, 12.0)
+
+
+def test_seed_gradient_scales():
+    x = Value(2.0)
+    (x * x).backward(gradient=0.5)
+    assert x.grad == 2.0
+
+
+def test_grad_like_torch_autograd_grad():
+    x, y = Value(2.0), Value(3.0)
+    z = x * y + y
+    assert engine.grad(z, [x, y]) == (3.0, 3.0)
+    assert x.grad is None
+    unused = Value(1.0)
+    with pytest.raises(RuntimeError, match="not used"):
+        engine.grad(z, [unused])
+    assert engine.grad(z, [unused], allow_unused=True) == (None,)
+    assert engine.grad(z, [unused], materialize_grads=True) == (0.0,)
+
+
+def test_grad_of_several_outputs_sums_them():
+    x = Value(2.0)
+    assert engine.grad([x * x, x * 3.0], x) == (7.0,)
+    assert engine.grad([x * x, x * 3.0], x, grad_outputs=[1.0, 2.0]) == (10.0,)
+    with pytest.raises(ValueError, match="2 outputs but 1 grad_outputs"):
+        engine.grad([x * x, x * 3.0], x, grad_outputs=[1.0])
+
+
+def test_higher_order_derivatives_of_power():
+    x = Value(1.5)
+    (d1,) = engine.grad(x**4, x, create_graph=True)
+    (d2,) = engine.grad(d1, x, create_graph=True)
+    (d3,) = engine.grad(d2, x)
+    assert (d1.data, d2.data, d3) == pytest.approx((4 * 1.5**3, 12 * 1.5**2, 24 * 1.5))
+
+
+def test_backward_with_create_graph_makes_value_grads():
+    x = Value(0.7)
+    y = x.sin()
+    y.backward(create_graph=True)
+    assert isinstance(x.grad, Value)
+    (dd,) = engine.grad(x.grad, x)
+    assert dd == pytest.approx(-0.644217687237691)  # -sin(0.7)
+
+
+def test_backward_of_a_constant_is_a_clear_error():
+    c = Value(1.0, requires_grad=False) * 2
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        c.backward()
+
+
+# -- requires_grad, no_grad, detach --------------------------------------------------
+
+
+def test_constants_cost_no_gradient_work():
+    x = Value(2.0)
+    c = Value(3.0, requires_grad=False)
+    y = x * (c * 4.0)
+    assert not (c * 4.0).requires_grad
+    order = topological_order(y)
+    assert c not in order and x in order
+    y.backward()
+    assert x.grad == 12.0 and c.grad is None
+
+
+def test_no_grad_records_nothing_and_restores():
+    x = Value(2.0)
+    with no_grad():
+        y = x * x
+        assert not engine.is_grad_enabled()
+    assert engine.is_grad_enabled()
+    assert (y.data, y.parents, y.requires_grad) == (4.0, (), False)
+
+
+def test_no_grad_as_decorator():
+    @no_grad()
+    def f(v):
+        return v * v
+
+    assert f(Value(3.0)).parents == ()
+
+
+def test_no_grad_is_thread_local():
+    seen = {}
+    inside, done = threading.Event(), threading.Event()
+
+    def worker():
+        with no_grad():
+            inside.set()
+            done.wait(5)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    inside.wait(5)
+    x = Value(1.0)
+    seen["parents"] = (x * 2).parents
+    done.set()
+    t.join()
+    assert len(seen["parents"]) == 2 and seen["parents"][0] is x
+
+
+def test_detach_cuts_the_graph():
+    x = Value(2.0)
+    y = (x * 3).detach() * x
+    y.backward()
+    assert x.grad == 6.0
+    assert not x.detach().requires_grad

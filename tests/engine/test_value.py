@@ -1,0 +1,124 @@
+"""The Value node: construction, operand types, conversions, anomaly detection."""
+
+import fractions
+import math
+import subprocess
+import sys
+
+import pytest
+
+import engine
+from engine import AnomalyError, Value, detect_anomaly
+
+
+@pytest.mark.parametrize("bad", ["3", None, [1], (1.0,), 1 + 2j, True, {}])
+def test_value_rejects_non_numbers_with_the_type_named(bad):
+    with pytest.raises(TypeError, match=type(bad).__name__):
+        Value(bad)
+
+
+def test_value_of_a_value_points_to_detach():
+    with pytest.raises(TypeError, match="detach"):
+        Value(Value(1.0))
+
+
+def test_huge_int_is_a_clear_error():
+    with pytest.raises(ValueError, match="too large"):
+        Value(10**400)
+
+
+def test_value_accepts_ints_fractions_and_numpy_scalars():
+    assert Value(3).data == 3.0 and type(Value(3).data) is float
+    assert Value(fractions.Fraction(1, 4)).data == 0.25
+    np = pytest.importorskip("numpy")
+    v = Value(np.float32(1.5)) * Value(np.int64(2))
+    assert v.data == 3.0 and type(v.data) is float
+
+
+@pytest.mark.parametrize("bad", ["3", None, [1.0], 2j, True])
+@pytest.mark.parametrize("opname,fn", [
+    ("add", lambda v, b: v + b), ("add", lambda v, b: b + v), ("mul", lambda v, b: v * b),
+    ("sub", lambda v, b: b - v), ("div", lambda v, b: v / b), ("pow", lambda v, b: v**b),
+    ("pow", lambda v, b: b**v), ("exp", lambda v, b: engine.exp(b)),
+    ("dot", lambda v, b: engine.dot([v], [b])),
+])
+def test_bad_operands_name_the_op_and_the_type(bad, opname, fn):
+    with pytest.raises(TypeError, match=rf"{opname}.*{type(bad).__name__}"):
+        fn(Value(1.0), bad)
+
+
+def test_reflected_operators_with_numbers_on_the_left():
+    x = Value(2.0)
+    assert [(3 + x).data, (3 - x).data, (3 * x).data, (3 / x).data, (3**x).data] == [
+        5.0, 1.0, 6.0, 1.5, 9.0]
+    y = 3**x
+    y.backward()
+    assert x.grad == pytest.approx(9.0 * math.log(3.0))
+
+
+def test_unary_methods_and_functions_agree():
+    for name in ["exp", "log", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "sqrt"]:
+        x = Value(0.8)
+        assert getattr(x, name)().data == getattr(engine, name)(0.8).data
+    assert list(map(engine.relu, [-1.0, 2.0]))[1].data == 2.0
+    assert abs(Value(-2.0)).data == 2.0 and (+Value(2.0)).data == 2.0
+
+
+def test_comparisons_and_conversions_read_data():
+    a, b = Value(1.0), Value(2.0)
+    assert a < b and a <= 1.0 and b > a and b >= 2
+    assert float(b) == 2.0 and int(Value(2.7)) == 2 and b.item() == 2.0
+    assert bool(Value(0.0)) is False and bool(b) is True
+    assert f"{Value(3.14159):.2f}" == "3.14"
+    assert max([a, b]) is b  # Python's max picks the node
+    assert (a == Value(1.0)) is False  # identity: nodes are dict keys
+    with pytest.raises(TypeError, match="<"):
+        _ = a < "x"
+
+
+def test_repr_and_is_leaf():
+    a = Value(2.0, label="a")
+    assert repr(a) == "Value('a', data=2.0, grad=None)"
+    assert a.is_leaf and not (a * a).is_leaf
+
+
+def test_nodes_are_small():
+    assert not hasattr(Value(1.0), "__dict__")
+
+
+# -- detect_anomaly ------------------------------------------------------------------
+
+
+def test_anomaly_in_forward_names_op_inputs_and_line():
+    with detect_anomaly(), pytest.raises(AnomalyError) as info:
+        Value(-1.0).sqrt()
+    message = str(info.value)
+    assert "sqrt produced nan from inputs (-1.0,)" in message
+    assert "test_value.py" in message
+
+
+def test_anomaly_in_backward_names_op_and_creation_site():
+    x = Value(0.0)
+    with detect_anomaly():
+        y = x.sqrt()  # fine forward: sqrt(0) = 0; its slope at 0 is inf
+        with pytest.raises(AnomalyError) as info:
+            y.backward()
+    message = str(info.value)
+    assert "backward of sqrt produced inf" in message
+    assert "test_value.py" in message
+
+
+def test_no_anomaly_check_outside_the_context():
+    assert Value(-1.0).log().data != Value(-1.0).log().data  # nan, no error
+    with detect_anomaly():
+        assert (Value(2.0) * 3).data == 6.0
+
+
+def test_import_engine_loads_no_third_party_module():
+    code = (
+        "import sys; before = set(sys.modules); import engine, engine.backprop, engine.check; "
+        "new = {m.split('.')[0] for m in set(sys.modules) - before}; "
+        "print(sorted(new - set(sys.stdlib_module_names) - {'engine'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
