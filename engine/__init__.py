@@ -21,21 +21,29 @@ from engine.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enab
 from engine.ops import TABLE, Op
 from engine.value import (
     Value,
-    abs as abs,
     apply,
     cos,
     div,
     dot,
     exp,
     log,
-    max as max,
-    pow as pow,
     relu,
     sigmoid,
     sin,
     sqrt,
-    sum as sum,
     tanh,
+)
+from engine.value import (
+    abs as abs,
+)
+from engine.value import (
+    max as max,
+)
+from engine.value import (
+    pow as pow,
+)
+from engine.value import (
+    sum as sum,
 )
 
 __all__ = [
