@@ -15,36 +15,15 @@ and local partial derivatives, from the rule table in :mod:`engine.ops`);
 are left out of ``__all__`` so ``from engine import *`` keeps the builtins.
 """
 
+from engine import value as _value
 from engine.backprop import adjoints, backward, grad, topological_order, zero_grad
 from engine.check import GradcheckError, gradcheck, numerical_grad
 from engine.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from engine.ops import TABLE, Op
-from engine.value import (
-    Value,
-    apply,
-    cos,
-    div,
-    dot,
-    exp,
-    log,
-    relu,
-    sigmoid,
-    sin,
-    sqrt,
-    tanh,
-)
-from engine.value import (
-    abs as abs,
-)
-from engine.value import (
-    max as max,
-)
-from engine.value import (
-    pow as pow,
-)
-from engine.value import (
-    sum as sum,
-)
+from engine.value import Value, apply, cos, div, dot, exp, log, relu, sigmoid, sin, sqrt, tanh
+
+# Exported but kept out of __all__, so that a star import keeps the builtins.
+abs, max, pow, sum = _value.abs, _value.max, _value.pow, _value.sum
 
 __all__ = [
     "AnomalyError", "GradcheckError", "Op", "TABLE", "Value", "adjoints", "apply", "backward",
