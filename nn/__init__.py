@@ -3,6 +3,7 @@
 Built on :mod:`engine` (never on :mod:`viz`).
 """
 
+from nn.layers import MLP, Layer, Neuron
 from nn.module import REGISTRY, IncompatibleKeys, Module, StateDictError
 
-__all__ = ["IncompatibleKeys", "Module", "REGISTRY", "StateDictError"]
+__all__ = ["IncompatibleKeys", "Layer", "MLP", "Module", "Neuron", "REGISTRY", "StateDictError"]
