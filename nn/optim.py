@@ -1,0 +1,387 @@
+"""Optimizers (``SGD``, ``Adam``, ``AdamW``) and learning-rate schedules.
+
+An optimizer reads each parameter's ``grad`` and changes only its ``data``:
+plain float arithmetic, never a graph node. Parameters whose ``grad`` is
+``None`` (unused in the last backward) are skipped, as in PyTorch. The
+update formulas, their order of floating-point operations and the defaults
+are those of ``torch.optim`` (single-tensor path), so a run matches PyTorch
+in float64 step by step.
+
+Schedules are PyTorch-style objects with ``step()``, called once per epoch
+(or per update: your choice, as in PyTorch), that set ``optimizer.lr`` from
+a closed form in the step count ``k``:
+
+* :class:`LinearLR`: ``base * (start + (end - start) * min(k, total) / total)``;
+  micrograd's demo ``lr = 1.0 - 0.9 * k / 100`` is
+  ``LinearLR(SGD(params, lr=1.0), start_factor=1.0, end_factor=0.1, total_iters=100)``,
+  bit for bit;
+* :class:`StepLR`: ``base * gamma ** (k // step_size)``;
+* :class:`CosineAnnealingLR`: ``eta_min + (base - eta_min) * (1 + cos(pi k / T_max)) / 2``.
+
+Each schedule is also a plain function of the step: ``schedule.lr_at(k)``.
+
+NB: one parameter group (``optimizer.lr`` is a float); PyTorch's
+``param_groups`` are left out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from engine import Value, enable_grad
+
+
+def _param_list(params: Iterable[Value] | Any) -> list[Value]:
+    if hasattr(params, "parameters") and callable(params.parameters):
+        params = params.parameters()
+    if isinstance(params, Value):
+        raise TypeError("optimizer: params must be an iterable of Values (a list, or "
+                        "model.parameters()), got a single Value")
+    params = list(params)
+    if not params:
+        raise ValueError("optimizer got an empty parameter list")
+    for i, p in enumerate(params):
+        if not isinstance(p, Value):
+            raise TypeError(f"optimizer: parameter {i} is a {type(p).__name__}, not a Value")
+    return params
+
+
+def _check(name: str, value: float, low: float = 0.0, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value \
+            or value < low or (high is not None and value >= high):
+        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"invalid {name}: {value!r} (expected a number {bound})")
+    return float(value)
+
+
+class Optimizer:
+    """Base class: holds the parameters, ``lr`` and per-parameter ``state``.
+
+    Attributes:
+        params: The parameters, in order.
+        lr: The learning rate (schedules change it).
+        state: ``{parameter index: {name: float}}`` (momentum buffers, moments).
+    """
+
+    def __init__(self, params: Iterable[Value] | Any, lr: float) -> None:
+        self.params = _param_list(params)
+        self.lr = _check("learning rate", lr)
+        self.state: dict[int, dict[str, float]] = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's ``grad`` to ``None`` (PyTorch's default) or 0.0."""
+        g = None if set_to_none else 0.0
+        for p in self.params:
+            p.grad = g
+
+    def step(self, closure: Callable[[], Value] | None = None) -> Value | None:
+        """One update of every parameter with a gradient.
+
+        Args:
+            closure: Optional; re-evaluates the model and returns the loss
+                (called with grad enabled before the update, as in PyTorch).
+
+        Returns:
+            The closure's loss, or None.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                continue
+            self._update(i, p, g if type(g) is float else float(g))
+        return loss
+
+    def _update(self, i: int, p: Value, g: float) -> None:
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor's settings (without the parameters)."""
+        return {"lr": self.lr}
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"type", "hyperparameters", "state"}``, JSON-able (state keys are indices)."""
+        return {
+            "type": type(self).__name__,
+            "hyperparameters": self.hyperparameters(),
+            "state": {i: dict(s) for i, s in self.state.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned.
+
+        Raises:
+            ValueError: The dict is for another optimizer type or other parameters.
+        """
+        if state.get("type") != type(self).__name__:
+            raise ValueError(f"load_state_dict: state is for {state.get('type')!r}, "
+                             f"not {type(self).__name__}")
+        inner = {int(k): dict(v) for k, v in state["state"].items()}
+        bad = [k for k in inner if not 0 <= k < len(self.params)]
+        if bad:
+            raise ValueError(f"load_state_dict: state for parameter index {bad[0]} but the "
+                             f"optimizer has {len(self.params)} parameters")
+        for name, value in state["hyperparameters"].items():
+            setattr(self, name, tuple(value) if isinstance(value, list) else value)
+        self.state = inner
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({len(self.params)} parameters, {settings})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum, Nesterov and weight decay.
+
+    As ``torch.optim.SGD``: ``g = grad + weight_decay * p``; with momentum,
+    ``buf = g`` on the first step, then ``buf = momentum * buf + (1 - dampening) * g``;
+    ``g = g + momentum * buf`` (Nesterov) or ``g = buf``; ``p = p - lr * g``.
+
+    Args:
+        params: Parameters (a list of Values, or a Module).
+        lr: Learning rate.
+        momentum: Momentum factor (0: plain SGD).
+        nesterov: Use Nesterov momentum (needs momentum > 0 and dampening 0).
+        weight_decay: L2 penalty coefficient added to the gradient.
+        dampening: Dampening for momentum.
+        maximize: Ascend instead of descend.
+
+    Raises:
+        ValueError: A setting is out of range.
+
+    >>> w = Value(1.0); w.grad = 0.5
+    >>> SGD([w], lr=0.1).step(); w.data
+    0.95
+    """
+
+    def __init__(self, params: Iterable[Value] | Any, lr: float = 1e-3, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0, dampening: float = 0.0,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr)
+        self.momentum = _check("momentum", momentum)
+        self.weight_decay = _check("weight_decay", weight_decay)
+        self.dampening = _check("dampening", dampening)
+        if nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        self.nesterov = bool(nesterov)
+        self.maximize = bool(maximize)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay, "dampening": self.dampening,
+                "maximize": self.maximize}
+
+    def _update(self, i: int, p: Value, g: float) -> None:
+        if self.maximize:
+            g = -g
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * p.data
+        if self.momentum != 0:
+            s = self.state.get(i)
+            if s is None:
+                buf = g
+                self.state[i] = s = {}
+            else:
+                buf = s["momentum_buffer"] * self.momentum + (1 - self.dampening) * g
+            s["momentum_buffer"] = buf
+            g = g + self.momentum * buf if self.nesterov else buf
+        p.data = p.data + -self.lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba), with ``torch.optim.Adam``'s defaults and formulas.
+
+    Per parameter, at step ``t``: ``g = grad (+ weight_decay * p)``;
+    ``m = m + (1 - b1) (g - m)``; ``v = b2 v + (1 - b2) g^2``;
+    ``p = p - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)``;
+    with ``amsgrad`` the running maximum of ``v`` replaces ``v`` in the denominator.
+
+    Args:
+        params: Parameters (a list of Values, or a Module).
+        lr: Learning rate (1e-3).
+        betas: Moment decay rates (0.9, 0.999).
+        eps: Denominator term (1e-8).
+        weight_decay: L2 penalty added to the gradient (0; see :class:`AdamW`).
+        amsgrad: Use the AMSGrad variant.
+        maximize: Ascend instead of descend.
+
+    Raises:
+        ValueError: A setting is out of range.
+
+    >>> w = Value(1.0); w.grad = 2.0
+    >>> Adam([w], lr=0.1).step(); round(w.data, 6)  # the first step moves by lr
+    0.9
+    """
+
+    decoupled = False
+
+    def __init__(self, params: Iterable[Value] | Any, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr)
+        b1, b2 = betas
+        self.betas = (_check("beta1", b1, 0.0, 1.0), _check("beta2", b2, 0.0, 1.0))
+        self.eps = _check("eps", eps)
+        self.weight_decay = _check("weight_decay", weight_decay)
+        self.amsgrad = bool(amsgrad)
+        self.maximize = bool(maximize)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.lr, "betas": self.betas, "eps": self.eps,
+                "weight_decay": self.weight_decay, "amsgrad": self.amsgrad,
+                "maximize": self.maximize}
+
+    def _update(self, i: int, p: Value, g: float) -> None:
+        beta1, beta2 = self.betas
+        lr = self.lr
+        if self.maximize:
+            g = -g
+        s = self.state.get(i)
+        if s is None:
+            self.state[i] = s = {"step": 0, "exp_avg": 0.0, "exp_avg_sq": 0.0}
+            if self.amsgrad:
+                s["max_exp_avg_sq"] = 0.0
+        step = s["step"] = s["step"] + 1
+        if self.weight_decay != 0:
+            if self.decoupled:
+                p.data = p.data * (1 - lr * self.weight_decay)
+            else:
+                g = g + self.weight_decay * p.data
+        m = s["exp_avg"]
+        m = s["exp_avg"] = m + (1 - beta1) * (g - m)  # torch's lerp for a weight < 0.5
+        v = s["exp_avg_sq"] = s["exp_avg_sq"] * beta2 + (1 - beta2) * g * g
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        step_size = lr / bias_correction1
+        if self.amsgrad:
+            v = s["max_exp_avg_sq"] = max(s["max_exp_avg_sq"], v)
+        denom = math.sqrt(v) / bias_correction2**0.5 + self.eps
+        p.data = p.data + -step_size * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter), as ``torch.optim.AdamW``.
+
+    Before the Adam step ``p = p * (1 - lr * weight_decay)``; the gradient is
+    not changed. Defaults: ``lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+    weight_decay=1e-2``.
+
+    >>> w = Value(1.0); w.grad = 2.0
+    >>> AdamW([w], lr=0.1, weight_decay=0.5).step(); round(w.data, 6)  # 1 * 0.95 - 0.1
+    0.85
+    """
+
+    decoupled = True
+
+    def __init__(self, params: Iterable[Value] | Any, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+#: Optimizers by the names ``fit`` and the command line accept.
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+
+# -- learning-rate schedules -----------------------------------------------------------
+
+
+class LRScheduler:
+    """Base class: sets ``optimizer.lr = lr_at(k)``; ``step()`` advances ``k``.
+
+    Creating a schedule sets the learning rate for ``k = 0``.
+
+    Attributes:
+        optimizer: The optimizer whose ``lr`` is set.
+        base_lr: The optimizer's learning rate when the schedule was made.
+        last_epoch: ``k``, the number of ``step()`` calls so far.
+    """
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__}: expected an Optimizer, got "
+                            f"{type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last_epoch = 0
+        optimizer.lr = self.lr_at(0)
+
+    def lr_at(self, k: int) -> float:
+        """The learning rate after ``k`` steps."""
+        raise NotImplementedError
+
+    def step(self) -> None:
+        """Advance one step and set the optimizer's learning rate."""
+        self.last_epoch += 1
+        self.optimizer.lr = self.lr_at(self.last_epoch)
+
+    def get_last_lr(self) -> list[float]:
+        """The current learning rate, in a list as PyTorch returns it."""
+        return [self.optimizer.lr]
+
+
+class LinearLR(LRScheduler):
+    """Scale the learning rate linearly from ``start_factor`` to ``end_factor``
+    over ``total_iters`` steps, then keep it (PyTorch's defaults).
+
+    >>> w = Value(0.0)
+    >>> s = LinearLR(SGD([w], lr=1.0), start_factor=1.0, end_factor=0.1, total_iters=100)
+    >>> [s.lr_at(k) == 1.0 - 0.9 * k / 100 for k in (0, 37, 99)]  # micrograd's demo
+    [True, True, True]
+    """
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
+                 end_factor: float = 1.0, total_iters: int = 5) -> None:
+        if total_iters < 1:
+            raise ValueError(f"LinearLR: total_iters must be >= 1, got {total_iters}")
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(optimizer)
+
+    def lr_at(self, k: int) -> float:
+        f = self.start_factor + (self.end_factor - self.start_factor) * min(k, self.total_iters) \
+            / self.total_iters
+        return self.base_lr * f
+
+
+class StepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` steps.
+
+    >>> s = StepLR(SGD([Value(0.0)], lr=1.0), step_size=10, gamma=0.5)
+    >>> s.lr_at(9), s.lr_at(10), s.lr_at(25)
+    (1.0, 0.5, 0.25)
+    """
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        if step_size < 1:
+            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer)
+
+    def lr_at(self, k: int) -> float:
+        return self.base_lr * self.gamma ** (k // self.step_size)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Cosine decay from the base learning rate to ``eta_min`` over ``T_max`` steps.
+
+    >>> s = CosineAnnealingLR(SGD([Value(0.0)], lr=1.0), T_max=10)
+    >>> s.lr_at(0), round(s.lr_at(5), 12), s.lr_at(10)
+    (1.0, 0.5, 0.0)
+    """
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
+        if T_max < 1:
+            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer)
+
+    def lr_at(self, k: int) -> float:
+        return self.eta_min + (self.base_lr - self.eta_min) * \
+            (1 + math.cos(math.pi * k / self.T_max)) / 2
