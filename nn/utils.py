@@ -1,0 +1,291 @@
+"""Helpers for layers that take tensors: nested lists of ``Value``s, and gradient clipping.
+
+dagrad has no tensor type. A tensor is a nested list (or tuple) of scalars,
+``Value``s or plain numbers, indexed like PyTorch's: an image is
+``x[channel][row][column]``, a batch of images ``x[sample][channel][row][column]``.
+This module holds the few functions every such layer needs:
+
+* :func:`shape` reads (and checks) the shape of a nested list, so a layer can
+  name the expected and the received shape when they differ;
+* :func:`apply_elementwise`, :func:`flatten_values` and :func:`to_data` walk
+  the leaves;
+* :func:`clip_grad_norm` and :func:`clip_grad_value` rescale gradients in
+  place, as ``torch.nn.utils.clip_grad_norm_`` and ``clip_grad_value_``.
+
+>>> from engine import Value
+>>> x = [[Value(1.0), Value(-2.0)], [Value(3.0), Value(0.5)]]
+>>> shape(x)
+(2, 2)
+>>> to_data(apply_elementwise(lambda v: v.relu(), x))
+[[1.0, 0.0], [3.0, 0.5]]
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from engine import Value
+
+__all__ = [
+    "apply_elementwise", "clip_grad_norm", "clip_grad_norm_", "clip_grad_value", "expand_ints",
+    "clip_grad_value_", "flatten_values", "format_shape", "lift", "shape", "to_data", "to_values",
+]
+
+_SEQ = (list, tuple)
+
+
+def shape(x: Any, where: str = "tensor") -> tuple[int, ...]:
+    """The shape of a nested list, checked to be rectangular.
+
+    Args:
+        x: A scalar (``Value`` or number) or a nested list/tuple of them.
+        where: Who is asking, for the error message (e.g. a layer's repr).
+
+    Returns:
+        The lengths along each level, ``()`` for a scalar.
+
+    Raises:
+        ValueError: The nesting is ragged (rows of different lengths, or a
+            list where a scalar belongs); the message gives the index.
+
+    >>> shape([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    (2, 3)
+    >>> shape([[1.0, 2.0], [3.0]])
+    Traceback (most recent call last):
+    ...
+    ValueError: tensor: ragged nested list: x[1] has length 1, expected 2 (as x[0])
+    """
+    dims: list[int] = []
+    t = x
+    while isinstance(t, _SEQ):
+        dims.append(len(t))
+        if not t:
+            break
+        t = t[0]
+    _check_rectangular(x, dims, 0, "x", where)
+    return tuple(dims)
+
+
+def _check_rectangular(x: Any, dims: list[int], depth: int, index: str, where: str) -> None:
+    if depth == len(dims):
+        if isinstance(x, _SEQ):
+            raise ValueError(f"{where}: ragged nested list: {index} is a list where the other "
+                             f"entries at this depth are scalars")
+        return
+    if not isinstance(x, _SEQ):
+        raise ValueError(f"{where}: ragged nested list: {index} is a scalar, expected a list of "
+                         f"length {dims[depth]}")
+    if len(x) != dims[depth]:
+        first = index[: index.rfind("[")] + "[0]"
+        raise ValueError(f"{where}: ragged nested list: {index} has length {len(x)}, expected "
+                         f"{dims[depth]} (as {first})")
+    if depth + 1 == len(dims):
+        for i, v in enumerate(x):
+            if isinstance(v, _SEQ):
+                raise ValueError(f"{where}: ragged nested list: {index}[{i}] is a list where the "
+                                 f"other entries at this depth are scalars")
+        return
+    for i, v in enumerate(x):
+        _check_rectangular(v, dims, depth + 1, f"{index}[{i}]", where)
+
+
+def format_shape(dims: Iterable[int | str]) -> str:
+    """Write a shape the way error messages do: ``[2][8][8]``.
+
+    >>> format_shape((1, "H", "W"))
+    '[1][H][W]'
+    """
+    return "".join(f"[{d}]" for d in dims) or "a scalar"
+
+
+def apply_elementwise(fn: Callable[[Any], Any], x: Any) -> Any:
+    """``fn`` applied to every scalar of a nested list, keeping the nesting (as lists).
+
+    >>> apply_elementwise(lambda v: 2 * v, [[1, 2], [3, 4]])
+    [[2, 4], [6, 8]]
+    """
+    if isinstance(x, _SEQ):
+        return [apply_elementwise(fn, v) for v in x]
+    return fn(x)
+
+
+def flatten_values(x: Any) -> list:
+    """The scalars of a nested list in row-major order (PyTorch's ``flatten``).
+
+    >>> flatten_values([[[1, 2]], [[3, 4]]])
+    [1, 2, 3, 4]
+    """
+    out: list = []
+    stack = [x]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, _SEQ):
+            stack.extend(reversed(t))
+        else:
+            out.append(t)
+    return out
+
+
+def to_data(x: Any) -> Any:
+    """The floats behind a nested list of ``Value``s (numbers pass through as floats).
+
+    >>> to_data([Value(1.5), 2])
+    [1.5, 2.0]
+    """
+    if isinstance(x, _SEQ):
+        return [to_data(v) for v in x]
+    return x.data if isinstance(x, Value) else float(x)
+
+
+def to_values(x: Any, requires_grad: bool = True) -> Any:
+    """A nested list of numbers as a nested list of leaf ``Value``s.
+
+    Args:
+        x: Numbers (or ``Value``s, whose data is copied) in any nesting.
+        requires_grad: Whether the new leaves get gradients.
+
+    Returns:
+        The same nesting, as lists of new ``Value`` leaves.
+
+    >>> v = to_values([[1.0, 2.0]]); v[0][1]
+    Value(data=2.0, grad=None)
+    """
+    if isinstance(x, _SEQ):
+        return [to_values(v, requires_grad) for v in x]
+    return Value(x.data if isinstance(x, Value) else x, requires_grad=requires_grad)
+
+
+def lift(x: Any) -> Any:
+    """A nested list whose numbers become constant ``Value``s; ``Value``s are kept.
+
+    Layers lift their input once, so a pixel read by nine windows is one
+    constant node, not nine.
+
+    >>> y = lift([2.0, Value(1.0)]); y[0].requires_grad, y[1].requires_grad
+    (False, True)
+    """
+    if isinstance(x, _SEQ):
+        return [lift(v) for v in x]
+    return x if type(x) is Value else Value(x, requires_grad=False)
+
+
+# -- gradient clipping ------------------------------------------------------------
+
+
+def _grads(parameters: Value | Iterable[Value]) -> list[Value]:
+    if isinstance(parameters, Value):
+        parameters = [parameters]
+    params = list(parameters)
+    for i, p in enumerate(params):
+        if not isinstance(p, Value):
+            raise TypeError(f"clip_grad: parameter {i} is a {type(p).__name__}, not a Value")
+    return [p for p in params if p.grad is not None]
+
+
+def clip_grad_norm(parameters: Value | Iterable[Value], max_norm: float,
+                   norm_type: float = 2.0, error_if_nonfinite: bool = False) -> float:
+    """Rescale gradients so that their global norm is at most ``max_norm``.
+
+    As ``torch.nn.utils.clip_grad_norm_``: the norm is taken over all
+    gradients together (parameters whose ``grad`` is ``None`` are skipped);
+    when it exceeds ``max_norm`` every gradient is multiplied by
+    ``max_norm / (norm + 1e-6)``. Only ``.grad`` changes; no graph is built.
+    Use it between ``loss.backward()`` and ``optimizer.step()``, for example
+    to tame exploding gradients in backpropagation through time.
+
+    Args:
+        parameters: A ``Value`` or an iterable of them (e.g. ``model.parameters()``).
+        max_norm: The largest allowed norm.
+        norm_type: The p of the p-norm; ``math.inf`` for the largest absolute value.
+        error_if_nonfinite: Raise if the norm is NaN or infinite (otherwise
+            the gradients become NaN, as in PyTorch).
+
+    Returns:
+        The total norm before clipping.
+
+    Raises:
+        ValueError: ``max_norm`` is negative or ``norm_type`` is not positive.
+        RuntimeError: The norm is not finite and ``error_if_nonfinite`` is set.
+
+    >>> a, b = Value(1.0), Value(1.0)
+    >>> a.grad, b.grad = 3.0, 4.0
+    >>> clip_grad_norm([a, b], max_norm=1.0)
+    5.0
+    >>> round(a.grad, 6), round(b.grad, 6)
+    (0.6, 0.8)
+    """
+    max_norm, norm_type = float(max_norm), float(norm_type)
+    if max_norm < 0.0 or max_norm != max_norm:
+        raise ValueError(f"clip_grad_norm: max_norm must be >= 0, got {max_norm}")
+    if not norm_type > 0.0:
+        raise ValueError(f"clip_grad_norm: norm_type must be > 0 (or math.inf), got {norm_type}")
+    params = _grads(parameters)
+    if not params:
+        return 0.0
+    gs = [float(p.grad) for p in params]
+    if norm_type == math.inf:
+        total = max(abs(g) for g in gs)
+    elif norm_type == 2.0:
+        total = math.sqrt(math.fsum(g * g for g in gs))
+    else:
+        total = math.fsum(abs(g) ** norm_type for g in gs) ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(
+            f"clip_grad_norm: the total norm of order {norm_type} of the gradients is {total}; "
+            "set error_if_nonfinite=False to clip anyway (the gradients become NaN)"
+        )
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0 or coef != coef:
+        for p in params:
+            p.grad = p.grad * coef
+    return total
+
+
+def clip_grad_value(parameters: Value | Iterable[Value], clip_value: float) -> None:
+    """Clamp every gradient to ``[-clip_value, clip_value]``, as
+    ``torch.nn.utils.clip_grad_value_``.
+
+    >>> a = Value(1.0); a.grad = -7.0
+    >>> clip_grad_value([a], 2.0); a.grad
+    -2.0
+    """
+    c = float(clip_value)
+    if not c >= 0.0:
+        raise ValueError(f"clip_grad_value: clip_value must be >= 0, got {clip_value}")
+    for p in _grads(parameters):
+        g = float(p.grad)
+        if g > c:
+            p.grad = c
+        elif g < -c:
+            p.grad = -c
+
+
+#: PyTorch's spellings (the trailing underscore marks an in-place change).
+clip_grad_norm_ = clip_grad_norm
+clip_grad_value_ = clip_grad_value
+
+
+def expand_ints(value: Any, n: int, name: str, where: str, minimum: int = 0) -> tuple[int, ...]:
+    """An int or a tuple of ``n`` ints as a tuple of ``n`` ints, checked against ``minimum``.
+
+    PyTorch's ``_pair``: ``kernel_size=3`` means ``(3, 3)`` for a 2-D layer.
+
+    Raises:
+        ValueError: Not an int or ``n`` ints, or below ``minimum``; names ``where`` and ``name``.
+
+    >>> expand_ints(3, 2, "kernel_size", "Conv2d", minimum=1)
+    (3, 3)
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        values: tuple = (int(value),) * n
+    elif (isinstance(value, _SEQ) and len(value) == n
+          and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)):
+        values = tuple(int(v) for v in value)
+    else:
+        raise ValueError(f"{where}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    if any(v < minimum for v in values):
+        raise ValueError(f"{where}: {name} must be >= {minimum}, got {value!r}")
+    return values
