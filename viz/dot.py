@@ -1,0 +1,615 @@
+"""Computation graph -> DOT text: a pure function of the graph.
+
+:func:`draw` walks the graph with the engine's own traversal
+(:func:`engine.topological_order`, constants included) and names every DOT
+node by its topological index (``v0``, ``v1``, ...; op nodes ``o<i>``,
+collapsed groups ``g<j>``), never by ``id()``, so the same graph gives the
+same text on every run and can be compared with a golden file without the
+``dot`` program. Nothing is printed or written here; :mod:`viz.render` runs
+Graphviz.
+
+What a picture shows:
+
+* **value nodes**: the name (from ``params=dict(model.named_parameters())``,
+  else the node's ``label``), ``data`` and ``grad`` (``not computed`` until
+  backward has run, never a misleading 0; constants have no grad);
+* **op nodes**: small, separate, labelled with the op's symbol from the rule
+  table (so user-defined primitives show their own names);
+* **colours by role** from the one table in :mod:`viz.style`, with a legend;
+* **gradient flow** (``flow=True``): every edge ``parent -> op`` is labelled
+  with the contribution that flows back along it, ``d node / d parent x
+  adjoint[node]``, coloured by sign and widened by size; ``shade=True``
+  fills nodes by ``|grad|``;
+* **the DP view**: ``order=True`` numbers each node ``#k`` with its position in
+  the backward (reverse topological) order, ``table=True`` adds the adjoint
+  table beside the graph;
+* **large graphs**: ``max_nodes`` fails fast with advice; ``collapse`` draws
+  each neuron or layer as one node and ``cluster`` boxes them (groups come
+  from parameter *names* such as ``layers.0.neurons.3.w.1``, so ``viz``
+  needs no ``nn``); ``depth`` keeps nodes near the root; ``show_ops=False``
+  folds op symbols into the value nodes.
+
+Every label is an HTML-like label whose text goes through
+:func:`viz.style.esc`, so quotes, ``<``, ``>``, ``&``, ``{``, ``|`` and
+newlines render literally.
+
+NB: torchviz's ``make_dot`` takes ``params`` the same way; unlike it, names
+here do not depend on ``id()``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import graphviz
+
+from engine import Value, topological_order
+from engine import adjoints as engine_adjoints
+from viz import style
+
+#: How many DOT nodes :func:`draw` accepts by default before asking for a smaller view.
+MAX_NODES = 1000
+
+GroupSpec = str | Callable[[str], str | None] | None
+
+
+class GraphTooLargeError(ValueError):
+    """The picture would have more nodes than ``max_nodes`` (Graphviz would take minutes)."""
+
+
+class Graph(graphviz.Digraph):
+    """A :class:`graphviz.Digraph` that displays itself well in Jupyter.
+
+    It is a plain ``Digraph`` (``.source``, ``.pipe()``, ``.render()`` all
+    work). In a notebook it shows as inline SVG inside a ``<div>`` that
+    scrolls when the graph is wider than the cell (the SVG keeps its natural
+    size: no ``size`` attribute clips it, and ``max-width`` is lifted so
+    text stays legible). Without the ``dot`` program it shows how to install
+    Graphviz and the DOT source instead of a traceback.
+    """
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **_) -> dict[str, str]:
+        from viz.render import notebook_bundle
+
+        return notebook_bundle(self, include, exclude)
+
+
+def group_of_name(name: str, level: str) -> str | None:
+    """The neuron or layer a parameter belongs to, read from its dotted name.
+
+    The owning module is the name without its trailing indices and attribute
+    (``layers.0.neurons.3.w.1`` -> ``layers.0.neurons.3``); its layer is the
+    shortest prefix ending in an index (``layers.0``).
+
+    Args:
+        name: A parameter name, as ``named_parameters()`` gives it.
+        level: ``"neuron"`` (the owning module) or ``"layer"``.
+
+    Returns:
+        The group's name, or ``None`` for a top-level parameter.
+
+    Raises:
+        ValueError: ``level`` is neither ``"neuron"`` nor ``"layer"``.
+
+    >>> group_of_name("layers.0.neurons.3.w.1", "neuron")
+    'layers.0.neurons.3'
+    >>> group_of_name("layers.0.neurons.3.b", "layer")
+    'layers.0'
+    >>> group_of_name("w", "neuron") is None
+    True
+    """
+    if level not in ("neuron", "layer"):
+        raise ValueError(f"group level must be 'neuron' or 'layer' (or a function), got {level!r}")
+    parts = name.split(".")
+    while parts and parts[-1].isdigit():
+        parts.pop()
+    parts = parts[:-1]
+    if not parts:
+        return None
+    if level == "layer":
+        for i, part in enumerate(parts):
+            if part.isdigit():
+                return ".".join(parts[: i + 1])
+    return ".".join(parts)
+
+
+@dataclass
+class FrameState:
+    """What one backward step knows: for drawing a frame of the animation.
+
+    Attributes:
+        current: The node being processed.
+        done: Nodes whose adjoint is final (processed, the current one included).
+        known: Adjoints known so far (final or partial sums).
+    """
+
+    current: Value
+    done: set = field(default_factory=set)
+    known: dict = field(default_factory=dict)
+
+
+class Scene:
+    """Everything about a graph that a picture needs, computed once.
+
+    :func:`draw` is ``Scene(...).emit(...)``; the backward animation reuses
+    one scene for all its frames.
+
+    Args:
+        root: The output node, or several.
+        params: Parameter names: a mapping ``name -> Value`` (or the pairs of
+            ``model.named_parameters()``), inverted by identity.
+        grads: Where gradients come from: ``"grad"`` reads ``.grad`` (shown
+            as not computed while ``None``); ``"adjoints"`` computes
+            :func:`engine.adjoints` (``.grad`` untouched); or a mapping
+            ``node -> adjoint``.
+        collapse: Draw each group as one node: ``"neuron"``, ``"layer"`` or a
+            function ``parameter name -> group name or None``.
+        cluster: Box each group's nodes (same choices as ``collapse``).
+        depth: Keep only nodes at most this many steps from the root.
+        show_ops: Draw op nodes (else the op symbol goes into the value node).
+
+    Raises:
+        TypeError: A root or a parameter is not a ``Value``.
+        ValueError: A bad ``grads``, ``depth`` or group option.
+    """
+
+    def __init__(self, root: Value | Iterable[Value], params: Mapping[str, Value] |
+                 Iterable[tuple[str, Value]] | None = None, *, grads: str | Mapping = "grad",
+                 collapse: GroupSpec = None, cluster: GroupSpec = None, depth: int | None = None,
+                 show_ops: bool = True) -> None:
+        self.roots = _as_roots(root)
+        self.order = topological_order(self.roots, include_constants=True)
+        self.index = {n: i for i, n in enumerate(self.order)}
+        self.names = _param_names(params)
+        self.table = _grad_table(grads, self.roots)
+        self.backward_order = [n for n in reversed(topological_order(self.roots))]
+        self.steps = {n: k for k, n in enumerate(self.backward_order, 1)}
+        self.rootset = set(self.roots)
+        self.show_ops = bool(show_ops)
+        self.visible, self.cut = self._depth(depth)
+        self.group = self._groups(collapse, "collapse")
+        self.cluster = self._groups(cluster, "cluster")
+
+    # -- what is drawn --------------------------------------------------------
+    def _depth(self, depth: int | None) -> tuple[set, set]:
+        if depth is None:
+            return set(self.order), set()
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+            raise ValueError(f"depth must be a non-negative int or None, got {depth!r}")
+        dist = dict.fromkeys(self.roots, 0)
+        for node in reversed(self.order):
+            d = dist.get(node)
+            if d is None or d >= depth:
+                continue
+            for p in node.parents:
+                if dist.get(p, depth + 1) > d + 1:
+                    dist[p] = d + 1
+        visible = set(dist)
+        cut = {n for n in visible if any(p not in visible for p in n.parents)}
+        return visible, cut
+
+    def _groups(self, spec: GroupSpec, what: str) -> dict[Value, str]:
+        if spec is None:
+            return {}
+        if isinstance(spec, str):
+            level = spec
+            group_of_name("x.0.w", level)  # validates the level
+            key = lambda name: group_of_name(name, level)  # noqa: E731
+        elif callable(spec):
+            key = spec
+        else:
+            raise ValueError(f"{what} must be 'neuron', 'layer', a function or None, "
+                             f"got {spec!r}")
+        if not self.names:
+            raise ValueError(f"{what}={spec!r} needs params=dict(model.named_parameters()): "
+                             "the groups come from the parameter names")
+        group: dict[Value, str] = {}
+        for node in self.order:
+            if node not in self.visible:
+                continue
+            name = self.names.get(node)
+            if name is not None:
+                g = key(name)
+                if g is not None:
+                    group[node] = str(g)
+                continue
+            if not node.parents or not node.requires_grad:
+                continue
+            from_params = {group.get(p) for p in node.parents if p in self.names}
+            if from_params:
+                if len(from_params) == 1 and None not in from_params:
+                    group[node] = from_params.pop()
+                continue
+            inherited = {group.get(p) for p in node.parents}
+            if len(inherited) == 1 and None not in inherited:
+                group[node] = inherited.pop()
+        return group
+
+    def count(self) -> int:
+        """How many DOT nodes the picture has (values, ops and groups)."""
+        singles = [n for n in self.visible if n not in self.group]
+        ops = sum(1 for n in singles if n.parents) if self.show_ops else 0
+        return len(singles) + ops + len(set(self.group.values()))
+
+    def check_size(self, max_nodes: int | None) -> None:
+        """Raise :class:`GraphTooLargeError` if the picture exceeds ``max_nodes``."""
+        if max_nodes is None:
+            return
+        n = self.count()
+        if n > max_nodes:
+            raise GraphTooLargeError(
+                f"draw: the picture would have {n:,} nodes, more than max_nodes={max_nodes:,} "
+                "(Graphviz would take minutes). Draw less: collapse='neuron' or "
+                "collapse='layer' (one node per neuron or layer; needs "
+                "params=dict(model.named_parameters())), depth=3 (only nodes within 3 steps "
+                "of the root), show_ops=False (no op nodes), or pass a larger max_nodes"
+            )
+
+    # -- per node ---------------------------------------------------------------
+    def role(self, node: Value) -> str:
+        """``root``, ``parameter``, ``constant``, ``input`` or ``intermediate``."""
+        if node in self.rootset:
+            return "root"
+        if node in self.names:
+            return "parameter"
+        if not node.requires_grad:
+            return "constant"
+        return "intermediate" if node.parents else "input"
+
+    def name(self, node: Value) -> str:
+        """The parameter name, else the node's label, else ``""``."""
+        return self.names.get(node) or node.label
+
+    def describe(self, node: Value) -> str:
+        """A short description for tables and captions: name, else op, else ``v<i>``."""
+        name = self.name(node)
+        if name:
+            return name
+        if node.op is not None:
+            return f"{node.op.name} (v{self.index[node]})"
+        return f"v{self.index[node]}"
+
+    def grad_of(self, node: Value) -> float | None:
+        """The node's gradient from the chosen source, or ``None`` if not computed."""
+        if not node.requires_grad:
+            return None
+        g = node.grad if self.table is None else self.table.get(node)
+        return None if g is None else float(g)
+
+    def status(self, node: Value, frame: FrameState | None) -> tuple[float | None, str]:
+        """``(gradient, "final" | "partial" | "unknown")`` for a node."""
+        if frame is None:
+            g = self.grad_of(node)
+            return g, ("unknown" if g is None else "final")
+        if node in frame.done:
+            return float(frame.known[node]), "final"
+        if node in frame.known:
+            return float(frame.known[node]), "partial"
+        return None, "unknown"
+
+    def contributions(self, node: Value, frame: FrameState | None) -> list[float | None]:
+        """Per operand slot: the gradient flowing back to that parent, or ``None``."""
+        local = node.local_grads
+        g, status = self.status(node, frame)
+        if local is None or g is None or status != "final":
+            return [None] * len(node.parents)
+        return [g * float(d) if p.requires_grad else None
+                for p, d in zip(node.parents, local, strict=True)]
+
+    # -- DOT ---------------------------------------------------------------------
+    def emit(self, *, rankdir: str = "LR", flow: bool = False, shade: bool = False,
+             order: bool = False, table: bool = False, legend: bool = True,
+             precision: int = 4, frame: FrameState | None = None,
+             grad_texts: Mapping[Value, str] | None = None) -> Graph:
+        """Build the ``Digraph``. Arguments as :func:`draw`; ``frame`` draws a backward
+        step (the current node highlighted, partial sums marked) and ``grad_texts``
+        replaces the grad text of some nodes (the animation sizes its cells this way)."""
+        if rankdir not in ("LR", "TB", "RL", "BT"):
+            raise ValueError(f"rankdir must be 'LR', 'TB', 'RL' or 'BT', got {rankdir!r}")
+        numbered = order or table
+        g = Graph(
+            name="dagrad",
+            graph_attr={"rankdir": rankdir, "fontname": style.FONT, "nodesep": "0.25",
+                        "ranksep": "0.35"},
+            node_attr={"fontname": style.FONT, "fontsize": "10", "shape": "box",
+                       "style": "rounded,filled", "penwidth": "1.2"},
+            edge_attr={"fontname": style.FONT, "fontsize": "9", "arrowsize": "0.6",
+                       "color": style.EDGE["plain"]},
+        )
+        edges = self._edges(flow, frame)
+        largest = max((abs(c) for *_, c in edges if c is not None and math.isfinite(c)),
+                      default=0.0)
+        shades = [abs(g) for n in self.visible if n not in self.group
+                  for g in (self.status(n, frame)[0],) if g is not None and math.isfinite(g)]
+        top = max(shades, default=0.0)
+
+        clusters: dict[str | None, list[tuple[str, dict]]] = {None: []}
+        groups: dict[str, list[Value]] = {}
+        for node in self.order:
+            if node not in self.visible:
+                continue
+            if node in self.group:
+                groups.setdefault(self.group[node], []).append(node)
+                continue
+            box = clusters.setdefault(self.cluster.get(node), [])
+            i = self.index[node]
+            box.append((f"v{i}", self._value_attrs(node, frame, numbered, shade, top,
+                                                   precision, grad_texts)))
+            if self.show_ops and node.op is not None:
+                box.append((f"o{i}", self._op_attrs(node, frame)))
+        gnames = {key: f"g{j}" for j, key in enumerate(groups)}
+        for key, members in groups.items():
+            box = clusters.setdefault(self.cluster.get(members[-1]), [])
+            box.append((gnames[key], self._group_attrs(key, members, shade, top, precision)))
+
+        for name, attrs in clusters.pop(None):
+            g.node(name, **attrs)
+        for j, (key, nodes) in enumerate(clusters.items()):
+            with g.subgraph(name=f"cluster_{j}") as c:
+                c.attr(label=f"<{style.esc(key)}>", style="rounded,dashed",
+                       color=style.ROLES["group"]["border"], fontname=style.FONT,
+                       fontsize="10")
+                for name, attrs in nodes:
+                    c.node(name, **attrs)
+
+        seen: set[tuple[str, str]] = set()
+        for src, dst, eid, attrs, c in edges:
+            src = gnames.get(src, src)
+            dst = gnames.get(dst, dst)
+            if src == dst:
+                continue
+            if eid is None:
+                if (src, dst) in seen:
+                    continue
+                seen.add((src, dst))
+                eid = f"h{len(seen)}"
+            if c is not None:
+                attrs = {**attrs, "label": f"<{style.esc(style.fmt(c, precision))}>",
+                         **style.edge_style(c, largest)}
+            g.edge(src, dst, id=eid, **attrs)
+
+        if table:
+            g.node("adjoint_table", shape="plain", style="", id="adjoint_table",
+                   label=self._table_label(frame, precision))
+        if legend:
+            g.node("legend", shape="plain", style="", id="legend",
+                   label=style.legend_label(flow=flow, shade=shade, depth_cut=bool(self.cut),
+                                            groups=bool(self.group or self.cluster),
+                                            numbered=numbered, ops=self.show_ops))
+        if table or legend:
+            side = [n for n, on in (("adjoint_table", table), ("legend", legend)) if on]
+            g.body.append("\t{rank=sink; " + "; ".join(side) + "}\n")
+        return g
+
+    def _edges(self, flow: bool, frame: FrameState | None) -> list[tuple]:
+        """``(src, dst, id or None, attrs, contribution or None)`` for every edge drawn.
+
+        Sources and destinations that are collapsed are named by their group key
+        (renamed to ``g<j>`` by ``emit``); such edges are drawn once per pair."""
+        out = []
+        for node in self.order:
+            if node not in self.visible or not node.parents:
+                continue
+            i = self.index[node]
+            mine = self.group.get(node)
+            dst = mine if mine is not None else (f"o{i}" if self.show_ops else f"v{i}")
+            contribs = self.contributions(node, frame) if flow else [None] * len(node.parents)
+            for slot, (p, c) in enumerate(zip(node.parents, contribs, strict=True)):
+                if p not in self.visible:
+                    continue
+                theirs = self.group.get(p)
+                if mine is not None and theirs == mine:
+                    continue
+                src = theirs if theirs is not None else f"v{self.index[p]}"
+                attrs = {}
+                if not p.requires_grad:
+                    attrs = {"style": "dashed", "color": style.EDGE["constant"]}
+                if mine is not None or theirs is not None:
+                    out.append((src, dst, None, attrs, None))
+                else:
+                    out.append((src, dst, f"e{i}_{slot}", attrs, c))
+            if mine is None and self.show_ops:
+                out.append((f"o{i}", f"v{i}", f"e{i}", {}, None))
+        return out
+
+    def _value_attrs(self, node: Value, frame: FrameState | None, numbered: bool,
+                     shade: bool, top: float, precision: int,
+                     grad_texts: Mapping[Value, str] | None) -> dict[str, str]:
+        role = style.ROLES[self.role(node)]
+        cells = []
+        if numbered and node in self.steps:
+            cells.append(f"#{self.steps[node]}")
+        name = self.name(node)
+        if name:
+            cells.append(f"<B>{style.esc(name)}</B>")
+        if not self.show_ops and node.op is not None:
+            cells.append(f"<I>{style.esc(node.op.symbol or node.op.name)}</I>")
+        cells.append(f"data {style.esc(style.fmt(node.data, precision))}")
+        g, status = self.status(node, frame)
+        if node.requires_grad:
+            if grad_texts is not None and node in grad_texts:
+                text = style.esc(grad_texts[node])
+            else:
+                text = style.esc(grad_text(g, status, precision))
+            if status == "partial":
+                text = f'<FONT COLOR="{style.PARTIAL_FONT}"><I>{text}</I></FONT>'
+            cells.append(text)
+        label = ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2" '
+                 'COLUMNS="*"><TR>' + "".join(f"<TD>{c}</TD>" for c in cells)
+                 + "</TR></TABLE>>")
+        fill = role["fill"]
+        if shade and g is not None:
+            fill = style.mix(*style.SHADE, style.strength(g, top))
+        attrs = {"id": f"v{self.index[node]}", "label": label, "fillcolor": fill,
+                 "color": role["border"]}
+        if node in self.cut:
+            attrs["style"] = "rounded,filled,dashed"
+        if frame is not None and node is frame.current:
+            attrs.update(fillcolor=style.CURRENT["fill"], color=style.CURRENT["border"],
+                         penwidth=style.CURRENT["penwidth"])
+        return attrs
+
+    def _op_attrs(self, node: Value, frame: FrameState | None) -> dict[str, str]:
+        i = self.index[node]
+        attrs = {"id": f"o{i}", "label": f"<{style.esc(node.op.symbol or node.op.name)}>",
+                 "shape": "ellipse", "style": "filled", "fillcolor": style.OP["fill"],
+                 "color": style.OP["border"], "fontsize": style.OP["fontsize"],
+                 "width": "0.3", "height": "0.3", "margin": "0.04,0.02"}
+        if frame is not None and node is frame.current:
+            attrs.update(color=style.CURRENT["border"], penwidth=style.CURRENT["penwidth"])
+        return attrs
+
+    def _group_attrs(self, key: str, members: list[Value], shade: bool, top: float,
+                     precision: int) -> dict[str, str]:
+        role = style.ROLES["group"]
+        params = [n for n in members if n in self.names]
+        grads = [abs(g) for n in params for g in (self.grad_of(n),) if g is not None]
+        rows = [f"<B>{style.esc(key)}</B>", f"{len(params)} parameters, "
+                f"{len(members) - len(params)} ops"]
+        if grads:
+            rows.append(f"max |grad| {style.esc(style.fmt(max(grads), precision))}")
+        label = ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+                 + "".join(f"<TR><TD>{r}</TD></TR>" for r in rows) + "</TABLE>>")
+        fill = role["fill"]
+        if shade and grads:
+            fill = style.mix(*style.SHADE, style.strength(max(grads), top or max(grads)))
+        return {"label": label, "fillcolor": fill, "color": role["border"],
+                "penwidth": "1.6"}
+
+    def _table_label(self, frame: FrameState | None, precision: int) -> str:
+        rows = ['<TR><TD COLSPAN="3"><B>adjoint table (DP)</B></TD></TR>',
+                "<TR><TD><I>step</I></TD><TD><I>node</I></TD>"
+                "<TD><I>adjoint d root / d node</I></TD></TR>"]
+        for node in self.backward_order:
+            if node not in self.visible or node in self.group:
+                continue
+            g, status = self.status(node, frame)
+            text = style.esc(grad_text(g, status, precision).removeprefix("grad "))
+            if status == "partial":
+                text = f'<FONT COLOR="{style.PARTIAL_FONT}"><I>{text}</I></FONT>'
+            bg = ' BGCOLOR="' + style.CURRENT["fill"] + '"' if (
+                frame is not None and node is frame.current) else ""
+            rows.append(f"<TR><TD{bg}>#{self.steps[node]}</TD>"
+                        f"<TD{bg} ALIGN=\"LEFT\">{style.esc(self.describe(node))}</TD>"
+                        f"<TD{bg} ALIGN=\"RIGHT\">{text}</TD></TR>")
+        return ('<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
+                'COLOR="#999999" BGCOLOR="#ffffff">' + "".join(rows) + "</TABLE>>")
+
+
+def grad_text(g: float | None, status: str, precision: int = 4) -> str:
+    """How a gradient reads in a node: ``grad 0.7864``, ``grad 1.5 (partial)``,
+    or ``grad not computed``.
+
+    >>> grad_text(None, "unknown"), grad_text(0.5, "partial")
+    ('grad not computed', 'grad 0.5 (partial)')
+    """
+    if g is None or status == "unknown":
+        return f"grad {style.NOT_COMPUTED}"
+    text = f"grad {style.fmt(g, precision)}"
+    return text + " (partial)" if status == "partial" else text
+
+
+def draw(root: Value | Iterable[Value], params: Mapping[str, Value] |
+         Iterable[tuple[str, Value]] | None = None, *, rankdir: str = "LR",
+         grads: str | Mapping = "grad", flow: bool = False, shade: bool = False,
+         order: bool = False, table: bool = False, collapse: GroupSpec = None,
+         cluster: GroupSpec = None, depth: int | None = None, show_ops: bool = True,
+         legend: bool = True, max_nodes: int | None = MAX_NODES, precision: int = 4) -> Graph:
+    """Draw the computation graph behind ``root`` as a ``graphviz.Digraph``.
+
+    Jupyter displays the result inline (and lets wide graphs scroll); use
+    :func:`viz.to_svg` or :func:`viz.save` for files. Needs no ``dot``
+    program: only rendering does.
+
+    Args:
+        root: The output node (or several).
+        params: ``dict(model.named_parameters())`` (or those pairs): names
+            for the parameters, found by identity.
+        rankdir: ``"LR"`` (left to right, the default) or ``"TB"`` (top to bottom).
+        grads: ``"grad"`` (read ``.grad``; ``not computed`` while ``None``),
+            ``"adjoints"`` (compute the DP table without touching ``.grad``)
+            or a mapping ``node -> adjoint``.
+        flow: Label each edge with the gradient flowing back along it
+            (``d node / d parent x adjoint[node]``), coloured by sign and sized
+            by magnitude.
+        shade: Fill nodes by ``|grad|`` (the border keeps the role colour).
+        order: Number each node ``#k`` with its position in the backward order.
+        table: Add the adjoint table (backward order, node, adjoint) beside the
+            graph; implies the ``#k`` numbers.
+        collapse: ``"neuron"`` or ``"layer"`` (or a function from parameter
+            name to group name): draw each group of an ``nn`` model as one node.
+        cluster: The same choices: box each group's nodes instead.
+        depth: Keep only nodes at most this many steps from the root (nodes
+            whose inputs are hidden get a dashed border).
+        show_ops: Draw op nodes; ``False`` puts the op symbol in the value node.
+        legend: Add the legend explaining the colours.
+        max_nodes: Refuse pictures with more DOT nodes than this (``None``: no limit).
+        precision: Significant digits of the numbers shown.
+
+    Returns:
+        A :class:`Graph` (a ``graphviz.Digraph``); ``.source`` is the DOT text.
+
+    Raises:
+        GraphTooLargeError: More than ``max_nodes`` nodes; the message says how
+            to draw less.
+        TypeError: ``root`` or a parameter is not a ``Value``.
+        ValueError: A bad option value.
+
+    >>> from engine import Value
+    >>> x = Value(0.5, label="x"); w = Value(-3.0, label="w")
+    >>> y = (x * w).tanh()
+    >>> src = draw(y).source
+    >>> "grad not computed" in src and "rankdir=LR" in src
+    True
+    >>> y.backward()
+    >>> "grad -0.02961" in draw(y).source  # dy/dx = w (1 - tanh(xw)^2)
+    True
+    """
+    scene = Scene(root, params, grads=grads, collapse=collapse, cluster=cluster, depth=depth,
+                  show_ops=show_ops)
+    scene.check_size(max_nodes)
+    return scene.emit(rankdir=rankdir, flow=flow, shade=shade, order=order, table=table,
+                      legend=legend, precision=precision)
+
+
+def _as_roots(root: object) -> tuple[Value, ...]:
+    roots = (root,) if isinstance(root, Value) else tuple(root) if isinstance(
+        root, (list, tuple)) else None
+    if not roots or not all(isinstance(r, Value) for r in roots):
+        raise TypeError(f"draw: expected a Value (or a list of Values) to draw, got "
+                        f"{type(root).__name__} {root!r:.60}")
+    return roots
+
+
+def _param_names(params: object) -> dict[Value, str]:
+    if params is None:
+        return {}
+    items = params.items() if isinstance(params, Mapping) else params
+    names: dict[Value, str] = {}
+    for item in items:
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            raise TypeError("params must be a dict name -> Value (e.g. "
+                            f"dict(model.named_parameters())), got an item {item!r:.60}") from None
+        if not isinstance(value, Value):
+            raise TypeError(f"params[{name!r}] is a {type(value).__name__}, not a Value")
+        names.setdefault(value, str(name))
+    return names
+
+
+def _grad_table(grads: object, roots: tuple[Value, ...]) -> dict | None:
+    if isinstance(grads, str):
+        if grads == "grad":
+            return None
+        if grads == "adjoints":
+            live = tuple(r for r in roots if r.requires_grad)
+            return engine_adjoints(live) if live else {}
+        raise ValueError(f"grads must be 'grad', 'adjoints' or a mapping node -> adjoint, "
+                         f"got {grads!r}")
+    if isinstance(grads, Mapping):
+        return dict(grads)
+    raise ValueError(f"grads must be 'grad', 'adjoints' or a mapping node -> adjoint, "
+                     f"got {type(grads).__name__}")
