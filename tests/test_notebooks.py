@@ -1,0 +1,88 @@
+"""The notebooks are part of the product: each runs top to bottom in a fresh kernel.
+
+Also checks that exactly the eight expected notebooks are committed and that
+each one has the cells of its source in ``notebooks/src/`` (so an edit to one
+without rebuilding the other fails). Execution happens in a temporary working
+directory, so the notebooks write nothing into the repository.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def _load_builder():
+    spec = importlib.util.spec_from_file_location("dagrad_notebook_build", NOTEBOOKS / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build = _load_builder()
+
+
+def _need_jupyter() -> None:
+    """Skip (with the reason) when the notebook tool chain is not installed."""
+    for module in ("nbformat", "nbclient", "ipykernel"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (pip install -e '.[test]')")
+
+
+def test_exactly_the_expected_notebooks_are_committed():
+    committed = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+    sources = sorted(p.stem for p in (NOTEBOOKS / "src").glob("*.py"))
+    assert committed == list(build.EXPECTED)
+    assert sources == list(build.EXPECTED)
+
+
+def test_parse_source_splits_cells_and_strips_markdown_prefix():
+    text = "# %% [markdown]\n# # Title\n#\n# text\n\n# %%\nx = 1\n\ny = 2\n\n# %%\nprint(x)\n"
+    assert build.parse_source(text) == [
+        ("markdown", "# Title\n\ntext"), ("code", "x = 1\n\ny = 2"), ("code", "print(x)"),
+    ]
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("x = 1\n# %%\ny = 2\n", "before the first"),
+    ("# %% [markdown]\nnot a comment\n", "must start with '#'"),
+    ("# %%\n\n# %%\nx = 1\n", "empty code cell"),
+])
+def test_parse_source_rejects_malformed_sources(text, problem):
+    with pytest.raises(build.SourceError, match=problem):
+        build.parse_source(text, "nb.py")
+
+
+@pytest.mark.parametrize("name", build.EXPECTED)
+def test_committed_notebook_matches_its_source(name):
+    _need_jupyter()
+    assert build.check(name) == []
+
+
+@pytest.mark.parametrize("name", build.EXPECTED)
+def test_notebook_runs_top_to_bottom(name, tmp_path):
+    _need_jupyter()
+    import nbformat
+    from nbclient.exceptions import CellExecutionError
+
+    path = build.notebook_path(name)
+    if not path.exists():
+        pytest.fail(f"{path.name} is missing")
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    before = sorted(NOTEBOOKS.rglob("*"))
+    try:
+        build.execute(nb, workdir=tmp_path)
+    except CellExecutionError as error:
+        pytest.fail(f"{path.name} failed:\n{error}", pytrace=False)
+    counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1))
+    assert sorted(NOTEBOOKS.rglob("*")) == before, "the notebook wrote files into notebooks/"
