@@ -163,13 +163,12 @@ def apply(op: Op, *args: Value | float) -> Value:
     Raises:
         TypeError: An operand is not a ``Value`` or a real number.
     """
-    for a in args:
-        if type(a) is not Value:
-            args = tuple(a if type(a) is Value else _constant(a, op.name) for a in args)
-            break
-    xs = [a.data for a in args]
+    xs = [a.data for a in args if type(a) is Value]  # checks types and reads data in one pass
+    if len(xs) != len(args):
+        args = tuple([a if type(a) is Value else _constant(a, op.name) for a in args])
+        xs = [a.data for a in args]
     out = op.forward(*xs)
-    node = Value.__new__(Value)
+    node = _new(Value)
     node.data = out
     node.grad = None
     node.label = ""
@@ -186,7 +185,7 @@ def apply(op: Op, *args: Value | float) -> Value:
         for a in args:
             if a.requires_grad:
                 node.requires_grad = True
-                node.local_grads = op.partials(ops.F, out, *xs)
+                node.local_grads = op.partials(_F, out, *xs)
                 break
         else:
             node.requires_grad = False
@@ -195,6 +194,11 @@ def apply(op: Op, *args: Value | float) -> Value:
         node.trace = creation_site()
         check_forward(op, xs, out, node.trace)
     return node
+
+
+_new = object.__new__
+_F = ops.F
+_BIG = 2**1023  # ints below this convert to float without overflow
 
 
 def _to_float(x: object, what: str) -> float:
@@ -218,7 +222,12 @@ def _constant(x: object, opname: str) -> Value:
     if isinstance(x, Value):
         return x
     node = Value.__new__(Value)
-    node.data = x if type(x) is float else _to_float(x, f"operand of {opname}")
+    if type(x) is float:
+        node.data = x
+    elif type(x) is int and -_BIG < x < _BIG:
+        node.data = float(x)
+    else:
+        node.data = _to_float(x, f"operand of {opname}")
     node.grad = node.op = node.local_grads = node.trace = None
     node.parents = ()
     node.requires_grad = False
