@@ -161,7 +161,7 @@ def f_sum(*xs: float) -> float:
 def f_dot(*xs: float) -> float:
     """``sum(w_i * x_i) (+ b)`` over inputs laid out ``w..., x..., [b]``."""
     n = len(xs) >> 1
-    s = sum(map(operator.mul, xs[:n], xs[n : 2 * n]))
+    s = sum(map(operator.mul, xs, xs[n : 2 * n]))  # map stops after the n weights
     return s + xs[-1] if len(xs) & 1 else s
 
 
@@ -208,8 +208,7 @@ def _pow_partials(m, out, x, p):
 
 def _dot_partials(m, out, *xs):
     n = len(xs) >> 1
-    ws, vs = xs[:n], xs[n : 2 * n]
-    return (*vs, *ws, 1.0) if len(xs) & 1 else (*vs, *ws)
+    return xs[n : 2 * n] + xs[:n] + _ONE if len(xs) & 1 else xs[n:] + xs[:n]
 
 
 def _max_partials(m, out, *xs):
