@@ -64,21 +64,22 @@ def topological_order(roots: Value | Iterable[Value], *,
         roots = (roots,)
     order: list[Value] = []
     seen: set[Value] = set()
+    visit, emit = seen.add, order.append
     for root in roots:
         if root in seen or not (include_constants or root.requires_grad):
             continue
-        seen.add(root)
+        visit(root)
         stack = [(root, iter(root.parents))]
         while stack:
             node, parents = stack[-1]
             for p in parents:
                 if p not in seen and (include_constants or p.requires_grad):
-                    seen.add(p)
+                    visit(p)
                     stack.append((p, iter(p.parents)))
                     break
             else:
                 stack.pop()
-                order.append(node)
+                emit(node)
     return order
 
 
@@ -129,7 +130,6 @@ def adjoints(roots: Value | Sequence[Value], grad_outputs: float | Sequence | No
 
 def _fill(table: dict, order: list[Value], create_graph: bool, anomaly: bool) -> None:
     """The DP loop: propagate adjoints in reverse topological order."""
-    get = table.get
     for node in reversed(order):
         parents = node.parents
         if not parents:
@@ -145,8 +145,10 @@ def _fill(table: dict, order: list[Value], create_graph: bool, anomaly: bool) ->
             check_backward(node, g, local)
         for parent, d in zip(parents, local, strict=True):
             if parent.requires_grad:
-                acc = get(parent)
-                table[parent] = g * d if acc is None else acc + g * d  # the one summing site
+                if parent in table:
+                    table[parent] += g * d  # the one summing site
+                else:
+                    table[parent] = g * d
 
 
 def _seeds(roots: tuple, grad_outputs, create_graph: bool) -> tuple:
