@@ -1,0 +1,409 @@
+"""Toy data sets generated in pure Python from a seed, a train/test split, and batching.
+
+Every generator returns ``(X, y)``: ``X`` a list of ``[x0, x1]`` float pairs,
+``y`` a list of int class labels (0, 1, ...). Randomness comes from ``rng``:
+a ``random.Random`` (used and advanced) or an int seed (0 by default), so the
+same seed gives the same points on every machine. Nothing is downloaded and
+numpy is not needed, except by :func:`micrograd_moons`, which regenerates
+numpy's exact random stream.
+
+The geometry follows scikit-learn's ``make_moons``, ``make_circles`` and
+``make_blobs``; the spiral is CS231n's; XOR is the four quadrants.
+
+Batching (:func:`batches`) covers the three modes people learn:
+
+* full batch (``batch_size=None``): one batch, the whole set in order;
+* stochastic (``batch_size=1``): one sample at a time, shuffled each epoch;
+* mini-batch (``batch_size=k``): shuffled each epoch, the last batch smaller
+  unless ``drop_last``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+Dataset = tuple[list[list[float]], list[int]]
+
+
+def _rng(rng: random.Random | int | None) -> random.Random:
+    if rng is None:
+        return random.Random(0)
+    if isinstance(rng, random.Random):
+        return rng
+    if isinstance(rng, int) and not isinstance(rng, bool):
+        return random.Random(rng)
+    raise TypeError(f"rng: expected a random.Random or an int seed, got {type(rng).__name__}")
+
+
+def _count(n: Any, what: str, minimum: int = 1) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
+        raise ValueError(f"{what}: expected an int >= {minimum}, got {n!r}")
+    return n
+
+
+def _linspace(start: float, stop: float, n: int, endpoint: bool = True) -> list[float]:
+    """numpy's ``linspace``: ``n`` evenly spaced numbers."""
+    if n == 1:
+        return [float(start)]
+    div = (n - 1) if endpoint else n
+    step = (stop - start) / div
+    return [start + i * step for i in range(n)]
+
+
+def _finish(X: list[list[float]], y: list[int], noise: float, shuffle: bool,
+            rng: random.Random) -> Dataset:
+    if noise < 0 or noise != noise:
+        raise ValueError(f"noise: expected a number >= 0, got {noise!r}")
+    if shuffle:
+        order = list(range(len(X)))
+        rng.shuffle(order)
+        X, y = [X[i] for i in order], [y[i] for i in order]
+    if noise:
+        X = [[a + rng.gauss(0.0, noise), b + rng.gauss(0.0, noise)] for a, b in X]
+    return X, y
+
+
+def make_moons(n_samples: int = 100, noise: float = 0.0, rng: random.Random | int | None = 0,
+               shuffle: bool = True) -> Dataset:
+    """Two interleaving half circles, as ``sklearn.datasets.make_moons``.
+
+    Args:
+        n_samples: Total number of points (the outer moon gets ``n // 2``).
+        noise: Standard deviation of Gaussian noise added to each coordinate.
+        rng: A ``random.Random`` or an int seed.
+        shuffle: Shuffle the points (else the outer moon comes first).
+
+    Returns:
+        ``(X, y)`` with labels 0 (outer moon) and 1 (inner moon).
+
+    >>> X, y = make_moons(4, shuffle=False)
+    >>> [[round(a, 3), round(b, 3)] for a, b in X], y
+    ([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.5], [2.0, 0.5]], [0, 0, 1, 1])
+    """
+    n = _count(n_samples, "make_moons n_samples", 2)
+    n_out, n_in = n // 2, n - n // 2
+    outer = [[math.cos(t), math.sin(t)] for t in _linspace(0.0, math.pi, n_out)]
+    inner = [[1 - math.cos(t), 1 - math.sin(t) - 0.5] for t in _linspace(0.0, math.pi, n_in)]
+    return _finish(outer + inner, [0] * n_out + [1] * n_in, noise, shuffle, _rng(rng))
+
+
+def make_circles(n_samples: int = 100, noise: float = 0.0, factor: float = 0.8,
+                 rng: random.Random | int | None = 0, shuffle: bool = True) -> Dataset:
+    """A small circle inside a large one, as ``sklearn.datasets.make_circles``.
+
+    Args:
+        n_samples: Total number of points (the outer circle gets ``n // 2``).
+        noise: Standard deviation of Gaussian noise.
+        factor: Inner radius over outer radius, in (0, 1).
+        rng: A ``random.Random`` or an int seed.
+        shuffle: Shuffle the points.
+
+    Returns:
+        ``(X, y)`` with labels 0 (outer) and 1 (inner).
+
+    >>> X, y = make_circles(4, factor=0.5, shuffle=False)
+    >>> [[round(a, 3), round(b, 3)] for a, b in X], y
+    ([[1.0, 0.0], [-1.0, 0.0], [0.5, 0.0], [-0.5, 0.0]], [0, 0, 1, 1])
+    """
+    n = _count(n_samples, "make_circles n_samples", 2)
+    if not 0 < factor < 1:
+        raise ValueError(f"make_circles: factor must be in (0, 1), got {factor!r}")
+    n_out, n_in = n // 2, n - n // 2
+    outer = [[math.cos(t), math.sin(t)]
+             for t in _linspace(0.0, 2 * math.pi, n_out, endpoint=False)]
+    inner = [[factor * math.cos(t), factor * math.sin(t)]
+             for t in _linspace(0.0, 2 * math.pi, n_in, endpoint=False)]
+    return _finish(outer + inner, [0] * n_out + [1] * n_in, noise, shuffle, _rng(rng))
+
+
+def make_spirals(n_samples: int = 150, n_classes: int = 3, noise: float = 0.2,
+                 rng: random.Random | int | None = 0, shuffle: bool = True) -> Dataset:
+    """Interleaved spiral arms, one per class (CS231n's spiral data).
+
+    Arm ``j`` has radius ``r`` from 0 to 1 and angle ``4j + 4r`` plus
+    Gaussian noise of standard deviation ``noise`` (radians).
+
+    Args:
+        n_samples: Total number of points, split as evenly as possible.
+        n_classes: Number of arms (classes).
+        noise: Angular noise.
+        rng: A ``random.Random`` or an int seed.
+        shuffle: Shuffle the points.
+
+    Returns:
+        ``(X, y)`` with labels ``0 .. n_classes - 1``.
+
+    >>> X, y = make_spirals(6, n_classes=3, noise=0.0, shuffle=False)
+    >>> y
+    [0, 0, 1, 1, 2, 2]
+    """
+    n = _count(n_samples, "make_spirals n_samples")
+    k = _count(n_classes, "make_spirals n_classes", 1)
+    if noise < 0:
+        raise ValueError(f"noise: expected a number >= 0, got {noise!r}")
+    gen = _rng(rng)
+    X: list[list[float]] = []
+    y: list[int] = []
+    for j in range(k):
+        m = n // k + (1 if j < n % k else 0)
+        for r in _linspace(0.0, 1.0, m) if m else []:
+            t = 4.0 * j + 4.0 * r + (gen.gauss(0.0, noise) if noise else 0.0)
+            X.append([r * math.sin(t), r * math.cos(t)])
+            y.append(j)
+    return _finish(X, y, 0.0, shuffle, gen)
+
+
+def make_xor(n_samples: int = 100, noise: float = 0.0, rng: random.Random | int | None = 0,
+             shuffle: bool = True) -> Dataset:
+    """Points uniform in ``[-1, 1]^2``, labelled 1 where exactly one coordinate is positive.
+
+    Args:
+        n_samples: Number of points.
+        noise: Standard deviation of Gaussian noise added after labelling.
+        rng: A ``random.Random`` or an int seed.
+        shuffle: Accepted for a uniform signature (the points are already random).
+
+    Returns:
+        ``(X, y)`` with labels 0 and 1.
+
+    >>> X, y = make_xor(200, rng=1)
+    >>> all(label == int((a > 0) != (b > 0)) for (a, b), label in zip(X, y))
+    True
+    """
+    n = _count(n_samples, "make_xor n_samples")
+    gen = _rng(rng)
+    X = [[gen.uniform(-1, 1), gen.uniform(-1, 1)] for _ in range(n)]
+    y = [int((a > 0) != (b > 0)) for a, b in X]
+    return _finish(X, y, noise, False, gen)
+
+
+def make_blobs(n_samples: int = 100, centers: int | Sequence[Sequence[float]] = 3,
+               cluster_std: float = 1.0, center_box: tuple[float, float] = (-10.0, 10.0),
+               rng: random.Random | int | None = 0, shuffle: bool = True) -> Dataset:
+    """Gaussian blobs in 2-D, as ``sklearn.datasets.make_blobs``.
+
+    Args:
+        n_samples: Total number of points, split as evenly as possible.
+        centers: Number of blobs (centres drawn uniformly in ``center_box``)
+            or their ``[x, y]`` centres.
+        cluster_std: Standard deviation of each blob.
+        center_box: Bounds for random centres.
+        rng: A ``random.Random`` or an int seed.
+        shuffle: Shuffle the points.
+
+    Returns:
+        ``(X, y)`` with label ``i`` for blob ``i``.
+
+    >>> X, y = make_blobs(6, centers=[[0.0, 0.0], [5.0, 5.0]], cluster_std=0.0, shuffle=False)
+    >>> X[-1], y
+    ([5.0, 5.0], [0, 0, 0, 1, 1, 1])
+    """
+    n = _count(n_samples, "make_blobs n_samples")
+    gen = _rng(rng)
+    if isinstance(centers, int):
+        lo, hi = center_box
+        cs = [[gen.uniform(lo, hi), gen.uniform(lo, hi)]
+              for _ in range(_count(centers, "make_blobs centers"))]
+    else:
+        cs = [[float(a), float(b)] for a, b in centers]
+        if not cs:
+            raise ValueError("make_blobs: centers is empty")
+    if cluster_std < 0:
+        raise ValueError(f"make_blobs: cluster_std must be >= 0, got {cluster_std!r}")
+    X: list[list[float]] = []
+    y: list[int] = []
+    for i, (cx, cy) in enumerate(cs):
+        for _ in range(n // len(cs) + (1 if i < n % len(cs) else 0)):
+            X.append([cx + gen.gauss(0.0, cluster_std), cy + gen.gauss(0.0, cluster_std)])
+            y.append(i)
+    return _finish(X, y, 0.0, shuffle, gen)
+
+
+#: Generators by the names the command line accepts.
+DATASETS = {
+    "moons": make_moons,
+    "circles": make_circles,
+    "spirals": make_spirals,
+    "xor": make_xor,
+    "blobs": make_blobs,
+}
+
+
+def micrograd_moons() -> tuple[list[list[float]], list[int]]:
+    """The exact 100 points of micrograd's demo notebook, labels in {-1, +1}.
+
+    The notebook ran ``np.random.seed(1337); X, y =
+    sklearn.datasets.make_moons(n_samples=100, noise=0.1); y = y*2 - 1``.
+    This re-implements scikit-learn's ``make_moons`` with numpy alone (numpy's
+    random stream is what must be reproduced; scikit-learn is not needed), on a
+    private ``RandomState(1337)`` so numpy's global state is left alone.
+
+    Returns:
+        ``(X, y)``: 100 ``[x0, x1]`` pairs and labels -1/+1.
+
+    Raises:
+        ImportError: numpy is not installed (``pip install 'dagrad[speed]'``).
+    """
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is in the test extras
+        raise ImportError("micrograd_moons needs numpy to regenerate numpy's random stream: "
+                          "pip install numpy (or 'dagrad[speed]')") from None
+    gen = np.random.RandomState(1337)  # what np.random.seed(1337) sets up globally
+    n = 100
+    n_out, n_in = n // 2, n - n // 2
+    outer_x = np.cos(np.linspace(0, np.pi, n_out))
+    outer_y = np.sin(np.linspace(0, np.pi, n_out))
+    inner_x = 1 - np.cos(np.linspace(0, np.pi, n_in))
+    inner_y = 1 - np.sin(np.linspace(0, np.pi, n_in)) - 0.5
+    X = np.vstack([np.append(outer_x, inner_x), np.append(outer_y, inner_y)]).T
+    y = np.hstack([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
+    indices = np.arange(n)  # sklearn.utils.shuffle
+    gen.shuffle(indices)
+    X, y = X[indices], y[indices]
+    X += gen.normal(scale=0.1, size=X.shape)
+    return X.tolist(), (y * 2 - 1).tolist()
+
+
+# -- splitting and batching -----------------------------------------------------------------
+
+
+def train_test_split(X: Sequence[Any], y: Sequence[Any], test_size: float | int = 0.25,
+                     rng: random.Random | int | None = 0, shuffle: bool = True,
+                     stratify: bool = False) -> tuple[list, list, list, list]:
+    """Split into train and test sets, as ``sklearn.model_selection.train_test_split``.
+
+    Args:
+        X: Inputs.
+        y: Targets, aligned with ``X``.
+        test_size: A fraction in (0, 1) (the test count is rounded up) or a count.
+        rng: A ``random.Random`` or an int seed for the shuffle.
+        shuffle: Shuffle before splitting (else the last samples are the test set).
+        stratify: Keep each class's share in both parts (``y`` are class labels).
+
+    Returns:
+        ``(X_train, X_test, y_train, y_test)``.
+
+    Raises:
+        ValueError: Lengths differ, or the split would leave a part empty.
+
+    >>> Xtr, Xte, ytr, yte = train_test_split(list(range(10)), list(range(10)), 0.3)
+    >>> len(Xtr), len(Xte), sorted(Xtr + Xte) == list(range(10)), Xte == yte
+    (7, 3, True, True)
+    """
+    X, y = list(X), list(y)
+    n = len(X)
+    if len(y) != n:
+        raise ValueError(f"train_test_split: {n} inputs but {len(y)} targets")
+    if isinstance(test_size, float):
+        if not 0 < test_size < 1:
+            raise ValueError(f"train_test_split: test_size fraction must be in (0, 1), got "
+                             f"{test_size!r}")
+        n_test = math.ceil(test_size * n)
+    else:
+        n_test = _count(test_size, "train_test_split test_size")
+    if not 0 < n_test < n:
+        raise ValueError(f"train_test_split: test_size={test_size!r} leaves an empty part of "
+                         f"{n} samples")
+    gen = _rng(rng)
+    if stratify:
+        by_class: dict[Any, list[int]] = {}
+        for i, label in enumerate(y):
+            by_class.setdefault(label, []).append(i)
+        test_idx: list[int] = []
+        train_idx: list[int] = []
+        for label in sorted(by_class, key=repr):
+            idx = by_class[label]
+            if shuffle:
+                gen.shuffle(idx)
+            k = round(len(idx) * n_test / n)
+            test_idx += idx[:k]
+            train_idx += idx[k:]
+        if shuffle:
+            gen.shuffle(test_idx)
+            gen.shuffle(train_idx)
+    else:
+        order = list(range(n))
+        if shuffle:
+            gen.shuffle(order)
+            test_idx, train_idx = order[:n_test], order[n_test:]
+        else:
+            train_idx, test_idx = order[: n - n_test], order[n - n_test:]
+    return ([X[i] for i in train_idx], [X[i] for i in test_idx],
+            [y[i] for i in train_idx], [y[i] for i in test_idx])
+
+
+class Batches:
+    """An iterable over ``(X_batch, y_batch)`` pairs, re-shuffled on every pass.
+
+    Args:
+        X: Inputs.
+        y: Targets, aligned with ``X``.
+        batch_size: None (or >= the set size) for full batch, 1 for
+            stochastic, ``k`` for mini-batches.
+        shuffle: Shuffle on each pass (ignored for a full batch, which keeps
+            the order so the loss is the same sum in the same order).
+        rng: A ``random.Random`` (advanced by each pass) or an int seed.
+        drop_last: Skip a last batch smaller than ``batch_size``.
+
+    Raises:
+        ValueError: Lengths differ, the set is empty, or ``batch_size < 1``.
+
+    >>> b = Batches([1, 2, 3, 4, 5], "abcde", batch_size=2, shuffle=False)
+    >>> len(b), [xb for xb, _ in b]
+    (3, [[1, 2], [3, 4], [5]])
+    """
+
+    def __init__(self, X: Sequence[Any], y: Sequence[Any], batch_size: int | None = None,
+                 shuffle: bool = True, rng: random.Random | int | None = 0,
+                 drop_last: bool = False) -> None:
+        self.X, self.y = list(X), list(y)
+        if len(self.X) != len(self.y):
+            raise ValueError(f"batches: {len(self.X)} inputs but {len(self.y)} targets")
+        if not self.X:
+            raise ValueError("batches: the data set is empty")
+        if batch_size is not None:
+            _count(batch_size, "batches batch_size")
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.rng = _rng(rng)
+        self.drop_last = drop_last
+
+    @property
+    def full(self) -> bool:
+        """Whether every pass is one batch of the whole set."""
+        return self.batch_size is None or self.batch_size >= len(self.X)
+
+    def __len__(self) -> int:
+        if self.full:
+            return 1
+        n, k = len(self.X), self.batch_size
+        return n // k if self.drop_last else -(-n // k)
+
+    def __iter__(self) -> Iterator[tuple[list, list]]:
+        if self.full:
+            yield self.X, self.y
+            return
+        order = list(range(len(self.X)))
+        if self.shuffle:
+            self.rng.shuffle(order)
+        k = self.batch_size
+        for start in range(0, len(order), k):
+            idx = order[start:start + k]
+            if len(idx) < k and self.drop_last:
+                return
+            yield [self.X[i] for i in idx], [self.y[i] for i in idx]
+
+
+def batches(X: Sequence[Any], y: Sequence[Any], batch_size: int | None = None,
+            shuffle: bool = True, rng: random.Random | int | None = 0,
+            drop_last: bool = False) -> Batches:
+    """Batches over ``(X, y)``: full batch, stochastic or mini-batch; see :class:`Batches`.
+
+    >>> [len(xb) for xb, _ in batches(list(range(7)), list(range(7)), batch_size=3)]
+    [3, 3, 1]
+    """
+    return Batches(X, y, batch_size, shuffle, rng, drop_last)
