@@ -54,7 +54,7 @@ from nn.layers import make_rng
 from nn.module import Module
 from nn.utils import expand_ints, format_shape, lift, shape
 
-__all__ = ["Conv1d", "Conv2d", "conv1d", "conv2d", "output_size"]
+__all__ = ["Conv1d", "Conv2d", "Geometry", "check_input", "conv1d", "conv2d", "output_size"]
 
 _DOT = ops.DOT
 
@@ -122,8 +122,17 @@ def _resolve_padding(padding: Any, kernel: tuple[int, ...], dilation: tuple[int,
     return tuple((p, p) for p in expand_ints(padding, n, "padding", where))
 
 
-class _Geometry:
-    """Kernel, stride, padding and dilation of one layer, and the windows they give."""
+class Geometry:
+    """Kernel, stride, padding and dilation of a convolution or pooling, per dimension,
+    and the windows they give (shared by :mod:`nn.pool`).
+
+    Args:
+        kernel: Kernel length per dimension.
+        stride: Step per dimension.
+        padding: ``(before, after)`` per dimension.
+        dilation: Spacing of kernel taps per dimension.
+        ceil_mode: Round the output size up (pooling).
+    """
 
     __slots__ = ("kernel", "stride", "padding", "dilation", "ceil_mode")
 
@@ -147,7 +156,7 @@ class _Geometry:
         return out
 
 
-def check_input(x: Any, where: str, channels: int | None, geometry: _Geometry,
+def check_input(x: Any, where: str, channels: int | None, geometry: Geometry,
                 spatial: int, batch: str = "optional") -> tuple[bool, tuple[int, ...]]:
     """Check a layer's input shape; return (batched?, shape).
 
@@ -189,7 +198,7 @@ def check_input(x: Any, where: str, channels: int | None, geometry: _Geometry,
     return batched, dims
 
 
-def _conv_one(x: list, wflat: list[list[Value]], tails: list[tuple], geometry: _Geometry,
+def _conv_one(x: list, wflat: list[list[Value]], tails: list[tuple], geometry: Geometry,
               kernel_w: int) -> list:
     """One sample ``[C][H][W]`` (Values) -> ``[O][H_out][W_out]``, one dot node per output."""
     channels = len(x)
@@ -213,7 +222,7 @@ def _conv_one(x: list, wflat: list[list[Value]], tails: list[tuple], geometry: _
     return out
 
 
-def _conv(x: Any, weight: list, bias: list | None, geometry: _Geometry, spatial: int,
+def _conv(x: Any, weight: list, bias: list | None, geometry: Geometry, spatial: int,
           batched: bool) -> list:
     """The convolution of a checked input (1-D runs as 2-D with one row)."""
     if spatial == 1:
@@ -235,14 +244,14 @@ def _conv(x: Any, weight: list, bias: list | None, geometry: _Geometry, spatial:
 
 
 def _geometry(spatial: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
-              where: str) -> _Geometry:
+              where: str) -> Geometry:
     kernel = expand_ints(kernel_size, spatial, "kernel_size", where, minimum=1)
     stride = expand_ints(stride, spatial, "stride", where, minimum=1)
     dilation = expand_ints(dilation, spatial, "dilation", where, minimum=1)
     pads = _resolve_padding(padding, kernel, dilation, stride, where)
     if spatial == 1:  # run as 2-D with a 1-row kernel
-        return _Geometry((1, *kernel), (1, *stride), ((0, 0), *pads), (1, *dilation))
-    return _Geometry(kernel, stride, pads, dilation)
+        return Geometry((1, *kernel), (1, *stride), ((0, 0), *pads), (1, *dilation))
+    return Geometry(kernel, stride, pads, dilation)
 
 
 def _functional(spatial: int, x: Any, weight: Any, bias: Any, stride: Any, padding: Any,
@@ -256,7 +265,7 @@ def _functional(spatial: int, x: Any, weight: Any, bias: Any, stride: Any, paddi
         raise ValueError(f"{name}: expected bias [{wshape[0]}], got "
                          f"{format_shape(shape(bias))}")
     geometry = _geometry(spatial, wshape[2:], stride, padding, dilation, name)
-    spatial_check = _Geometry(geometry.kernel[-spatial:], geometry.stride[-spatial:],
+    spatial_check = Geometry(geometry.kernel[-spatial:], geometry.stride[-spatial:],
                               geometry.padding[-spatial:], geometry.dilation[-spatial:])
     batched, _ = check_input(x, name, wshape[1], spatial_check, spatial)
     return _conv(x, lift(weight), None if bias is None else lift(bias), geometry, spatial,
@@ -332,7 +341,7 @@ class _ConvNd(Module, register=False):
             padding, n, "padding", name)
         self._geometry = _geometry(n, self.kernel_size, self.stride, self.padding,
                                    self.dilation, name)
-        self._check = _Geometry(self._geometry.kernel[-n:], self._geometry.stride[-n:],
+        self._check = Geometry(self._geometry.kernel[-n:], self._geometry.stride[-n:],
                                 self._geometry.padding[-n:], self._geometry.dilation[-n:])
         rng = make_rng(rng)
         fan_in = self.in_channels * math.prod(self.kernel_size)

@@ -1,0 +1,159 @@
+"""Max and average pooling vs PyTorch (float64), ties, finite differences, shape errors."""
+
+import math
+import random
+
+import pytest
+
+from engine import gradcheck
+from engine import sum as vsum
+from nn.pool import (
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
+from nn.utils import flatten_values, shape, to_data, to_values
+
+
+def rand_tensor(rng, dims, values=None):
+    if not dims:
+        return rng.choice(values) if values else rng.uniform(-1.0, 1.0)
+    return [rand_tensor(rng, dims[1:], values) for _ in range(dims[0])]
+
+
+def check_against_torch(layer, ref, xdata, seed=0):
+    torch = pytest.importorskip("torch")
+    rng = random.Random(seed)
+    x = to_values(xdata)
+    out = layer(x)
+    tx = torch.tensor(xdata, dtype=torch.float64, requires_grad=True)
+    tout = ref(tx)
+    assert list(shape(out)) == list(tout.shape)
+    for a, b in zip(flatten_values(to_data(out)), tout.flatten().tolist(), strict=True):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-14)
+    coeffs = rand_tensor(rng, list(tout.shape))
+    vsum([o * c for o, c in zip(flatten_values(out), flatten_values(coeffs),
+                                 strict=True)]).backward()
+    (tout * torch.tensor(coeffs, dtype=torch.float64)).sum().backward()
+    ours = [0.0 if v.grad is None else v.grad for v in flatten_values(x)]
+    for a, b in zip(ours, tx.grad.flatten().tolist(), strict=True):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-14)
+
+
+POOL2D_CASES = [
+    # kernel, stride, padding, dilation, ceil_mode, input shape
+    (2, None, 0, 1, False, (2, 4, 4)),
+    (3, 2, 1, 1, False, (1, 5, 6)),
+    ((2, 3), (1, 2), (1, 1), 1, True, (2, 5, 5)),
+    (2, 2, 0, 1, True, (3, 2, 5, 5)),
+    (2, 1, 0, 2, False, (1, 5, 5)),
+    (3, 2, 1, 1, True, (1, 6, 6)),
+]
+
+
+@pytest.mark.parametrize("case", POOL2D_CASES)
+def test_maxpool2d_matches_torch(case):
+    torch = pytest.importorskip("torch")
+    k, s, p, d, ceil, xshape = case
+    xdata = rand_tensor(random.Random(1), xshape)
+    check_against_torch(MaxPool2d(k, s, p, d, ceil),
+                        torch.nn.MaxPool2d(k, s, p, d, ceil_mode=ceil), xdata)
+
+
+@pytest.mark.parametrize("case", [c for c in POOL2D_CASES if c[3] == 1])
+@pytest.mark.parametrize("include_pad", [True, False])
+def test_avgpool2d_matches_torch(case, include_pad):
+    torch = pytest.importorskip("torch")
+    k, s, p, _, ceil, xshape = case
+    xdata = rand_tensor(random.Random(2), xshape)
+    check_against_torch(AvgPool2d(k, s, p, ceil, include_pad),
+                        torch.nn.AvgPool2d(k, s, p, ceil, include_pad), xdata)
+
+
+def test_avgpool2d_divisor_override_matches_torch():
+    torch = pytest.importorskip("torch")
+    xdata = rand_tensor(random.Random(3), (2, 5, 5))
+    check_against_torch(AvgPool2d(3, 2, 1, divisor_override=4),
+                        torch.nn.AvgPool2d(3, 2, 1, divisor_override=4), xdata)
+
+
+@pytest.mark.parametrize("case", [(2, None, 0, False, (2, 7)), (3, 2, 1, True, (2, 3, 8)),
+                                  (3, 1, 1, False, (1, 5))])
+def test_pool1d_matches_torch(case):
+    torch = pytest.importorskip("torch")
+    k, s, p, ceil, xshape = case
+    xdata = rand_tensor(random.Random(4), xshape)
+    check_against_torch(MaxPool1d(k, s, p, ceil_mode=ceil),
+                        torch.nn.MaxPool1d(k, s, p, ceil_mode=ceil), xdata)
+    check_against_torch(AvgPool1d(k, s, p, ceil), torch.nn.AvgPool1d(k, s, p, ceil), xdata)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_maxpool_ties_send_the_gradient_where_torch_does(seed):
+    """Inputs drawn from {0, 1, 2}: most windows have tied maxima."""
+    torch = pytest.importorskip("torch")
+    xdata = rand_tensor(random.Random(seed), (2, 6, 6), values=[0.0, 1.0, 2.0])
+    check_against_torch(MaxPool2d(3, stride=1), torch.nn.MaxPool2d(3, stride=1), xdata, seed)
+    check_against_torch(MaxPool2d(2, stride=2, padding=1),
+                        torch.nn.MaxPool2d(2, stride=2, padding=1), xdata, seed)
+
+
+def test_maxpool_tie_rule_by_hand():
+    """A window of four equal inputs: the top-left one (first in row-major order) gets all."""
+    x = to_values([[[5.0, 5.0], [5.0, 5.0]]])
+    out = max_pool2d(x, 2)
+    out[0][0][0].backward()
+    assert [[v.grad for v in row] for row in x[0]] == [[1.0, 0.0], [0.0, 0.0]]
+
+
+def test_maxpool_nan_wins_and_propagates():
+    x = to_values([[1.0, math.nan, 3.0, 2.0]])
+    out = max_pool1d(x, 4)
+    assert math.isnan(out[0][0].data)
+    out[0][0].backward()
+    assert [v.grad for v in x[0]] == [0.0, 1.0, 0.0, 0.0]
+
+
+def test_pool_gradients_match_finite_differences():
+    point = [0.3, -0.2, 0.9, 0.1, -0.7, 0.4, 0.05, 0.6, -0.5, 0.25, 0.8, -0.1]
+
+    def f(*vs):
+        x = [[list(vs[0:4]), list(vs[4:8]), list(vs[8:12])]]
+        a = avg_pool2d(x, 2, stride=1, padding=1, count_include_pad=False)
+        m = max_pool2d(x, (2, 3), stride=1, padding=(1, 1))
+        return vsum([v * (i + 1) for i, v in enumerate(flatten_values([a, m]))]).tanh()
+
+    assert gradcheck(f, point)
+
+
+def test_average_is_one_dot_node():
+    out = AvgPool2d(2)([[[1.0, 2.0], [3.0, 6.0]]])
+    node = out[0][0][0]
+    assert node.op.name == "dot" and len(node.parents) == 8 and node.data == 3.0
+
+
+def test_shape_errors_name_the_layer_and_both_shapes():
+    with pytest.raises(ValueError, match=r"MaxPool2d\(kernel_size=\(3, 3\), stride=\(3, 3\), "
+                       r"padding=\(0, 0\), dilation=\(1, 1\)\): expected input \[C\]\[H\]\[W\] or "
+                       r"\[N\]\[C\]\[H\]\[W\] with H, W >= 3, got \[1\]\[2\]\[8\]"):
+        MaxPool2d(3)([[[0.0] * 8] * 2])
+    with pytest.raises(ValueError, match=r"AvgPool1d.*expected input \[C\]\[L\] or \[N\]\[C\]\[L\]"
+                       r" with L >= 2, got \[3\]"):
+        AvgPool1d(2)([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="padding should be at most half of the kernel size"):
+        MaxPool2d(2, padding=2)
+
+
+def test_repr_config_and_no_parameters():
+    pool = MaxPool2d(2, stride=1, ceil_mode=True)
+    assert pool.num_parameters() == 0
+    assert repr(MaxPool2d(**pool.config())) == repr(pool)
+    assert repr(pool) == ("MaxPool2d(kernel_size=(2, 2), stride=(1, 1), padding=(0, 0), "
+                          "dilation=(1, 1), ceil_mode=True)")
+    avg = AvgPool1d(3, 2, 1)
+    assert repr(avg) == "AvgPool1d(kernel_size=3, stride=2, padding=1)"
+    assert repr(AvgPool1d(**avg.config())) == repr(avg)
