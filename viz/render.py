@@ -126,7 +126,8 @@ def save(what: Value | graphviz.Digraph, path: str | os.PathLike, params=None, *
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename.
+    """Write ``data`` to ``path`` through a temporary file and a rename (permissions
+    as a plain ``open`` would give, from the umask).
 
     Raises:
         FileNotFoundError: The folder of ``path`` does not exist.
@@ -134,11 +135,15 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise FileNotFoundError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+        raise FileNotFoundError(f"cannot write {str(path)!r}: folder {str(folder)!r} "
+                                "does not exist")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -153,6 +158,7 @@ def inline_svg(svg: str) -> str:
     ``max-width`` limit (so a wide graph scrolls instead of shrinking)."""
     svg = _PROLOG.sub("", svg, count=1)
     svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.DOTALL)
+    svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
     return svg.replace("<svg ", '<svg style="max-width:none" ', 1)
 
 

@@ -1,0 +1,158 @@
+"""The command line: draw an expression typed in the shell, with backward already run.
+
+    dagrad-draw "tanh(x*w + b)" --set x=0.5 w=-3 b=2 -o graph.svg
+    python -m viz "x*x + sin(x)" --set x=1 --flow --rankdir TB -o graph.png
+    python -m viz "sigmoid(a*b)" --set a=1 b=2 -o steps.html   # backward animation
+
+The format comes from the output's suffix (``.svg .png .pdf .dot .gv``, or
+``.html`` for the backward animation) or from ``--format``; without ``-o``
+the SVG (or ``--format``) goes to standard output. The expression is parsed
+safely by :mod:`viz.expr` (never ``eval``). Exit codes: 0 success, 1 a
+rendering problem (such as Graphviz missing), 2 a bad expression or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import keyword
+import math
+import sys
+from collections.abc import Sequence
+
+from viz.expr import FUNCTIONS, ExpressionError, parse_expression
+
+_SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot",
+             ".html": "html", ".htm": "html"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dagrad-draw",
+        description="Draw the computation graph of an expression, with backward already run.",
+        epilog='example: dagrad-draw "tanh(x*w + b)" --set x=0.5 w=-3 b=2 -o graph.svg',
+    )
+    p.add_argument("expression", help="e.g. 'tanh(x*w + b)': numbers, variables, + - * / **, "
+                   f"unary -, and {', '.join(FUNCTIONS)}")
+    p.add_argument("--set", dest="assignments", metavar="NAME=VALUE", nargs="+",
+                   action="extend", default=[], help="values of the variables, e.g. x=0.5 w=-3")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="file to write: .svg .png .pdf .dot .gv, or .html for the backward "
+                   "animation (default: standard output)")
+    p.add_argument("--format", choices=["svg", "png", "pdf", "dot", "html"],
+                   help="output format (default: from the suffix of --output, else svg)")
+    p.add_argument("--rankdir", choices=["LR", "TB", "RL", "BT"], default="LR",
+                   help="layout direction (default LR, left to right)")
+    p.add_argument("--flow", action="store_true",
+                   help="label edges with the gradient contribution flowing back along them")
+    p.add_argument("--shade", action="store_true", help="fill nodes by |grad|")
+    p.add_argument("--order", action="store_true", help="number nodes in backward order")
+    p.add_argument("--table", action="store_true", help="add the adjoint table")
+    p.add_argument("--no-ops", dest="show_ops", action="store_false",
+                   help="fold op symbols into the value nodes")
+    p.add_argument("--no-legend", dest="legend", action="store_false", help="omit the legend")
+    return p
+
+
+def _assignments(items: Sequence[str]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for item in items:
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq:
+            raise ExpressionError(f"--set {item!r}: expected NAME=VALUE, e.g. x=0.5")
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ExpressionError(f"--set {item!r}: {name!r} is not a valid variable name")
+        if name in FUNCTIONS:
+            raise ExpressionError(f"--set {item!r}: {name!r} is a function name; pick another")
+        if name in values:
+            raise ExpressionError(f"--set: {name} is given twice")
+        try:
+            value = float(text)
+        except ValueError:
+            raise ExpressionError(f"--set {item!r}: {text!r} is not a number") from None
+        if math.isnan(value) and text.strip().lower() not in ("nan", "+nan", "-nan"):
+            raise ExpressionError(f"--set {item!r}: {text!r} is not a number")
+        values[name] = value
+    return values
+
+
+def _format(args: argparse.Namespace) -> str:
+    if args.output is None:
+        return args.format or "svg"
+    from pathlib import Path
+
+    by_suffix = _SUFFIXES.get(Path(args.output).suffix.lower())
+    if args.format is None:
+        if by_suffix is None:
+            raise ExpressionError(f"cannot tell the format of {args.output!r} from its suffix: "
+                                  f"use one of {' '.join(_SUFFIXES)} or pass --format")
+        return by_suffix
+    if by_suffix is not None and by_suffix != args.format:
+        raise ExpressionError(f"--format {args.format} does not match the suffix of "
+                              f"{args.output!r}")
+    return args.format
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: The arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 success, 1 a rendering problem, 2 a bad expression or usage.
+    """
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage message
+        return int(exc.code or 0)
+    try:
+        values = _assignments(args.assignments)
+        fmt = _format(args)
+        root, _leaves = parse_expression(args.expression, values)
+    except ExpressionError as exc:
+        print(f"dagrad-draw: error: {exc}", file=sys.stderr)
+        return 2
+
+    from viz.animate import save_backward_html
+    from viz.dot import GraphTooLargeError, draw
+    from viz.render import GraphvizNotFoundError, pipe, write_atomic
+
+    try:
+        if fmt == "html":
+            if args.output is None:
+                raise ExpressionError("the html animation needs an output file: -o steps.html")
+            if not root.requires_grad:
+                raise ExpressionError("the expression has no variables, so backward has no "
+                                      "steps to animate")
+            save_backward_html(root, args.output, rankdir=args.rankdir, show_ops=args.show_ops,
+                               legend=args.legend)
+            print(f"dagrad-draw: wrote {args.output}", file=sys.stderr)
+            return 0
+        if root.requires_grad:
+            root.backward()
+        graph = draw(root, rankdir=args.rankdir, flow=args.flow, shade=args.shade,
+                     order=args.order, table=args.table, show_ops=args.show_ops,
+                     legend=args.legend)
+        data = pipe(graph, fmt)
+    except ExpressionError as exc:
+        print(f"dagrad-draw: error: {exc}", file=sys.stderr)
+        return 2
+    except (GraphvizNotFoundError, GraphTooLargeError, RuntimeError, OSError) as exc:
+        print(f"dagrad-draw: error: {exc}", file=sys.stderr)
+        return 1
+    if args.output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        try:
+            write_atomic(args.output, data)
+        except OSError as exc:
+            print(f"dagrad-draw: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"dagrad-draw: wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+"""The backward pass as an animation: one frame per step of the dynamic programme.
+
+Backward fills the table ``adjoint[v] = d root / d v`` in reverse
+topological order: at step ``k`` the node ``u_k`` has its final adjoint (all
+its consumers are done) and adds ``d u_k / d p x adjoint[u_k]`` to each
+parent ``p``. :func:`backward_steps` replays exactly that loop (the engine's
+own order and summing site, so the last frame equals
+:func:`engine.adjoints`) and yields a :class:`Frame` per step: the node being
+processed, the adjoints known so far (final, or partial sums), and a picture
+with the node highlighted.
+
+:func:`save_backward_html` writes one self-contained HTML file: one SVG (laid
+out once by Graphviz, so nodes stay put) plus the frames as data and a few
+lines of inline JavaScript that fill in the picture and the adjoint table,
+with first / previous / play / next / last buttons, a slider and the arrow
+keys. No network, no external script. The page can drive itself for tests
+and links: ``#step=5`` or ``#step=last`` opens at that frame, ``#autostep``
+clicks through every frame with the page's own buttons at load.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+from engine import Value
+from engine.ops import F
+from viz import style
+from viz.dot import FrameState, Graph, Scene, grad_text
+
+#: The animation redraws every frame: keep it for graphs a learner can follow.
+MAX_ANIMATED_NODES = 300
+
+
+class Frame:
+    """One step of the backward DP.
+
+    Attributes:
+        step: 1-based position in the backward order.
+        total: Number of steps (nodes that need a gradient).
+        node: The node processed in this step (its adjoint is final now).
+        adjoint: Its adjoint ``d root / d node``.
+        adjoints: The table after this step: ``node -> adjoint`` for every node
+            reached so far (final for processed nodes, partial sums otherwise).
+        done: The nodes whose adjoint is final (processed so far).
+        sent: ``(parent, slot, contribution)`` for what this step added to
+            each parent (``slot`` is the operand position).
+    """
+
+    def __init__(self, scene: Scene, step: int, node: Value, adjoints: dict, done: frozenset,
+                 sent: tuple, local: tuple, options: dict) -> None:
+        self.step = step
+        self.total = len(scene.backward_order)
+        self.node = node
+        self.adjoint = float(adjoints[node])
+        self.adjoints = adjoints
+        self.done = done
+        self.sent = sent
+        self._local = local
+        self._scene = scene
+        self._options = options
+        self._graph: Graph | None = None
+
+    @property
+    def caption(self) -> str:
+        """What happens in this step, in words."""
+        s = self._scene
+        p = self._options.get("precision", 4)
+        head = (f"Step {self.step} of {self.total}: {s.describe(self.node)} has its final "
+                f"adjoint {style.fmt(self.adjoint, p)}")
+        if not self.node.parents:
+            return head + "; it is a leaf, so nothing flows further."
+        if not self.sent:
+            return head + "; its inputs are constants, so nothing flows further."
+        local = self._local
+        parts = [f"{style.fmt(local[slot], p)} x {style.fmt(self.adjoint, p)} = "
+                 f"{style.fmt(c, p)} to {s.describe(parent)}" for parent, slot, c in self.sent]
+        return head + "; it sends " + ", ".join(parts) + "."
+
+    @property
+    def graph(self) -> Graph:
+        """The picture of this step (drawn on first use)."""
+        if self._graph is None:
+            state = FrameState(self.node, set(self.done), self.adjoints)
+            self._graph = self._scene.emit(frame=state, order=True, **self._options)
+        return self._graph
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **_) -> dict[str, str]:
+        return self.graph._repr_mimebundle_(include, exclude)
+
+    def __repr__(self) -> str:
+        return f"Frame(step={self.step}/{self.total}, node={self.node!r})"
+
+
+def backward_steps(root: Value, params: Mapping[str, Value] | Iterable | None = None, *,
+                   gradient: float = 1.0, rankdir: str = "LR", flow: bool = True,
+                   table: bool = True, show_ops: bool = True, legend: bool = True,
+                   precision: int = 4, max_nodes: int | None = MAX_ANIMATED_NODES
+                   ) -> Iterator[Frame]:
+    """Replay backward on ``root`` one DP step at a time. Does not touch ``.grad``.
+
+    Args:
+        root: The output node.
+        params: Parameter names, as for :func:`viz.draw`.
+        gradient: The seed ``adjoint[root]``.
+        rankdir: Layout direction of the frames' pictures.
+        flow: Show the contributions already sent on the edges.
+        table: Show the adjoint table beside each picture.
+        show_ops: Draw op nodes.
+        legend: Add the legend.
+        precision: Significant digits shown.
+        max_nodes: Refuse larger graphs (``None``: no limit).
+
+    Yields:
+        One :class:`Frame` per node that needs a gradient, root first.
+
+    Raises:
+        RuntimeError: ``root`` does not require grad.
+        GraphTooLargeError: The graph has more than ``max_nodes`` nodes to draw.
+
+    >>> from engine import Value
+    >>> x = Value(3.0, label="x"); y = x * x
+    >>> [(f.step, f.node.label or f.node.op.name, f.adjoint) for f in backward_steps(y)]
+    [(1, 'mul', 1.0), (2, 'x', 6.0)]
+    """
+    if not isinstance(root, Value):
+        raise TypeError(f"backward_steps: expected a Value, got {type(root).__name__}")
+    if not root.requires_grad:
+        raise RuntimeError("backward_steps: the root does not require grad (it is a constant), "
+                           "so backward has no steps")
+    scene = Scene(root, params, show_ops=show_ops)
+    scene.check_size(max_nodes)
+    options = {"rankdir": rankdir, "flow": flow, "table": table, "legend": legend,
+               "precision": precision}
+    return _steps(scene, float(gradient), options)
+
+
+def _steps(scene: Scene, seed: float, options: dict) -> Iterator[Frame]:
+    table: dict[Value, float] = {scene.roots[0]: seed}
+    done: list[Value] = []
+    for k, node in enumerate(scene.backward_order, 1):
+        g = table[node]
+        sent = []
+        local = ()
+        if node.parents:
+            local = node.local_grads
+            if local is None:
+                local = node.op.partials(F, node.data, *[p.data for p in node.parents])
+            for slot, (parent, d) in enumerate(zip(node.parents, local, strict=True)):
+                if parent.requires_grad:
+                    c = g * d
+                    acc = table.get(parent)
+                    table[parent] = c if acc is None else acc + c  # the engine's summing site
+                    sent.append((parent, slot, c))
+        done.append(node)
+        yield Frame(scene, k, node, dict(table), frozenset(done), tuple(sent), tuple(local),
+                    options)
+
+
+def save_backward_html(root: Value, path: str | os.PathLike,
+                       params: Mapping[str, Value] | Iterable | None = None, *,
+                       title: str | None = None, gradient: float = 1.0, rankdir: str = "LR",
+                       show_ops: bool = True, legend: bool = True, precision: int = 4,
+                       max_nodes: int | None = MAX_ANIMATED_NODES) -> Path:
+    """Write the backward animation of ``root`` as one self-contained HTML file.
+
+    Args:
+        root: The output node.
+        path: The ``.html`` file to write (atomically).
+        params: Parameter names, as for :func:`viz.draw`.
+        title: The page title (default: describes the root).
+        gradient: The seed ``adjoint[root]``.
+        rankdir: Layout direction.
+        show_ops: Draw op nodes.
+        legend: Add the legend.
+        precision: Significant digits shown.
+        max_nodes: Refuse larger graphs (``None``: no limit).
+
+    Returns:
+        The path written.
+
+    Raises:
+        RuntimeError: ``root`` does not require grad.
+        GraphvizNotFoundError: The ``dot`` program is missing (it lays out the picture).
+    """
+    from viz.render import inline_svg, pipe, write_atomic
+
+    frames = list(backward_steps(root, params, gradient=gradient, show_ops=show_ops,
+                                 max_nodes=max_nodes, precision=precision))
+    scene = frames[0]._scene
+    final = frames[-1].adjoints
+    ids = {n: f"v{scene.index[n]}" for n in scene.backward_order}
+
+    texts: dict[Value, list[str]] = {n: [grad_text(None, "unknown")] for n in ids}
+    data_frames = []
+    for f in frames:
+        updates = [[ids[f.node], grad_text(f.adjoint, "final", precision), "final"]]
+        for parent, _slot, _c in f.sent:
+            t = grad_text(f.adjoints[parent], "partial", precision)
+            texts[parent].append(t)
+            updates.append([ids[parent], t, "partial"])
+        texts[f.node].append(updates[0][1])
+        i = scene.index[f.node]
+        data_frames.append({
+            "node": ids[f.node], "op": f"o{i}" if show_ops and f.node.parents else None,
+            "caption": f.caption, "set": updates,
+            "edges": [f"e{i}_{slot}" for _p, slot, _c in f.sent],
+        })
+    widest = {n: max(t, key=len) for n, t in texts.items()}
+    base = scene.emit(rankdir=rankdir, flow=True, order=True, table=False, legend=legend,
+                      precision=precision, frame=FrameState(None, set(ids), final),
+                      grad_texts=widest)
+    svg = inline_svg(pipe(base, "svg").decode("utf-8"))
+    data = {
+        "frames": data_frames,
+        "start": {ids[n]: grad_text(None, "unknown") for n in scene.backward_order},
+        "rows": [[ids[n], f"#{scene.steps[n]}", scene.describe(n)]
+                 for n in scene.backward_order],
+    }
+    title = title or f"Backward pass of {scene.describe(root)}: {len(frames)} steps"
+    page = (_PAGE.replace("%TITLE%", html.escape(title))
+            .replace("%SVG%", svg)
+            .replace("%DATA%", json.dumps(data).replace("<", "\\u003c")))
+    write_atomic(path, page.encode("utf-8"))
+    return Path(path)
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>%TITLE%</title>
+<script>
+window.__errors = [];
+window.addEventListener("error", function (e) {
+  window.__errors.push(String(e.message));
+  var box = document.getElementById("errors");
+  if (box) { box.textContent = window.__errors.join("\\n"); }
+});
+</script>
+<style>
+body { font-family: Helvetica, Arial, sans-serif; margin: 1em; color: #222; }
+h1 { font-size: 1.2em; }
+#controls { display: flex; gap: .4em; align-items: center; flex-wrap: wrap; }
+#controls button { font-size: 1em; padding: .2em .7em; }
+#slider { width: 16em; }
+#caption { min-height: 2.6em; margin: .6em 0; }
+#main { display: flex; gap: 1.5em; align-items: flex-start; }
+#picture { overflow: auto; max-width: 75vw; border: 1px solid #ddd; }
+table#adjoints { border-collapse: collapse; font-size: .9em; }
+#adjoints td, #adjoints th { padding: .15em .6em; border-bottom: 1px solid #eee; }
+#adjoints td.adj { text-align: right; font-family: monospace; }
+#adjoints tr.current td { background: #ffe066; }
+#adjoints tr.partial td.adj { color: #6b7a8f; font-style: italic; }
+#adjoints tr.unknown td.adj { color: #999; }
+g.node.unknown { opacity: .55; }
+g.node.current > :nth-child(2) { fill: #ffe066; stroke: #d9480f; stroke-width: 3px; }
+text.partial { fill: #6b7a8f; font-style: italic; }
+g.edge.pending path { stroke: #d0d0d0; stroke-width: 1px; }
+g.edge.pending polygon { stroke: #d0d0d0; fill: #d0d0d0; stroke-width: 1px; }
+g.edge.pending text { visibility: hidden; }
+#errors { color: #a50f15; }
+</style>
+</head>
+<body>
+<h1>%TITLE%</h1>
+<div id="controls">
+<button id="first" title="first step">&#xAB; first</button>
+<button id="prev" title="previous step (left arrow)">&#x25C0; previous</button>
+<button id="play" title="play / pause (space)">play</button>
+<button id="next" title="next step (right arrow)">next &#x25B6;</button>
+<button id="last" title="last step">last &#xBB;</button>
+<input id="slider" type="range" min="1" max="1" value="1">
+<span id="counter"></span>
+</div>
+<p id="caption"></p>
+<div id="main">
+<div id="picture">%SVG%</div>
+<table id="adjoints"><thead><tr><th>step</th><th>node</th><th>adjoint</th></tr></thead>
+<tbody></tbody></table>
+</div>
+<pre id="errors"></pre>
+<noscript>This page needs JavaScript to step through the frames.</noscript>
+<script id="frames" type="application/json">%DATA%</script>
+<script>
+(function () {
+  "use strict";
+  var D = JSON.parse(document.getElementById("frames").textContent);
+  var n = D.frames.length, k = 0, timer = null;
+  var $ = function (id) { return document.getElementById(id); };
+  var flowEdges = Array.prototype.filter.call(document.querySelectorAll("g.edge"),
+    function (g) { return /^e[0-9]+_[0-9]+$/.test(g.id); });
+  var body = document.querySelector("#adjoints tbody");
+  D.rows.forEach(function (r) {
+    var tr = document.createElement("tr");
+    tr.id = "row-" + r[0];
+    [r[1], r[2], ""].forEach(function (t, j) {
+      var td = document.createElement("td");
+      td.textContent = t;
+      if (j === 2) { td.className = "adj"; td.id = "adj-" + r[0]; }
+      tr.appendChild(td);
+    });
+    body.appendChild(tr);
+  });
+  function setNode(id, text, status) {
+    var g = $(id);
+    if (g) {
+      var texts = g.getElementsByTagName("text");
+      var t = texts[texts.length - 1];
+      t.textContent = text;
+      t.setAttribute("class", status === "partial" ? "partial" : "");
+      g.classList.remove("unknown", "partial", "final");
+      g.classList.add(status);
+    }
+    var row = $("row-" + id);
+    if (row) {
+      row.className = status;
+      $("adj-" + id).textContent = text.replace(/^grad /, "");
+    }
+  }
+  function show(j) {
+    k = Math.max(0, Math.min(n - 1, j));
+    Object.keys(D.start).forEach(function (id) { setNode(id, D.start[id], "unknown"); });
+    flowEdges.forEach(function (g) { g.classList.add("pending"); });
+    Array.prototype.forEach.call(document.querySelectorAll(".current"),
+      function (el) { el.classList.remove("current"); });
+    for (var i = 0; i <= k; i++) {
+      var f = D.frames[i];
+      f.set.forEach(function (u) { setNode(u[0], u[1], u[2]); });
+      f.edges.forEach(function (id) { var e = $(id); if (e) { e.classList.remove("pending"); } });
+    }
+    var cur = D.frames[k];
+    [cur.node, cur.op, "row-" + cur.node].forEach(function (id) {
+      var el = id && $(id); if (el) { el.classList.add("current"); }
+    });
+    $("caption").textContent = cur.caption;
+    $("counter").textContent = "step " + (k + 1) + " / " + n;
+    $("slider").value = String(k + 1);
+    $("first").disabled = $("prev").disabled = (k === 0);
+    $("next").disabled = $("last").disabled = (k === n - 1);
+    document.body.setAttribute("data-step", String(k + 1));
+  }
+  function stop() {
+    if (timer) { clearInterval(timer); timer = null; }
+    $("play").textContent = "play";
+  }
+  function play() {
+    if (timer) { stop(); return; }
+    if (k === n - 1) { show(0); }
+    $("play").textContent = "pause";
+    timer = setInterval(function () { if (k >= n - 1) { stop(); } else { show(k + 1); } }, 900);
+  }
+  $("first").onclick = function () { stop(); show(0); };
+  $("prev").onclick = function () { stop(); show(k - 1); };
+  $("next").onclick = function () { stop(); show(k + 1); };
+  $("last").onclick = function () { stop(); show(n - 1); };
+  $("play").onclick = play;
+  $("slider").max = String(n);
+  $("slider").oninput = function () { stop(); show(parseInt(this.value, 10) - 1); };
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "ArrowRight") { $("next").click(); }
+    else if (e.key === "ArrowLeft") { $("prev").click(); }
+    else if (e.key === " ") { e.preventDefault(); play(); }
+  });
+  show(0);
+  var hash = window.location.hash;
+  var m = /step=([0-9]+|last)/.exec(hash);
+  if (m) { show(m[1] === "last" ? n - 1 : parseInt(m[1], 10) - 1); }
+  if (/autostep/.test(hash)) {
+    $("first").click();
+    var clicks = 0;
+    while (!$("next").disabled && clicks < n) { $("next").click(); clicks++; }
+    if (n > 1) { $("prev").click(); $("next").click(); }
+    document.body.setAttribute("data-autostep", String(clicks));
+  }
+})();
+</script>
+</body>
+</html>
+"""
