@@ -32,6 +32,7 @@ from engine import Value
 __all__ = [
     "apply_elementwise", "clip_grad_norm", "clip_grad_norm_", "clip_grad_value", "expand_ints",
     "clip_grad_value_", "flatten_values", "format_shape", "lift", "shape", "to_data", "to_values",
+    "unflatten",
 ]
 
 _SEQ = (list, tuple)
@@ -126,6 +127,25 @@ def flatten_values(x: Any) -> list:
             stack.extend(reversed(t))
         else:
             out.append(t)
+    return out
+
+
+def unflatten(flat: list, dims: tuple[int, ...] | list[int]) -> Any:
+    """The inverse of :func:`flatten_values`: a row-major list as nested lists of shape ``dims``.
+
+    Raises:
+        ValueError: ``flat`` does not hold ``prod(dims)`` entries.
+
+    >>> unflatten([1, 2, 3, 4, 5, 6], (2, 3))
+    [[1, 2, 3], [4, 5, 6]]
+    """
+    if len(flat) != math.prod(dims):
+        raise ValueError(f"unflatten: {len(flat)} values do not fill shape {format_shape(dims)}")
+    if not dims:
+        return flat[0]
+    out = list(flat)
+    for d in reversed(dims[1:]):
+        out = [out[i:i + d] for i in range(0, len(out), d)]
     return out
 
 
