@@ -1,0 +1,397 @@
+"""Recurrent layers: the Elman ``RNNCell``, ``GRUCell``, and ``RNN``/``GRU`` that unroll them.
+
+A recurrent net applied to a sequence is an ordinary DAG once unrolled: step
+``t`` reads the input ``x_t`` and the previous hidden state ``h_{t-1}``, and
+the same weights are parents of every step. Backpropagation through time
+(BPTT) is therefore nothing new: it is the engine's backward pass over the
+unrolled graph, where each weight's adjoint sums the contributions of all
+time steps (fan-out again, as in a convolution). Truncated BPTT is
+``h.detach()`` between chunks; exploding gradients are tamed with
+:func:`nn.utils.clip_grad_norm`.
+
+**Equations and parameters** are PyTorch's, so weights copy over from
+``torch.nn.RNNCell``/``GRUCell``/``RNN``/``GRU`` entry by entry:
+
+* ``RNNCell``: ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`` (or relu), with
+  ``weight_ih[H][I]``, ``weight_hh[H][H]``, ``bias_ih[H]``, ``bias_hh[H]``.
+  Each unit is ONE ``dot`` node fusing both matrices and both biases
+  (``b_hh`` enters as a weight on a constant 1), then the activation.
+* ``GRUCell``: gates stacked as PyTorch's ``(r, z, n)`` in ``weight_ih[3H][I]``,
+  ``weight_hh[3H][H]``, ``bias_ih[3H]``, ``bias_hh[3H]``::
+
+      r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+      z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+      n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+      h' = (1 - z) * n + z * h
+
+Every parameter starts from ``U(-1/sqrt(H), 1/sqrt(H))``, drawn from ``rng``.
+
+**Layout**: a cell takes ``x[I]`` and ``h[H]`` (one sample) or ``x[N][I]``
+and ``h[N][H]`` (a batch); ``h=None`` means zeros. ``RNN``/``GRU`` take a
+sequence ``x[L][I]``, or ``x[L][N][I]`` (``x[N][L][I]`` with
+``batch_first=True``), and return ``(output, h_n)``: the last layer's hidden
+state at every step, shaped like the input with ``H`` for ``I``, and every
+layer's final state, ``h_n[num_layers][H]`` (``[num_layers][N][H]``).
+
+>>> rnn = RNN(1, 2, rng=0)
+>>> out, h_n = rnn([[1.0], [0.0], [1.0]])     # a sequence of 3 steps, 1 feature
+>>> len(out), len(out[0]), len(h_n)
+(3, 2, 1)
+>>> out[-1] is h_n[0]
+True
+>>> h = out[-1][0]; (h.op.name, h.parents[0].op.name, len(h.parents[0].parents))
+('tanh', 'dot', 9)
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from engine import Value, ops
+from engine.value import apply
+from nn.layers import make_rng
+from nn.module import Module
+from nn.utils import expand_ints, format_shape, lift, shape
+
+__all__ = ["GRU", "GRUCell", "RNN", "RNNCell"]
+
+_DOT, _TANH, _RELU, _SIGMOID = ops.DOT, ops.TANH, ops.RELU, ops.SIGMOID
+_NONLINEARITIES = {"tanh": _TANH, "relu": _RELU}
+
+
+def _uniform(rng: Any, bound: float, rows: int, cols: int | None = None) -> list:
+    if cols is None:
+        return [Value(rng.uniform(-bound, bound)) for _ in range(rows)]
+    return [[Value(rng.uniform(-bound, bound)) for _ in range(cols)] for _ in range(rows)]
+
+
+class _Cell(Module, register=False):
+    """What the cells share: PyTorch's four parameters (``gates`` blocks of ``H`` rows)."""
+
+    _gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 rng: random.Random | int | None = None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = expand_ints(input_size, 1, "input_size", name, minimum=1)[0]
+        self.hidden_size = expand_ints(hidden_size, 1, "hidden_size", name, minimum=1)[0]
+        rng = make_rng(rng)
+        rows, bound = self._gates * self.hidden_size, 1.0 / math.sqrt(self.hidden_size)
+        self.weight_ih = _uniform(rng, bound, rows, self.input_size)
+        self.weight_hh = _uniform(rng, bound, rows, self.hidden_size)
+        self.bias_ih = _uniform(rng, bound, rows) if bias else None
+        self.bias_hh = _uniform(rng, bound, rows) if bias else None
+
+    def _where(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def forward(self, x: Any, h: Any = None) -> list:
+        """One step: the next hidden state for input ``x`` and state ``h`` (None: zeros).
+
+        Args:
+            x: ``[input_size]`` or a batch ``[N][input_size]``.
+            h: ``[hidden_size]`` or ``[N][hidden_size]``, or None.
+
+        Returns:
+            ``[hidden_size]`` (or ``[N][hidden_size]``).
+
+        Raises:
+            ValueError: A shape does not fit (the message names both shapes).
+        """
+        batch = self._check(x, h, self._where())
+        rows = self._rows()
+        if batch is None:
+            return self._step(lift(x), self._initial(h), rows)
+        hs = [None] * batch if h is None else h
+        return [self._step(lift(xi), self._initial(hi), rows)
+                for xi, hi in zip(x, hs, strict=True)]
+
+    def _initial(self, h: Any) -> list[Value]:
+        if h is None:
+            zero = Value(0.0, requires_grad=False)
+            return [zero] * self.hidden_size
+        return lift(h)
+
+    def _check(self, x: Any, h: Any, where: str) -> int | None:
+        """Validate shapes; return the batch size, or None for one sample."""
+        i, hid = self.input_size, self.hidden_size
+        xs = shape(x, where)
+        if xs == (i,):
+            batch = None
+        elif len(xs) == 2 and xs[1] == i and xs[0] > 0:
+            batch = xs[0]
+        else:
+            raise ValueError(f"{where}: expected input [{i}] or [N][{i}], got {format_shape(xs)}")
+        if h is not None:
+            hs = shape(h, where)
+            want = (hid,) if batch is None else (batch, hid)
+            if hs != want:
+                raise ValueError(f"{where}: expected hidden state {format_shape(want)} for input "
+                                 f"{format_shape(xs)}, got {format_shape(hs)}")
+        return batch
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (weights come from the state dict)."""
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                "bias": self.bias_ih is not None}
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + (
+            "" if self.bias_ih is not None else ", bias=False")
+
+
+class RNNCell(_Cell):
+    """An Elman cell, ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``, as ``torch.nn.RNNCell``.
+
+    Args:
+        input_size: Features per input.
+        hidden_size: Units (features of the hidden state).
+        bias: Learn ``bias_ih`` and ``bias_hh``.
+        nonlinearity: ``"tanh"`` or ``"relu"``.
+        rng: A ``random.Random``, an int seed, or None (the global ``random``).
+
+    Each unit is one ``dot`` node (both matrices, both biases) plus the activation.
+
+    >>> cell = RNNCell(2, 3, rng=0)
+    >>> cell
+    RNNCell(2, 3)
+    >>> h = cell([1.0, -1.0]); h = cell([0.5, 0.5], h); len(h)
+    3
+    >>> cell([1.0, 2.0, 3.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: RNNCell(2, 3): expected input [2] or [N][2], got [3]
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", rng: random.Random | int | None = None) -> None:
+        if nonlinearity not in _NONLINEARITIES:
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got "
+                             f"{nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, rng)
+        self.nonlinearity = nonlinearity
+
+    def _rows(self) -> tuple:
+        """Per unit: the fused weights ``W_ih[k] + W_hh[k] (+ b_hh[k])`` and ``b_ih[k]``."""
+        if self.bias_ih is None:
+            return tuple(([*wi, *wh], ()) for wi, wh in
+                         zip(self.weight_ih, self.weight_hh, strict=True))
+        return tuple(([*wi, *wh, bh], (bi,)) for wi, wh, bi, bh in
+                     zip(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+                         strict=True))
+
+    def _step(self, x: list[Value], h: list[Value], rows: tuple) -> list[Value]:
+        act = _NONLINEARITIES[self.nonlinearity]
+        inputs = [*x, *h] if self.bias_ih is None else [*x, *h, Value(1.0, requires_grad=False)]
+        return [apply(act, apply(_DOT, *w, *inputs, *b)) for w, b in rows]
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (weights come from the state dict)."""
+        return {**super().config(), "nonlinearity": self.nonlinearity}
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (
+            "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}")
+
+
+class GRUCell(_Cell):
+    """A gated recurrent unit, as ``torch.nn.GRUCell`` (gates ``r, z, n``; see the module).
+
+    Args:
+        input_size: Features per input.
+        hidden_size: Units.
+        bias: Learn ``bias_ih`` and ``bias_hh``.
+        rng: A ``random.Random``, an int seed, or None (the global ``random``).
+
+    Per unit: one ``dot`` node each for the ``r`` and ``z`` gates (both
+    matrices and biases fused) and their sigmoids; two ``dot`` nodes, a
+    ``mul``, an ``add`` and a ``tanh`` for ``n``; a ``sub`` and a ``dot``
+    for ``h' = (1 - z) n + z h``.
+
+    >>> cell = GRUCell(2, 3, rng=0)
+    >>> cell.num_parameters() == 3 * 3 * (2 + 3) + 2 * 3 * 3
+    True
+    >>> [len(h) for h in cell([[1.0, 0.0], [0.0, 1.0]])]
+    [3, 3]
+    """
+
+    _gates = 3
+
+    def _rows(self) -> tuple:
+        """Per unit: the fused r and z weights and biases, and n's four parts."""
+        hid = self.hidden_size
+        wi, wh = self.weight_ih, self.weight_hh
+        bi = self.bias_ih or [None] * (3 * hid)
+        bh = self.bias_hh or [None] * (3 * hid)
+        biased = self.bias_ih is not None
+        rows = []
+        for k in range(hid):
+            r, z, n = k, hid + k, 2 * hid + k
+            gates = []
+            for g in (r, z):
+                w = [*wi[g], *wh[g], bh[g]] if biased else [*wi[g], *wh[g]]
+                gates.append((w, (bi[g],) if biased else ()))
+            tail_i = (bi[n],) if biased else ()
+            tail_h = (bh[n],) if biased else ()
+            rows.append((*gates, (wi[n], tail_i), (wh[n], tail_h)))
+        return tuple(rows)
+
+    def _step(self, x: list[Value], h: list[Value], rows: tuple) -> list[Value]:
+        inputs = [*x, *h] if self.bias_ih is None else [*x, *h, Value(1.0, requires_grad=False)]
+        out = []
+        for k, ((wr, br), (wz, bz), (win, bin_), (whn, bhn)) in enumerate(rows):
+            r = apply(_SIGMOID, apply(_DOT, *wr, *inputs, *br))
+            z = apply(_SIGMOID, apply(_DOT, *wz, *inputs, *bz))
+            a = apply(_DOT, *win, *x, *bin_)
+            g = apply(_DOT, *whn, *h, *bhn)
+            n = apply(_TANH, a + r * g)
+            out.append(apply(_DOT, 1.0 - z, z, n, h[k]))  # (1 - z) * n + z * h
+        return out
+
+
+class _Recurrent(Module, register=False):
+    """A stack of cells unrolled over a sequence (PyTorch's ``RNN``/``GRU``)."""
+
+    _cell = RNNCell
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False,
+                 rng: random.Random | int | None = None, **cell_kwargs: Any) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = expand_ints(input_size, 1, "input_size", name, minimum=1)[0]
+        self.hidden_size = expand_ints(hidden_size, 1, "hidden_size", name, minimum=1)[0]
+        self.num_layers = expand_ints(num_layers, 1, "num_layers", name, minimum=1)[0]
+        self.batch_first = bool(batch_first)
+        rng = make_rng(rng)
+        self.cells = [
+            self._cell(self.input_size if i == 0 else self.hidden_size, self.hidden_size,
+                       bias=bias, rng=rng, **cell_kwargs)
+            for i in range(self.num_layers)
+        ]
+
+    def _where(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def forward(self, x: Any, h0: Any = None) -> tuple[list, list]:
+        """Run the sequence ``x`` through every layer, step by step.
+
+        Args:
+            x: ``[L][input_size]``, ``[L][N][input_size]``, or with ``batch_first``
+                ``[N][L][input_size]``.
+            h0: Initial states ``[num_layers][hidden_size]`` (``[num_layers][N][hidden_size]``),
+                or None for zeros.
+
+        Returns:
+            ``(output, h_n)``: the last layer's state at every step (laid out
+            as ``x``) and each layer's final state.
+
+        Raises:
+            ValueError: A shape does not fit (the message names both shapes).
+        """
+        where = self._where()
+        dims = shape(x, where)
+        i, hid, layers = self.input_size, self.hidden_size, self.num_layers
+        if len(dims) == 2 and dims[1] == i and dims[0] > 0:
+            batch, steps = None, list(x)
+        elif len(dims) == 3 and dims[2] == i and dims[0] > 0 and dims[1] > 0:
+            batch = dims[0] if self.batch_first else dims[1]
+            steps = [[s[t] for s in x] for t in range(dims[1])] if self.batch_first else list(x)
+        else:
+            lb = "[N][L]" if self.batch_first else "[L][N]"
+            raise ValueError(f"{where}: expected input [L][{i}] or {lb}[{i}] (a sequence), got "
+                             f"{format_shape(dims)}")
+        if h0 is not None:
+            want = (layers, hid) if batch is None else (layers, batch, hid)
+            if shape(h0, where) != want:
+                raise ValueError(f"{where}: expected h0 {format_shape(want)} for input "
+                                 f"{format_shape(dims)}, got {format_shape(shape(h0))}")
+        h_n = []
+        for layer, cell in enumerate(self.cells):
+            rows = cell._rows()
+            h = None if h0 is None else h0[layer]
+            outs = []
+            for xt in steps:
+                if batch is None:
+                    h = cell._step(lift(xt), cell._initial(h), rows)
+                else:
+                    hs = [None] * batch if h is None else h
+                    h = [cell._step(lift(xi), cell._initial(hi), rows)
+                         for xi, hi in zip(xt, hs, strict=True)]
+                outs.append(h)
+            h_n.append(h)
+            steps = outs
+        if batch is not None and self.batch_first:
+            steps = [[steps[t][n] for t in range(len(steps))] for n in range(batch)]
+        return steps, h_n
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (weights come from the state dict)."""
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers, "bias": self.cells[0].bias_ih is not None,
+                "batch_first": self.batch_first}
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if self.cells[0].bias_ih is None:
+            text += ", bias=False"
+        if self.batch_first:
+            text += ", batch_first=True"
+        return text
+
+
+class RNN(_Recurrent):
+    """A multi-layer Elman RNN unrolled over a sequence, as ``torch.nn.RNN``.
+
+    Args:
+        input_size: Features per step.
+        hidden_size: Units per layer.
+        num_layers: Stacked layers (each reads the previous one's states).
+        nonlinearity: ``"tanh"`` or ``"relu"``.
+        bias: Learn the biases.
+        batch_first: Batched input is ``[N][L][I]`` instead of ``[L][N][I]``.
+        rng: A ``random.Random``, an int seed, or None (the global ``random``).
+
+    Layer ``l``'s parameters are ``cells.l.weight_ih`` etc.: PyTorch's
+    ``weight_ih_l{l}``. Calling it returns ``(output, h_n)`` (see the module
+    docstring); backpropagation through time is ``loss.backward()``.
+
+    >>> RNN(3, 8, num_layers=2, rng=0)
+    RNN(3, 8, num_layers=2
+      (cells.0): RNNCell(3, 8)
+      (cells.1): RNNCell(8, 8)
+    )
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 rng: random.Random | int | None = None) -> None:
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, rng,
+                         nonlinearity=nonlinearity)
+        self.nonlinearity = nonlinearity
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (weights come from the state dict)."""
+        return {**super().config(), "nonlinearity": self.nonlinearity}
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (
+            "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}")
+
+
+class GRU(_Recurrent):
+    """A multi-layer GRU unrolled over a sequence, as ``torch.nn.GRU``.
+
+    Arguments and result as :class:`RNN` (without ``nonlinearity``).
+
+    >>> out, h_n = GRU(2, 4, batch_first=True, rng=0)([[[1.0, 0.0]] * 5] * 3)
+    >>> len(out), len(out[0]), len(out[0][0]), len(h_n), len(h_n[0])
+    (3, 5, 4, 1, 3)
+    """
+
+    _cell = GRUCell
