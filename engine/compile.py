@@ -1,0 +1,792 @@
+"""Tracing a scalar graph once and generating straight-line numpy code for it.
+
+The dynamic engine pays Python's price for every scalar node, every time. A
+model's graph has the same *structure* for every sample of a batch, so we can
+trace it once, with placeholder inputs, and generate code that runs forward
+and backward for the whole batch at once:
+
+1. **Trace**: call ``fn(inputs)`` on one sample's placeholders. The result is
+   an ordinary graph whose leaves are placeholders (one column of the batch
+   ``X`` each), parameters (entries of one flat vector ``theta``) or constants.
+2. **Group**: nodes at the same depth with the same op and the same sources
+   become one *slab*, an array with one column per node: the ``dot`` nodes of
+   a layer (they share their inputs) become one matrix product, the layer's
+   activations one elementwise call. A slab is ``(B, k)`` when it depends on
+   the batch and ``(k,)`` when it depends only on the parameters.
+3. **Emit**: forward lines per slab, then backward lines in reverse order.
+   The local derivatives come from the same rule table as the dynamic engine:
+   each op's ``partials`` is evaluated on :data:`SYMBOLIC`, a namespace whose
+   functions return numpy expressions (pow and max, whose partials branch on
+   the data, have an emission rule of their own below).
+
+The generated source is readable (``print(compiled.source)``) and cached by
+the graph's structure. Python control flow on the data (``if x.data > 0``)
+cannot be vectorised: every sample of the first batch is traced and compared
+(``check="first"``, or every batch with ``check="always"``); a sample whose
+graph differs raises :class:`TraceError` naming the first difference, never a
+silently wrong result. Leaves that are neither inputs nor parameters are
+constants, baked into the code at trace time.
+
+numpy is imported lazily, so ``import engine`` stays standard-library only.
+
+>>> from engine import Value, dot
+>>> w, b = [Value(0.5), Value(-1.0)], Value(0.25)
+>>> f = compile(lambda x: (dot(w, x[:2], b) - x[2]) ** 2, w + [b], n_inputs=3)
+>>> import numpy as np
+>>> X = np.array([[1.0, 2.0, 0.0], [3.0, 1.0, 1.0]])
+>>> loss, grad = f.loss_and_grad(X)  # mean over the batch of the per-sample loss
+>>> round(loss, 4), grad.round(4).tolist()
+(0.8125, [-2.0, -2.75, -1.5])
+
+NB: ``jax.jit`` traces with abstract values and rejects Python branches on
+them; we trace with the first sample's data and compare the other samples'
+graphs instead.
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine import ops
+from engine.backprop import topological_order
+from engine.value import Value
+
+
+class TraceError(ValueError):
+    """The function cannot be compiled as traced (data-dependent structure, a
+    missing emission rule, a leaf that requires grad but is no parameter...)."""
+
+
+def _np():
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - numpy is in the test extras
+        raise ImportError("engine.compile needs numpy: pip install 'dagrad[speed]'") from None
+    return numpy
+
+
+# -- symbolic numpy expressions -------------------------------------------------------
+
+
+class Expr:
+    """A numpy expression as text; arithmetic on it builds bigger expressions."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __add__(self, o): return Expr(f"({self} + {_t(o)})")
+    def __radd__(self, o): return Expr(f"({_t(o)} + {self})")
+    def __sub__(self, o): return Expr(f"({self} - {_t(o)})")
+    def __rsub__(self, o): return Expr(f"({_t(o)} - {self})")
+    def __mul__(self, o): return Expr(f"({self} * {_t(o)})")
+    def __rmul__(self, o): return Expr(f"({_t(o)} * {self})")
+    def __truediv__(self, o): return Expr(f"({self} / {_t(o)})")
+    def __rtruediv__(self, o): return Expr(f"({_t(o)} / {self})")
+    def __pow__(self, o): return Expr(f"({self} ** {_t(o)})")
+    def __rpow__(self, o): return Expr(f"({_t(o)} ** {self})")
+    def __neg__(self): return Expr(f"(-{self})")
+
+
+def _t(x: Any) -> str:
+    return repr(float(x)) if isinstance(x, (int, float)) else str(x)
+
+
+def _call(name: str) -> Callable[..., Expr]:
+    return lambda *xs: Expr(f"{name}({', '.join(_t(x) for x in xs)})")
+
+
+#: The rule table's math namespace, emitting numpy code (see engine.ops.F).
+SYMBOLIC = type("Symbolic", (), {})()
+SYMBOLIC.__dict__.update(
+    div=lambda x, y: Expr(f"({_t(x)} / {_t(y)})"),
+    pow=lambda x, y: Expr(f"({_t(x)} ** {_t(y)})"),
+    exp=_call("np.exp"), log=_call("np.log"), sqrt=_call("np.sqrt"), sin=_call("np.sin"),
+    cos=_call("np.cos"), tanh=_call("np.tanh"), sigmoid=_call("sigmoid"),
+    sign=lambda x: Expr(f"((({_t(x)}) > 0.0) * 1.0 - (({_t(x)}) < 0.0))"),  # sign(nan) = 0
+    step=lambda x: Expr(f"(1.0 - (({_t(x)}) <= 0.0))"),  # 0 where x <= 0, else 1 (nan too)
+)
+
+#: Forward emission: one format string per elementwise primitive.
+FORWARD: dict[str, str] = {
+    "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
+    "pow": "{0} ** {1}", "neg": "-{0}", "exp": "np.exp({0})", "log": "np.log({0})",
+    "tanh": "np.tanh({0})", "sigmoid": "sigmoid({0})", "relu": "np.maximum({0}, 0.0)",
+    "abs": "np.abs({0})", "sin": "np.sin({0})", "cos": "np.cos({0})", "sqrt": "np.sqrt({0})",
+}
+
+
+def _pow_partials(out: Expr, x: Expr | float, p: Expr | float) -> tuple:
+    """pow's partials with torch's masks (engine.ops._pow_partials branches on data)."""
+    if isinstance(p, float):  # a constant exponent: the common case
+        dx = 0.0 if p == 0.0 else Expr(f"({p!r} * {_t(x)} ** {p - 1.0!r})")
+    else:
+        dx = Expr(f"np.where({p} == 0.0, 0.0, {p} * {_t(x)} ** ({p} - 1.0))")
+    dp = Expr(f"np.where(({_t(x)} == 0.0) & ({_t(p)} >= 0.0), 0.0, {out} * np.log({_t(x)}))")
+    return dx, dp
+
+
+def _sigmoid(x):
+    """Stable logistic function on arrays (as engine.ops.f_sigmoid)."""
+    np = _np()
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+# -- the plan: slabs and gathers ----------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Slab:
+    name: str
+    nodes: list
+    batched: bool  # (B, k) if True, else (k,)
+    requires_grad: bool = False
+
+
+@dataclass(eq=False)
+class _Gather:
+    """Some nodes of one slab (or constants) as an array expression."""
+
+    text: str
+    batched: bool
+    width: int
+    slab: _Slab | None = None  # None: constants
+    target: str = ""  # how a contribution is added to the adjoint (see _accumulate)
+    parts: list = field(default_factory=list)  # for a gather over several slabs
+
+
+class _Builder:
+    """Groups a traced graph into slabs and writes the numpy source."""
+
+    def __init__(self, out: Value, penalty: Value | None, params: list, inputs: list) -> None:
+        roots = [out] + ([penalty] if penalty is not None else [])
+        self.order = topological_order(roots, include_constants=True)
+        self.theta = _Slab("theta", list(params), False, True)
+        self.X = _Slab("X", list(inputs), True, False)
+        self.loc: dict[Value, tuple[_Slab, int]] = {}
+        for slab in (self.theta, self.X):
+            for j, v in enumerate(slab.nodes):
+                self.loc.setdefault(v, (slab, j))
+        self.const: dict[Value, float] = {}
+        self.consts: list = []  # arrays the code reads as C[i]
+        self.views: list = []  # (index array) for each parameter view P[i]
+        self.fwd: list[str] = []
+        self.bwd: list[str] = []
+        self.ginit: set[str] = set()
+        self.counter = itertools.count()
+        self._classify()
+        self.out, self.penalty = out, penalty
+
+    # -- which nodes are batched, parameter-only or constant --------------------------
+    def _classify(self) -> None:
+        self.batched: dict[Value, bool] = {}
+        self.level: dict[Value, int] = {}
+        for v in self.order:
+            if v in self.loc:
+                self.batched[v] = self.loc[v][0].batched
+                self.level[v] = 0
+            elif not v.parents:
+                if v.requires_grad:
+                    raise TraceError(f"compile: leaf {v!r} requires grad but is not in params")
+                self.const[v] = v.data
+                self.level[v] = 0
+            elif all(p in self.const for p in v.parents):
+                self.const[v] = v.data  # folded
+                self.level[v] = 0
+            else:
+                self.batched[v] = any(self.batched.get(p, False) for p in v.parents)
+                self.level[v] = 1 + builtins.max(self.level[p] for p in v.parents)
+
+    # -- gathers -------------------------------------------------------------------------
+    def gather(self, nodes: Sequence[Value]) -> _Gather:
+        """An expression for ``nodes`` (2-D if any is batched, else 1-D)."""
+        np = _np()
+        if all(v in self.const for v in nodes):
+            vals = [self.const[v] for v in nodes]
+            if all(x == vals[0] or (x != x and vals[0] != vals[0]) for x in vals):
+                return _Gather(repr(vals[0]), False, len(nodes))
+            self.consts.append(np.array(vals))
+            return _Gather(f"C[{len(self.consts) - 1}]", False, len(nodes))
+        runs = [list(g) for _, g in itertools.groupby(nodes, key=self._source)]
+        if len(runs) > 1:
+            parts = [self.gather(run) for run in runs]
+            batched = any(p.batched for p in parts)
+            texts = [p.text if p.batched or not batched else
+                     f"np.broadcast_to({p.text}, (B, {p.width}))" for p in parts]
+            return _Gather(f"np.concatenate([{', '.join(texts)}], axis=-1)", batched,
+                           len(nodes), parts=parts)
+        slab = self.loc[nodes[0]][0]
+        idx = [self.loc[v][1] for v in nodes]
+        if slab is self.theta:
+            i = self._view(np.array(idx))
+            return _Gather(f"P[{i}]", False, len(nodes), slab, f"view {i}")
+        pre = ":, " if slab.batched else ""
+        sel, target = _selection(idx, len(slab.nodes))
+        if sel is None:
+            self.consts.append(np.array(idx))
+            c = f"C[{len(self.consts) - 1}]"
+            unique = len(set(idx)) == len(idx)
+            return _Gather(f"{slab.name}[{pre}{c}]", slab.batched, len(nodes), slab,
+                           f"fancy {c} {int(unique)}")
+        text = slab.name if sel == "" else f"{slab.name}[{pre}{sel}]"
+        return _Gather(text, slab.batched, len(nodes), slab, target + sel)
+
+    def _source(self, v: Value):
+        return "const" if v in self.const else id(self.loc[v][0])
+
+    def _view(self, index) -> int:
+        for i, known in enumerate(self.views):
+            if known.shape == index.shape and (known == index).all():
+                return i
+        self.views.append(index)
+        return len(self.views) - 1
+
+    # -- adjoints ------------------------------------------------------------------------
+    def accumulate(self, g: _Gather, contrib: str, batched: bool, width: int,
+                   fresh: bool = True) -> None:
+        """Emit ``adjoint[g] += contrib`` (reducing over the batch or broadcasts)."""
+        if g.slab is None and not g.parts or g.parts and not any(
+                p.slab is not None and p.slab.requires_grad for p in g.parts):
+            return
+        if g.parts:
+            name = f"t{next(self.counter)}"
+            self.bwd.append(f"{name} = {contrib}")
+            at = 0
+            for p in g.parts:
+                sel = f"[:, {at}:{at + p.width}]" if batched else f"[{at}:{at + p.width}]"
+                self.accumulate(p, name + sel, batched, p.width, fresh=False)
+                at += p.width
+            return
+        if not g.slab.requires_grad:
+            return
+        if batched and not g.batched:
+            contrib, fresh = f"{contrib}.sum(0)", True
+        if g.width == 1 and width > 1:
+            contrib, fresh = f"{contrib}.sum(-1, keepdims=True)", True
+        kind, _, rest = g.target.partition(" ")
+        gname = f"g_{g.slab.name}"
+        if kind == "view":
+            self.bwd.append(f"G[{rest}] += {contrib}")
+            return
+        if kind == "full" and gname not in self.ginit:
+            self.ginit.add(gname)
+            self.bwd.append(f"{gname} = {contrib}" + ("" if fresh else ".copy()"))
+            return
+        if gname not in self.ginit:
+            self.ginit.add(gname)
+            self.bwd.append(f"{gname} = np.zeros_like({g.slab.name})")
+        pre = ":, " if g.slab.batched else ""
+        if kind == "fancy":
+            c, unique = rest.split()
+            if unique == "1":
+                self.bwd.append(f"{gname}[{pre}{c}] += {contrib}")
+            else:
+                where = f"(slice(None), {c})" if g.slab.batched else c
+                self.bwd.append(f"np.add.at({gname}, {where}, {contrib})")
+        elif kind == "full":
+            self.bwd.append(f"{gname} += {contrib}")
+        else:
+            self.bwd.append(f"{gname}[{pre}{rest}] += {contrib}")
+
+    # -- grouping ----------------------------------------------------------------------------
+    def levels(self) -> list[list[Value]]:
+        """The op nodes by depth (a node is one deeper than its deepest parent)."""
+        by_level: dict[int, list[Value]] = {}
+        for v in self.order:
+            if v not in self.loc and v not in self.const:
+                by_level.setdefault(self.level[v], []).append(v)
+        return [by_level[k] for k in sorted(by_level)]
+
+    def groups(self, nodes: list[Value]) -> list[list[Value]]:
+        """Nodes of one level with the same op and sources (their parents are placed)."""
+        keyed: dict = {}
+        for v in nodes:
+            keyed.setdefault(self._key(v), []).append(v)
+        return list(keyed.values())
+
+    def _key(self, v: Value):
+        op, level = v.op, self.level[v]
+        if op is ops.DOT:
+            mm = self._matmul_sides(v)
+            if mm is not None:
+                data, _, bias = mm
+                return ("mm", level, tuple(map(id, data)), bias is not None)
+        elif op.name in FORWARD and op.arity is not None:
+            return ("ew", level, op.name, tuple(self._source(p) for p in v.parents))
+        return ("one", id(v))
+
+    def _matmul_sides(self, v: Value):
+        """(batched inputs, parameter weights, parameter bias) of a dot node, or None."""
+        n = len(v.parents) >> 1
+        w, x = v.parents[:n], v.parents[n : 2 * n]
+        bias = v.parents[2 * n] if len(v.parents) & 1 else None
+        if all(self.batched.get(p, False) for p in w):
+            w, x = x, w
+        if not all(self.batched.get(p, False) for p in x) or not all(
+                self.loc.get(p, (None,))[0] is self.theta for p in w):
+            return None
+        if bias is not None and self.loc.get(bias, (None,))[0] is not self.theta:
+            return None
+        return x, w, bias
+
+    # -- emission ----------------------------------------------------------------------------
+    def emit_group(self, nodes: list[Value]) -> Callable[[], None]:
+        """Emit the forward line(s) of one group; return what emits its backward."""
+        v = nodes[0]
+        batched = self.batched[v]
+        slab = _Slab(f"{'h' if batched else 's'}{next(self.counter)}", nodes, batched,
+                     any(n.requires_grad for n in nodes))
+        for j, n in enumerate(nodes):
+            self.loc[n] = (slab, j)
+        self.slabs.append(slab)
+        name, g, op = slab.name, f"g_{slab.name}", v.op
+        if op is ops.DOT and (mm := self._matmul_sides(v)) is not None:
+            return self._emit_matmul(slab, nodes, mm)
+        if op.name in FORWARD and op.arity is not None:
+            return self._emit_elementwise(slab, nodes)
+        if op is ops.DOT:
+            return self._emit_dot(slab, v)
+        if op is ops.SUM:
+            a = self.gather(v.parents)
+            if a.width == 1:  # a sum of one term (e.g. a mean over a batch of one)
+                self.fwd.append(f"{name} = {a.text}  # sum of one")
+                return lambda: self.accumulate(a, g, batched, 1, False)
+            self.fwd.append(f"{name} = {a.text}.sum(-1, keepdims=True)  # sum")
+            shape = f"(B, {a.width})" if batched else f"({a.width},)"
+            return lambda: self.accumulate(a, f"np.broadcast_to({g}, {shape})", batched,
+                                           a.width, False)
+        if op is ops.MAX:
+            a = self.gather(v.parents)
+            self.fwd.append(f"m{name} = {a.text}")
+            self.fwd.append(f"{name} = m{name}.max(-1, keepdims=True)  # max")
+            onehot = f"(np.arange({a.width}) == m{name}.argmax(-1)[..., None])"
+            return lambda: self.accumulate(a, f"{g} * {onehot}", batched, a.width)
+        raise TraceError(f"compile: op {op.name!r} has no numpy emission rule "
+                         "(add one to engine.compile.FORWARD)")
+
+    def _emit_matmul(self, slab: _Slab, nodes: list[Value], mm) -> Callable[[], None]:
+        x, _, bias = mm
+        a = self.gather(x)
+        ws = [self._matmul_sides(n)[1] for n in nodes]
+        w = self._view(_np().array([[self.loc[p][1] for p in row] for row in ws]))
+        line = f"{slab.name} = {a.text} @ P[{w}].T"
+        b = None
+        if bias is not None:
+            b = self.gather([self._matmul_sides(n)[2] for n in nodes])
+            line += f" + {b.text}"
+        self.fwd.append(f"{line}  # {len(nodes)} x dot")
+        g = f"g_{slab.name}"
+
+        def backward() -> None:
+            self.accumulate(a, f"{g} @ P[{w}]", True, a.width)
+            self.bwd.append(f"G[{w}] += {g}.T @ {a.text}")
+            if b is not None:
+                self.accumulate(b, g, True, len(nodes), fresh=False)
+        return backward
+
+    def _emit_elementwise(self, slab: _Slab, nodes: list[Value]) -> Callable[[], None]:
+        op = nodes[0].op
+        args = [self.gather([n.parents[i] for n in nodes]) for i in range(op.arity)]
+        if len(nodes) > 1 and not any(a.width == len(nodes) for a in args):
+            raise AssertionError("broadcast-only group")  # prevented in _key
+        self.fwd.append(f"{slab.name} = {FORWARD[op.name].format(*(a.text for a in args))}"
+                        f"  # {len(nodes)} x {op.name}")
+        syms = [float(a.text) if a.slab is None and not a.parts and not a.text.startswith("C")
+                else Expr(a.text) for a in args]
+        out = Expr(slab.name)
+        if op is ops.POW:
+            local = _pow_partials(out, *syms)
+        else:
+            local = op.partials(SYMBOLIC, out, *syms)
+        g = f"g_{slab.name}"
+
+        def backward() -> None:
+            for a, d in zip(args, local, strict=True):
+                if isinstance(d, (int, float)) and not isinstance(d, bool):
+                    if d == 0.0:
+                        continue
+                    contrib, fresh = (g, False) if d == 1.0 else (
+                        (f"-{g}", True) if d == -1.0 else (f"{g} * {d!r}", True))
+                else:
+                    contrib, fresh = f"{g} * {d}", True
+                self.accumulate(a, contrib, slab.batched, len(nodes), fresh)
+        return backward
+
+    def _emit_dot(self, slab: _Slab, v: Value) -> Callable[[], None]:
+        n = len(v.parents) >> 1
+        w, x = self.gather(v.parents[:n]), self.gather(v.parents[n : 2 * n])
+        line = f"{slab.name} = ({w.text} * {x.text}).sum(-1, keepdims=True)"
+        b = self.gather(v.parents[2 * n :]) if len(v.parents) & 1 else None
+        if b is not None:
+            line += f" + {b.text}"
+        self.fwd.append(line + "  # dot")
+        g = f"g_{slab.name}"
+
+        def backward() -> None:
+            if b is not None:
+                self.accumulate(b, g, slab.batched, 1, fresh=False)
+            self.accumulate(w, f"{g} * {x.text}", slab.batched, n)
+            self.accumulate(x, f"{g} * {w.text}", slab.batched, n)
+        return backward
+
+    # -- the whole program ---------------------------------------------------------------
+    def build(self) -> tuple[str, list, list]:
+        self.slabs: list[_Slab] = []
+        backwards = []
+        for level in self.levels():
+            for group in self.groups(level):
+                for part in self._split(group):
+                    backwards.append(self.emit_group(part))
+        out_slab, j = self.loc[self.out]
+        lines = ["def forward(X, P, C):", "    B = X.shape[0]"]
+        lines += [f"    {s}" for s in self.fwd]
+        lines.append(f"    return {out_slab.name}[{':, ' if out_slab.batched else ''}{j}]")
+        lines += ["", "", "def forward_backward(X, P, G, C, scale):",
+                  "    # scale: 1/B for the mean over the batch, 1 for the sum",
+                  "    B = X.shape[0]"]
+        lines += [f"    {s}" for s in self.fwd]
+        seeds = [(self.out, "scale" if out_slab.batched else "(scale * B)")]
+        col = f"{out_slab.name}[:, {j}].sum()" if out_slab.batched else f"{out_slab.name}[{j}] * B"
+        loss = f"{col} * scale"
+        if self.penalty is not None:
+            ps, pj = self.loc.get(self.penalty, (None, 0))
+            if ps is None:
+                loss += f" + {self.const[self.penalty]!r}"
+            else:
+                if ps.batched:
+                    raise TraceError("compile: the penalty depends on the inputs; put it in fn")
+                loss += f" + {ps.name}[{pj}]"
+                seeds.append((self.penalty, "1.0"))
+        lines.append(f"    loss = float({loss})")
+        self.bwd = []
+        for node, seed in seeds:
+            if node in self.loc and self.loc[node][0].requires_grad:
+                slab, j = self.loc[node]
+                gname = f"g_{slab.name}"
+                if gname in self.ginit or len(slab.nodes) > 1:
+                    if gname not in self.ginit:
+                        self.bwd.append(f"{gname} = np.zeros_like({slab.name})")
+                    self.bwd.append(f"{gname}[{':, ' if slab.batched else ''}{j}] += {seed}")
+                else:
+                    self.bwd.append(f"{gname} = np.full_like({slab.name}, {seed})")
+                self.ginit.add(gname)
+        for slab, backward in zip(reversed(self.slabs), reversed(backwards), strict=True):
+            if f"g_{slab.name}" in self.ginit:  # some gradient reached it
+                backward()
+        body = self.bwd
+        lines += [f"    {s}" for s in body]
+        lines.append("    return loss")
+        return "\n".join(lines) + "\n", self.consts, self.views
+
+    def _split(self, group: list[Value]) -> list[list[Value]]:
+        """Elementwise groups whose every operand is one broadcast column run one by one."""
+        v = group[0]
+        if len(group) == 1 or v.op.name not in FORWARD or v.op.arity is None:
+            return [group]
+        for i in range(v.op.arity):
+            col = [n.parents[i] for n in group]
+            if any(c is not col[0] for c in col) and not all(c in self.const for c in col):
+                return [group]
+        return [[n] for n in group]
+
+
+def _selection(idx: list[int], width: int) -> tuple[str | None, str]:
+    """Slice text for columns ``idx`` of a slab ``width`` wide ('' = all), or None."""
+    if idx == list(range(width)):
+        return "", "full "
+    if len(set(idx)) == 1:
+        return f"{idx[0]}:{idx[0] + 1}", "slice "
+    step = idx[1] - idx[0]
+    if step > 0 and all(b - a == step for a, b in itertools.pairwise(idx)):
+        stop = idx[-1] + 1
+        return (f"{idx[0]}:{stop}" if step == 1 else f"{idx[0]}:{stop}:{step}"), "slice "
+    return None, ""
+
+
+# -- structure keys -----------------------------------------------------------------------
+
+
+def structure(out: Value, penalty: Value | None, params: Sequence[Value],
+              inputs: Sequence[Value]) -> tuple:
+    """A hashable description of a traced graph: equal for equal structure.
+
+    Leaves are named by role (parameter ``i``, input ``j``, or a constant with
+    its value); op nodes by op name and the positions of their parents.
+    """
+    roots = [out] + ([penalty] if penalty is not None else [])
+    role: dict[Value, Any] = {}
+    for i, p in enumerate(params):
+        role.setdefault(p, ("P", i))
+    for j, x in enumerate(inputs):
+        role.setdefault(x, ("X", j))
+    index: dict[Value, int] = {}
+    key = []
+    for n, v in enumerate(topological_order(roots, include_constants=True)):
+        index[v] = n
+        if v in role:
+            key.append(role[v])
+        elif not v.parents:
+            key.append(("C", v.data, v.requires_grad))
+        else:
+            key.append((v.op.name, tuple(index[p] for p in v.parents)))
+    key.append(tuple(index.get(r) for r in roots))
+    return tuple(key)
+
+
+def _first_difference(a: tuple, b: tuple) -> str:
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return f"node {i}: {x!r} vs {y!r}"
+    return f"{len(a)} vs {len(b)} nodes"
+
+
+#: How many rows of a batch ``check`` traces.
+CHECK_ROWS = 1024
+
+#: Generated code by graph structure: (source, namespace functions, constants, views).
+CACHE: dict[tuple, tuple] = {}
+
+
+# -- the user-facing object ------------------------------------------------------------------
+
+
+class Compiled:
+    """A per-sample scalar function compiled to numpy code over a batch.
+
+    Made by :func:`compile`; see there. The parameters live in ``theta``, a
+    flat float64 array in the order of ``params``: :meth:`loss_and_grad` and
+    :meth:`sgd_step` read and update it; :meth:`load` copies the parameters'
+    ``data`` into it and :meth:`store` writes it back. :meth:`backward` is the
+    drop-in for ``loss.backward()``: it loads, computes, and accumulates into
+    each parameter's ``grad``.
+
+    Attributes:
+        source: The generated Python source (``print(compiled.source)``).
+        theta: The parameters as one flat array.
+        n_inputs: The number of columns of ``X``.
+    """
+
+    def __init__(self, fn: Callable[[list[Value]], Value], params: Sequence[Value],
+                 n_inputs: int, penalty: Callable[[], Value] | None, reduction: str,
+                 check: str) -> None:
+        np = _np()
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"compile: reduction must be 'mean' or 'sum', got {reduction!r}")
+        if check not in ("first", "always", "none"):
+            raise ValueError(f"compile: check must be 'first', 'always' or 'none', got {check!r}")
+        self.fn, self.params, self.n_inputs = fn, list(params), int(n_inputs)
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Value) or p.parents:
+                raise TypeError(f"compile: params[{i}] must be a leaf Value, got {p!r:.60}")
+        self.penalty_fn, self.reduction, self.check = penalty, reduction, check
+        self.theta = np.array([p.data for p in self.params], dtype=float)
+        self.gtheta = np.zeros_like(self.theta)
+        self.key: tuple | None = None
+        self.source = ""
+        self.calls = 0
+
+    # -- tracing ---------------------------------------------------------------------------
+    def _trace(self, row) -> tuple:
+        inputs = [Value(float(x), label=f"x{j}", requires_grad=False) for j, x in enumerate(row)]
+        out = self.fn(inputs)
+        if not isinstance(out, Value):
+            raise TraceError(f"compile: fn must return a Value, got {type(out).__name__}")
+        pen = self.penalty_fn() if self.penalty_fn is not None else None
+        if pen is not None and not isinstance(pen, Value):
+            pen = Value(float(pen), requires_grad=False)
+        return out, pen, inputs
+
+    def _keys(self, X) -> tuple:
+        """Trace each row of ``X``; all must give the same structure."""
+        first = None
+        for i, row in enumerate(X):
+            out, pen, inputs = self._trace(row)
+            key = structure(out, pen, self.params, inputs)
+            if first is None:
+                first, traced = key, (out, pen, inputs)
+            elif key != first:
+                raise TraceError(
+                    "compile: the graph depends on the data (Python control flow on "
+                    f".data, or a constant made from an input): sample 0 and sample {i} "
+                    f"differ at {_first_difference(first, key)}. Such a function cannot be "
+                    "vectorised; use the dynamic engine for it")
+        return first, traced
+
+    def _prepare(self, X) -> None:
+        np = _np()
+        if self.key is not None and self.check != "always":
+            return
+        rows = X[:1] if self.check == "none" else X[:CHECK_ROWS]
+        key, traced = self._keys(rows)
+        if key == self.key:
+            return
+        if key not in CACHE:
+            source, consts, views = _Builder(traced[0], traced[1], self.params,
+                                             traced[2]).build()
+            namespace = {"np": np, "sigmoid": _sigmoid}
+            exec(builtins.compile(source, f"<dagrad compiled {len(CACHE)}>", "exec"), namespace)
+            CACHE[key] = (source, namespace["forward"], namespace["forward_backward"],
+                          consts, views)
+        self.key = key
+        self.source, self._forward, self._fb, self._consts, views = CACHE[key]
+        self._views = views
+        self._bind()
+
+    def _bind(self) -> None:
+        """Parameter views into ``theta`` and ``gtheta`` (a copy where irregular)."""
+        self._P = [_view(self.theta, v) for v in self._views]
+        self._G = [_view(self.gtheta, v) for v in self._views]
+        self._irregular = [i for i, v in enumerate(self._views) if _strides(v) is None]
+
+    def _batch(self, X):
+        np = _np()
+        X = np.asarray(X, dtype=float)
+        if X.ndim == 1:
+            X = X[None, :]
+        if X.ndim != 2 or X.shape[1] != self.n_inputs or X.shape[0] == 0:
+            raise ValueError(f"compile: expected a batch of shape (B, {self.n_inputs}), "
+                             f"got {X.shape}")
+        return X
+
+    # -- running ---------------------------------------------------------------------------
+    def __call__(self, X) -> Any:
+        """The per-sample outputs of ``fn`` for each row of ``X`` (a 1-D array)."""
+        X = self._batch(X)
+        self._prepare(X)
+        self._refresh()
+        np = _np()
+        with np.errstate(all="ignore"):
+            return np.array(self._forward(X, self._P, self._consts), dtype=float).reshape(-1)
+
+    def _refresh(self) -> None:
+        for i in self._irregular:  # fancy-indexed parameters are copies
+            self._P[i] = self.theta[self._views[i]]
+
+    def loss_and_grad(self, X) -> tuple[float, Any]:
+        """The batch loss (mean or sum of ``fn`` over rows, plus the penalty) and
+        its gradient with respect to ``theta`` (a new array)."""
+        loss = self._run(X)
+        return loss, self.gtheta.copy()
+
+    def _run(self, X) -> float:
+        X = self._batch(X)
+        self._prepare(X)
+        self._refresh()
+        np = _np()
+        self.gtheta.fill(0.0)
+        if self._irregular:
+            self._G = [_view(self.gtheta, v) for v in self._views]
+        scale = 1.0 / X.shape[0] if self.reduction == "mean" else 1.0
+        with np.errstate(all="ignore"):
+            loss = self._fb(X, self._P, self._G, self._consts, scale)
+        for i in self._irregular:
+            np.add.at(self.gtheta, self._views[i], self._G[i])
+        self.calls += 1
+        return loss
+
+    def sgd_step(self, X, lr: float) -> float:
+        """One step ``theta -= lr * grad`` on ``theta``; returns the loss before it."""
+        loss = self._run(X)
+        self.theta -= lr * self.gtheta
+        return loss
+
+    def load(self) -> None:
+        """Copy the parameters' ``data`` into ``theta``."""
+        self.theta[:] = [p.data for p in self.params]
+
+    def store(self) -> None:
+        """Write ``theta`` back into the parameters' ``data``."""
+        for p, x in zip(self.params, self.theta.tolist(), strict=True):
+            p.data = x
+
+    def backward(self, X) -> float:
+        """Like ``loss.backward()``: accumulate the gradient into each ``p.grad``.
+
+        Reads the parameters' ``data`` first, so it can be mixed freely with
+        any optimizer that changes ``p.data``.
+
+        Returns:
+            The loss (a float).
+        """
+        self.load()
+        loss = self._run(X)
+        for p, g in zip(self.params, self.gtheta.tolist(), strict=True):
+            p.grad = g if p.grad is None else p.grad + g
+        return loss
+
+
+def _strides(index) -> tuple | None:
+    """(start, strides) if ``index`` is a regular, non-overlapping grid, else None."""
+    flat = index.reshape(-1)
+    if len(set(flat.tolist())) != flat.size:
+        return None
+    start = int(flat[0])
+    strides = []
+    for axis in range(index.ndim):
+        if index.shape[axis] == 1:
+            strides.append(0)
+            continue
+        sel = [0] * index.ndim
+        sel[axis] = 1
+        strides.append(int(index[tuple(sel)]) - start)
+    grid = start
+    for axis, s in enumerate(strides):
+        shape = [1] * index.ndim
+        shape[axis] = index.shape[axis]
+        grid = grid + s * _np().arange(index.shape[axis]).reshape(shape)
+    if not (grid == index).all() or builtins.min(strides) < 0:
+        return None
+    return start, tuple(strides)
+
+
+def _view(theta, index):
+    """A view of ``theta`` at ``index`` (regular), or a copy (irregular)."""
+    np = _np()
+    regular = _strides(index)
+    if regular is None:
+        return theta[index]
+    start, strides = regular
+    return np.lib.stride_tricks.as_strided(
+        theta[start:], shape=index.shape, strides=tuple(s * theta.itemsize for s in strides))
+
+
+def compile(fn: Callable[[list[Value]], Value], params: Sequence[Value], n_inputs: int, *,  # noqa: A001
+            penalty: Callable[[], Value] | None = None, reduction: str = "mean",
+            check: str = "first") -> Compiled:
+    """Compile the per-sample function ``fn`` to numpy code over batches.
+
+    The batch loss is ``reduction`` (mean or sum) over the rows of ``X`` of
+    ``fn(row)``, plus ``penalty()`` once (e.g. an L2 term on the parameters).
+
+    Args:
+        fn: ``fn(inputs) -> Value``: one sample's scalar output, where
+            ``inputs`` is a list of ``n_inputs`` placeholder Values (features
+            and targets alike). Everything it reads besides ``inputs`` and
+            ``params`` is a constant.
+        params: The leaf Values to differentiate with respect to (e.g.
+            ``model.parameters()``); their order is ``theta``'s.
+        n_inputs: Number of placeholders (columns of ``X``).
+        penalty: Optional ``() -> Value`` over the parameters only.
+        reduction: ``"mean"`` (default) or ``"sum"`` over the batch.
+        check: ``"first"``: trace every row of the first batch and require one
+            structure; ``"always"``: do so for every batch (slow; retraces
+            when all rows agree on a new structure); ``"none"``: trace one row.
+
+    Returns:
+        A :class:`Compiled`. Tracing happens at the first call.
+
+    Raises:
+        TypeError: A parameter is not a leaf ``Value``.
+        ValueError: An unknown ``reduction`` or ``check``.
+    """
+    return Compiled(fn, params, n_inputs, penalty, reduction, check)
+
