@@ -156,25 +156,36 @@ def forward_order(roots: Sequence[Value], inputs: Sequence[Value]) -> list[Value
 def _sweep(order: list[Value], table: dict, create_graph: bool) -> dict:
     """The forward DP loop: ``tangent[v] = sum_p dv/dp * tangent[p]`` in topological order."""
     get = table.get
-    anomaly = STATE.anomaly
+    if not (create_graph or STATE.anomaly):  # the fast path: float partials recorded by apply
+        for node in order:
+            local = node.local_grads
+            if local is None:  # made while no parent required grad
+                local = node.op.partials(ops.F, node.data, *[p.data for p in node.parents])
+            t = None
+            for p, d in zip(node.parents, local, strict=True):
+                tp = get(p)
+                if tp is not None:
+                    t = d * tp if t is None else t + d * tp  # the one summing site
+            if t is not None:
+                table[node] = t
+        return table
     with enable_grad():
         for node in order:
             parents = node.parents
             if create_graph:
                 local = node.op.partials(V, node, *parents)
             else:
-                local = node.local_grads
-                if local is None:  # made while no parent required grad
-                    local = node.op.partials(ops.F, node.data, *[p.data for p in parents])
+                local = node.local_grads or node.op.partials(ops.F, node.data,
+                                                             *[p.data for p in parents])
             t = None
             for i, (p, d) in enumerate(zip(parents, local, strict=True)):
                 tp = get(p)
                 if tp is None:
                     continue
                 c = tp if type(d) is float and d == 1.0 else d * tp
-                if anomaly:
+                if STATE.anomaly:
                     _check_tangent(node, i, d, tp, c)
-                t = c if t is None else t + c  # the one summing site
+                t = c if t is None else t + c  # the same sum, building a graph
             if t is not None:
                 table[node] = t
     return table
@@ -544,23 +555,29 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, *, mode: str = "auto
     return jacobian_f
 
 
-def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, mode: str = "forward") -> Callable:
+def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, mode: str = "reverse") -> Callable:
     """The Hessian of a scalar function: the Jacobian of its gradient.
 
-    By default forward-over-reverse (``jacfwd(jacrev(f))``, as JAX): one
-    gradient graph, then one forward sweep over it per input.
+    The gradient is built as a graph (``create_graph``), then differentiated
+    once per input. By default by reverse mode (reverse-over-reverse): here
+    each row's sweep visits only the ancestors of one gradient entry, while a
+    forward sweep visits everything its input reaches, so reverse measured
+    2-3x faster for 50 inputs. ``mode="forward"`` is JAX's
+    ``jacfwd(jacrev(f))``; both give the same numbers.
 
     Args:
         f: A function returning a scalar.
         argnums: Which positional argument(s) to differentiate.
-        mode: How the outer Jacobian is taken: ``"forward"``, ``"reverse"``
-            (reverse-over-reverse) or ``"auto"``.
+        mode: How the outer Jacobian is taken: ``"reverse"``, ``"forward"``
+            (forward-over-reverse) or ``"auto"``.
 
     Returns:
         A function returning ``H`` with ``H[i][j] = d2 f / dx_i dx_j`` (nested as
         the argument: a float for a float, a list of lists for a list).
 
     >>> hessian(lambda x, y: x * x * y, argnums=(0, 1))(3.0, 2.0)
+    ((4.0, 6.0), (6.0, 0.0))
+    >>> hessian(lambda x, y: x * x * y, argnums=(0, 1), mode="forward")(3.0, 2.0)
     ((4.0, 6.0), (6.0, 0.0))
     """
     _check_callable(f, "hessian")

@@ -204,7 +204,7 @@ def test_hessian_modes_agree_and_are_symmetric():
         return (x * y).sin() + z.exp() * x**2 + engine.dot([x, y], [y, z])
 
     p = [0.3, -0.8, 0.5]
-    h_fwd = hessian(f)(p)
+    h_fwd = hessian(f, mode="forward")(p)
     h_rev = hessian(f, mode="reverse")(p)
     for i in range(3):
         assert h_fwd[i] == pytest.approx(h_rev[i], rel=1e-14)

@@ -88,7 +88,7 @@ def test_hessians_are_symmetric_and_agree(dag):
     def f(xs):
         return engine.sum(g(xs)) + xs[0] * 0.0
 
-    h_fwd = hessian(f)(point)
+    h_fwd = hessian(f, mode="forward")(point)
     h_rev = hessian(f, mode="reverse")(point)
     _close(h_fwd, h_rev)
     _close(h_fwd, [list(col) for col in zip(*h_fwd, strict=True)])
