@@ -353,3 +353,18 @@ def test_bad_outputs_mode_and_functions():
         grad(lambda x: x, has_aux=True)(1.0)
     with pytest.raises(ValueError, match="tangents: 2 inputs but 1 seeds"):
         tangents(Value(1.0), [Value(1.0), Value(2.0)], [1.0])
+
+
+# -- reported to the core (engine/modes.py, engine/ops.py) --------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "core: under detect_anomaly, backward checks the nan partial of x ** 3's constant "
+    "exponent (check_backward loops over every slot), and create_graph evaluates "
+    "m.log(x < 0) for that exponent (_pow_partials), whose forward check raises"))
+def test_detect_anomaly_allows_pow_of_a_negative_base():
+    with detect_anomaly():
+        assert jvp(lambda x: x**3, (-2.0,), (1.0,)) == (-8.0, 12.0)  # forward mode: fine
+        assert grad(lambda x: x**3)(-2.0) == 12.0
+        assert grad(grad(lambda x: x**3))(-2.0) == -12.0
+        assert hessian(lambda x: x**3, mode="forward")(-2.0) == -12.0
