@@ -207,13 +207,18 @@ class _Builder:
                 self.level[v] = 1 + builtins.max(self.level[p] for p in v.parents)
 
     # -- gathers -------------------------------------------------------------------------
-    def gather(self, nodes: Sequence[Value]) -> _Gather:
-        """An expression for ``nodes`` (2-D if any is batched, else 1-D)."""
+    def gather(self, nodes: Sequence[Value], broadcast: bool = False) -> _Gather:
+        """An expression for ``nodes`` (2-D if any is batched, else 1-D).
+
+        With ``broadcast``, one node repeated is one column (width 1) that
+        numpy broadcasts; otherwise the gather has one column per node.
+        """
         np = _np()
         if all(v in self.const for v in nodes):
             vals = [self.const[v] for v in nodes]
-            if all(x == vals[0] or (x != x and vals[0] != vals[0]) for x in vals):
-                return _Gather(repr(vals[0]), False, len(nodes))
+            if all(x == vals[0] or (x != x and vals[0] != vals[0]) for x in vals) and (
+                    broadcast or len(vals) == 1):
+                return _Gather(repr(vals[0]), False, 1)
             self.consts.append(np.array(vals))
             return _Gather(f"C[{len(self.consts) - 1}]", False, len(nodes))
         runs = [list(g) for _, g in itertools.groupby(nodes, key=self._source)]
@@ -230,7 +235,7 @@ class _Builder:
             i = self._view(np.array(idx))
             return _Gather(f"P[{i}]", False, len(nodes), slab, f"view {i}")
         pre = ":, " if slab.batched else ""
-        sel, target = _selection(idx, len(slab.nodes))
+        sel, target = _selection(idx, len(slab.nodes), broadcast)
         if sel is None:
             self.consts.append(np.array(idx))
             c = f"C[{len(self.consts) - 1}]"
@@ -238,7 +243,8 @@ class _Builder:
             return _Gather(f"{slab.name}[{pre}{c}]", slab.batched, len(nodes), slab,
                            f"fancy {c} {int(unique)}")
         text = slab.name if sel == "" else f"{slab.name}[{pre}{sel}]"
-        return _Gather(text, slab.batched, len(nodes), slab, target + sel)
+        width = 1 if len(set(idx)) == 1 else len(nodes)
+        return _Gather(text, slab.batched, width, slab, target + sel)
 
     def _source(self, v: Value):
         return "const" if v in self.const else id(self.loc[v][0])
@@ -395,7 +401,8 @@ class _Builder:
 
     def _emit_elementwise(self, slab: _Slab, nodes: list[Value]) -> Callable[[], None]:
         op = nodes[0].op
-        args = [self.gather([n.parents[i] for n in nodes]) for i in range(op.arity)]
+        args = [self.gather([n.parents[i] for n in nodes], broadcast=True)
+                for i in range(op.arity)]
         if len(nodes) > 1 and not any(a.width == len(nodes) for a in args):
             raise AssertionError("broadcast-only group")  # prevented in _key
         self.fwd.append(f"{slab.name} = {FORWARD[op.name].format(*(a.text for a in args))}"
@@ -499,11 +506,11 @@ class _Builder:
         return [[n] for n in group]
 
 
-def _selection(idx: list[int], width: int) -> tuple[str | None, str]:
+def _selection(idx: list[int], width: int, broadcast: bool) -> tuple[str | None, str]:
     """Slice text for columns ``idx`` of a slab ``width`` wide ('' = all), or None."""
     if idx == list(range(width)):
         return "", "full "
-    if len(set(idx)) == 1:
+    if len(idx) == 1 or broadcast and len(set(idx)) == 1:
         return f"{idx[0]}:{idx[0] + 1}", "slice "
     step = idx[1] - idx[0]
     if step > 0 and all(b - a == step for a, b in itertools.pairwise(idx)):
