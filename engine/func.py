@@ -80,7 +80,8 @@ from engine.backprop import adjoints, topological_order
 from engine.modes import STATE, AnomalyError, enable_grad
 from engine.value import V, Value
 
-__all__ = ["grad", "value_and_grad", "jacobian", "hessian", "hvp", "jvp", "vjp", "tangents"]
+__all__ = ["forward_order", "grad", "hessian", "hvp", "jacobian", "jvp", "tangents",
+           "value_and_grad", "vjp"]
 
 Tree = object  # float | Value | list/tuple/dict of Trees: what the transforms take and give
 
@@ -108,6 +109,7 @@ def tangents(roots: Value | Sequence[Value], inputs: Value | Sequence[Value],
 
     Raises:
         ValueError: ``inputs`` and ``seeds`` differ in length.
+        TypeError: An input is not a ``Value``.
 
     >>> from engine import Value
     >>> x, y = Value(3.0), Value(2.0)
@@ -124,13 +126,12 @@ def tangents(roots: Value | Sequence[Value], inputs: Value | Sequence[Value],
     seeds = tuple(seeds)
     if len(seeds) != len(inputs):
         raise ValueError(f"tangents: {len(inputs)} inputs but {len(seeds)} seeds")
-    order = forward_order(roots, inputs)
     table: dict[Value, float | Value] = {}
     for x, t in zip(inputs, seeds, strict=True):
         if not isinstance(x, Value):
             raise TypeError(f"tangents: inputs must be Values, got {type(x).__name__}")
         table[x] = table[x] + t if x in table else t
-    return _sweep(order, table, create_graph)
+    return _sweep(forward_order(roots, inputs), table, create_graph)
 
 
 def forward_order(roots: Sequence[Value], inputs: Sequence[Value]) -> list[Value]:

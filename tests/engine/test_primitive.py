@@ -156,6 +156,8 @@ def test_detect_anomaly_names_the_primitive(registered):
     registered.append("badlog")
     with detect_anomaly(), pytest.raises(AnomalyError, match="badlog produced -inf"):
         badlog(Value(0.0))
+    with detect_anomaly(), pytest.raises(AnomalyError, match="backward of badlog produced inf"):
+        badlog(Value(1e-320)).backward()
     with detect_anomaly(), pytest.raises(AnomalyError, match="forward mode: badlog"):
         jvp(lambda x: badlog(x * 0.0 + 1e-320), (1.0,), (1.0,))
 
