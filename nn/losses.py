@@ -125,11 +125,15 @@ def mse_loss(pred: Any, target: Any, reduction: Reduction = "mean") -> Value | l
 _LOG_FLOOR = -100.0  # PyTorch's BCELoss clamps log(p) and log(1 - p) at -100
 
 
-def _clamped_log(p: Value) -> Value | float:
-    """``log(p)`` floored at -100 as PyTorch's BCELoss (constant, no gradient, below)."""
+def _clamped_log(p: Value) -> Value:
+    """``log(p)`` floored at -100 as PyTorch's BCELoss.
+
+    Below the floor the result is ``p * 0 - 100``: the value -100 with zero
+    slope, still a node of the graph so that ``loss.backward()`` works.
+    """
     if p.data > 0.0 and math.log(p.data) >= _LOG_FLOOR:
         return log(p)
-    return _LOG_FLOOR
+    return p * 0.0 + _LOG_FLOOR
 
 
 def bce_loss(prob: Any, target: Any, reduction: Reduction = "mean") -> Value | list[Value]:
@@ -137,9 +141,9 @@ def bce_loss(prob: Any, target: Any, reduction: Reduction = "mean") -> Value | l
 
     As PyTorch's ``binary_cross_entropy``, each log is clamped at -100, so a
     probability of exactly 0 or 1 gives a finite loss (with zero gradient
-    through the clamped term). Terms with a zero coefficient (``t = 0`` or
-    ``t = 1``) are left out of the graph. Prefer :func:`bce_with_logits_loss`,
-    which is exact for any logit.
+    through the clamped term, where PyTorch gives a huge one). Terms with a
+    zero coefficient (``t = 0`` or ``t = 1``) are left out of the graph.
+    Prefer :func:`bce_with_logits_loss`, which is exact for any logit.
 
     Args:
         prob: Probabilities in [0, 1] (e.g. sigmoid outputs), any accepted shape.
@@ -165,16 +169,12 @@ def bce_loss(prob: Any, target: Any, reduction: Reduction = "mean") -> Value | l
         if not 0.0 <= tv <= 1.0:
             raise ValueError(f"bce_loss: target {i} is {tv!r}, not in [0, 1]")
         if tv == 1.0:
-            losses.append(-_as_value(_clamped_log(p)))
+            losses.append(-_clamped_log(p))
         elif tv == 0.0:
-            losses.append(-_as_value(_clamped_log(1.0 - p)))
+            losses.append(-_clamped_log(1.0 - p))
         else:
-            losses.append(-_as_value(t * _clamped_log(p) + (1.0 - t) * _clamped_log(1.0 - p)))
+            losses.append(-(t * _clamped_log(p) + (1.0 - t) * _clamped_log(1.0 - p)))
     return _reduce(losses, reduction, "bce_loss")
-
-
-def _as_value(x: Value | float) -> Value:
-    return x if type(x) is Value else Value(x, requires_grad=False)
 
 
 def bce_with_logits_loss(logits: Any, target: Any,
@@ -321,6 +321,9 @@ def cross_entropy(logits: Any, target: Any, reduction: Reduction = "mean") -> Va
             raise ValueError(f"cross_entropy: sample {i} has a single logit; give one list of "
                              "class logits per sample (for one output use bce_with_logits_loss)")
         z = list(z)
+        if len(z) < 2:
+            raise ValueError(f"cross_entropy: sample {i} has a single logit; give one logit per "
+                             "class (for one output use bce_with_logits_loss)")
         if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= t < len(z):
             raise ValueError(f"cross_entropy: target {i} is {t!r}; expected a class index in "
                              f"0..{len(z) - 1}")
