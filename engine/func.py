@@ -62,8 +62,8 @@ that ``f`` closes over (a model's parameters) is then a constant.
 
 NB: ``grad``/``value_and_grad``/``jacobian``/``hessian``/``jvp``/``vjp``/``hvp``
 follow ``jax`` and ``torch.func`` (``jacobian(mode="forward")`` is
-``jacfwd``, ``mode="reverse"`` is ``jacrev``); :func:`tangents` is the forward
-twin of :func:`engine.adjoints`.
+:func:`jacfwd`, ``mode="reverse"`` is :func:`jacrev`); :func:`tangents` is the
+forward twin of :func:`engine.adjoints`.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ from engine.backprop import adjoints, topological_order
 from engine.modes import STATE, AnomalyError, enable_grad
 from engine.value import V, Value
 
-__all__ = ["forward_order", "grad", "hessian", "hvp", "jacobian", "jvp", "tangents",
-           "value_and_grad", "vjp"]
+__all__ = ["forward_order", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jvp",
+           "tangents", "value_and_grad", "vjp"]
 
 Tree = object  # float | Value | list/tuple/dict of Trees: what the transforms take and give
 
@@ -554,6 +554,24 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, *, mode: str = "auto
         return (jac, aux) if has_aux else jac
 
     return jacobian_f
+
+
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, has_aux: bool = False) -> Callable:
+    """``jacobian(f, argnums, mode="forward")``: column by column, as ``jax.jacfwd``.
+
+    >>> jacfwd(lambda x: [x, x * x])(3.0)
+    [1.0, 6.0]
+    """
+    return jacobian(f, argnums, mode="forward", has_aux=has_aux)
+
+
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, has_aux: bool = False) -> Callable:
+    """``jacobian(f, argnums, mode="reverse")``: row by row, as ``jax.jacrev``.
+
+    >>> jacrev(lambda xs: xs[0] * xs[1])([3.0, 4.0])
+    [4.0, 3.0]
+    """
+    return jacobian(f, argnums, mode="reverse", has_aux=has_aux)
 
 
 def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, mode: str = "reverse") -> Callable:

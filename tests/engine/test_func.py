@@ -355,6 +355,14 @@ def test_bad_outputs_mode_and_functions():
         tangents(Value(1.0), [Value(1.0), Value(2.0)], [1.0])
 
 
+def test_jacfwd_and_jacrev_are_the_two_modes():
+    from engine.func import jacfwd, jacrev
+
+    f = lambda p: {"a": p[0] * p[1], "b": p[1].exp()}  # noqa: E731
+    assert jacfwd(f)([2.0, 0.0]) == jacrev(f)([2.0, 0.0]) == {"a": [0.0, 2.0], "b": [0.0, 1.0]}
+    assert jacrev(lambda x: (x * x, "aux"), has_aux=True)(3.0) == (6.0, "aux")
+
+
 # -- reported to the core (engine/modes.py, engine/ops.py) --------------------------------
 
 
