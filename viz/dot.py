@@ -40,6 +40,7 @@ here do not depend on ``id()``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -170,6 +171,7 @@ class Scene:
         self.show_ops = bool(show_ops)
         self.visible, self.cut = self._depth(depth)
         self.group = self._groups(collapse, "collapse")
+        self.bundles = self._bundle_constants() if self.group else set()
         self.cluster = self._groups(cluster, "cluster")
 
     # -- what is drawn --------------------------------------------------------
@@ -226,6 +228,26 @@ class Scene:
             if len(inherited) == 1 and None not in inherited:
                 group[node] = inherited.pop()
         return group
+
+    def _bundle_constants(self) -> set[str]:
+        """In a collapsed view, merge constant leaves (data) that feed only groups into one
+        node per set of groups they feed: the inputs of 100 samples become one node."""
+        feeds: dict[Value, set] = {}
+        for node in self.order:
+            if node not in self.visible or not node.parents:
+                continue
+            target = self.group.get(node)
+            for p in node.parents:
+                if not p.requires_grad and not p.parents and p not in self.names:
+                    feeds.setdefault(p, set()).add(target)
+        bundles = set()
+        for leaf, targets in feeds.items():
+            if None in targets or leaf not in self.visible:
+                continue
+            key = "constants into " + ", ".join(sorted(targets, key=_natural))
+            self.group[leaf] = key
+            bundles.add(key)
+        return bundles
 
     def count(self) -> int:
         """How many DOT nodes the picture has (values, ops and groups)."""
@@ -339,6 +361,7 @@ class Scene:
                                                    precision, grad_texts)))
             if self.show_ops and node.op is not None:
                 box.append((f"o{i}", self._op_attrs(node, frame)))
+        groups = {key: groups[key] for key in sorted(groups, key=_natural)}
         gnames = {key: f"g{j}" for j, key in enumerate(groups)}
         for key, members in groups.items():
             box = clusters.setdefault(self.cluster.get(members[-1]), [])
@@ -346,7 +369,8 @@ class Scene:
 
         for name, attrs in clusters.pop(None):
             g.node(name, **attrs)
-        for j, (key, nodes) in enumerate(clusters.items()):
+        for j, key in enumerate(sorted(clusters, key=_natural)):
+            nodes = clusters[key]
             with g.subgraph(name=f"cluster_{j}") as c:
                 c.attr(label=f"<{style.esc(key)}>", style="rounded,dashed",
                        color=style.ROLES["group"]["border"], fontname=style.FONT,
@@ -463,6 +487,15 @@ class Scene:
 
     def _group_attrs(self, key: str, members: list[Value], shade: bool, top: float,
                      precision: int) -> dict[str, str]:
+        if key in self.bundles:
+            targets = key.removeprefix("constants into ").split(", ")
+            into = targets[0] if len(targets) == 1 else (
+                f"{targets[0]} ... {targets[-1]} ({len(targets)} groups)")
+            label = ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+                     f"<TR><TD><B>{len(members)} constants</B></TD></TR>"
+                     f"<TR><TD>inputs of {style.esc(into)}</TD></TR></TABLE>>")
+            return {"label": label, "fillcolor": style.ROLES["constant"]["fill"],
+                    "color": style.ROLES["constant"]["border"], "penwidth": "1.6"}
         role = style.ROLES["group"]
         params = [n for n in members if n in self.names]
         grads = [abs(g) for n in params for g in (self.grad_of(n),) if g is not None]
@@ -540,6 +573,10 @@ def draw(root: Value | Iterable[Value], params: Mapping[str, Value] |
             graph; implies the ``#k`` numbers.
         collapse: ``"neuron"`` or ``"layer"`` (or a function from parameter
             name to group name): draw each group of an ``nn`` model as one node.
+            A node joins the group of the parameters it reads directly (a
+            neuron's ``dot``), or of its parents when they all belong to one
+            group (its activation); losses stay outside. Constant inputs that
+            feed only groups are drawn as one node per set of groups they feed.
         cluster: The same choices: box each group's nodes instead.
         depth: Keep only nodes at most this many steps from the root (nodes
             whose inputs are hidden get a dashed border).
@@ -572,6 +609,11 @@ def draw(root: Value | Iterable[Value], params: Mapping[str, Value] |
     scene.check_size(max_nodes)
     return scene.emit(rankdir=rankdir, flow=flow, shade=shade, order=order, table=table,
                       legend=legend, precision=precision)
+
+
+def _natural(key: str) -> list:
+    """Sort key putting ``layers.2`` before ``layers.10``."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", key)]
 
 
 def _as_roots(root: object) -> tuple[Value, ...]:

@@ -1,0 +1,146 @@
+"""Rendering with Graphviz's ``dot`` (skipped when it is missing), file output by
+suffix, the notebook display, and the error that says how to install Graphviz."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import graphviz
+import pytest
+from viz_graphs import hand_mlp, needs_dot, neuron
+
+from engine import Value
+from viz import GraphvizNotFoundError, Scene, draw, group_of_name, save, to_svg
+from viz.render import notebook_bundle
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def svg_texts(svg: str) -> list[str]:
+    root = ET.fromstring(svg)
+    return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+
+
+@needs_dot
+def test_svg_parses_and_shows_every_label_and_number():
+    out, x, w, b = neuron()
+    out.backward()
+    texts = svg_texts(to_svg(out, flow=True, order=True))
+    for expected in ("x", "w", "b", "data 0.5", "data -3", "data 2", "data 0.4621",
+                     "grad -2.359", "grad 0.3932", "grad 0.7864", "grad 1", "tanh", "*", "+",
+                     "#1", "#6", "-2.359", "0.3932"):
+        assert expected in texts, expected
+
+
+@needs_dot
+def test_svg_shows_not_computed_before_backward():
+    out, *_ = neuron()
+    texts = svg_texts(to_svg(out))
+    assert texts.count("grad not computed") == 6
+
+
+@needs_dot
+def test_nasty_label_renders_literally():
+    nasty = 'q"<>{}|&\\n' + "\nline2 'x'"
+    y = Value(1.0, label=nasty) * 2
+    texts = svg_texts(to_svg(y))
+    assert 'q"<>{}|&\\n' in texts
+    assert "line2 'x'" in texts
+
+
+@needs_dot
+@pytest.mark.parametrize(("suffix", "magic"), [(".svg", b"<?xml"), (".png", b"\x89PNG\r\n\x1a\n"),
+                                               (".pdf", b"%PDF-")])
+def test_save_picks_the_format_from_the_suffix(tmp_path, suffix, magic):
+    out, *_ = neuron()
+    path = save(out, tmp_path / f"graph{suffix}", flow=True)
+    assert path.read_bytes().startswith(magic)
+    assert [p.name for p in tmp_path.iterdir()] == [f"graph{suffix}"]  # no temporary left over
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_save_dot_needs_no_graphviz_and_bad_suffix_is_refused(tmp_path):
+    out, *_ = neuron()
+    path = save(draw(out), tmp_path / "graph.gv")
+    assert path.read_text() == draw(out).source
+    with pytest.raises(ValueError, match=r"\.svg, \.png, \.pdf"):
+        save(out, tmp_path / "graph.jpeg")
+    with pytest.raises(ValueError, match="unknown format"):
+        save(out, tmp_path / "graph", format="bmp")
+    with pytest.raises(TypeError, match="already drawn"):
+        save(draw(out), tmp_path / "graph.svg", flow=True)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        save(out, tmp_path / "missing" / "graph.gv")
+
+
+def test_missing_dot_keeps_the_source_and_says_how_to_install(monkeypatch, tmp_path):
+    out, *_ = neuron()
+    out.backward()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot anywhere
+    graph = draw(out, flow=True)
+    assert isinstance(graph, graphviz.Digraph)
+    assert graph.source.startswith("digraph dagrad {")
+    with pytest.raises(GraphvizNotFoundError) as err:
+        to_svg(graph)
+    msg = str(err.value)
+    for hint in ("apt-get install graphviz", "brew install graphviz",
+                 "conda install -c conda-forge graphviz"):
+        assert hint in msg
+    with pytest.raises(GraphvizNotFoundError):
+        save(out, tmp_path / "g.png")
+    assert not (tmp_path / "g.png").exists()
+    bundle = notebook_bundle(graph)
+    assert "brew install graphviz" in bundle["text/plain"]
+    assert graph.source in bundle["text/plain"]
+    monkeypatch.undo()
+    if shutil.which("dot"):  # the source written without dot is valid DOT
+        subprocess.run(["dot", "-Tsvg"], input=graph.source.encode(), check=True,
+                       capture_output=True)
+
+
+@needs_dot
+def test_notebook_display_scrolls_instead_of_clipping():
+    out, *_ = neuron()
+    graph = draw(out)
+    bundle = graph._repr_mimebundle_()
+    html = bundle["text/html"]
+    assert html.startswith('<div style="max-width:100%;overflow:auto"><svg style="max-width:none"')
+    assert "<?xml" not in html and "<!DOCTYPE" not in html
+    ET.fromstring(bundle["image/svg+xml"])
+    assert list(graph._repr_mimebundle_(include=["image/svg+xml"])) == ["image/svg+xml"]
+
+
+@needs_dot
+def test_collapsed_view_of_a_5000_node_graph_renders():
+    loss, params = hand_mlp(sizes=(2, 16, 16, 1), samples=90, seed=1)
+    loss.backward()
+    scene = Scene(loss, params)
+    assert len(scene.order) >= 5000
+    graph = draw(loss, params, collapse="neuron", show_ops=False, flow=True, shade=True)
+    texts = svg_texts(to_svg(graph))
+    names = {group_of_name(name, "neuron") for name in params}
+    assert len(names) == 33
+    for name in names:
+        assert name in texts
+
+
+@needs_dot
+def test_collapsed_view_of_an_nn_model():
+    nn = pytest.importorskip("nn")
+    model = nn.MLP(2, [4, 4, 1], rng=0)
+    loss = (model([0.5, -1.0]) - 1.0) ** 2
+    loss.backward()
+    params = dict(model.named_parameters())
+    texts = svg_texts(to_svg(loss, params, collapse="layer"))
+    assert {"layers.0", "layers.1", "layers.2"} <= set(texts)
+    texts = svg_texts(to_svg(loss, params, collapse="neuron", cluster="layer"))
+    assert "layers.1.neurons.3" in texts and "layers.2" in texts
