@@ -1,0 +1,167 @@
+"""The backward animation: frames replay the DP exactly; the HTML file is
+self-contained and works in a real (headless) browser."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from viz_graphs import needs_dot, neuron
+
+import engine
+from engine import Value
+from viz import GraphTooLargeError, backward_steps, save_backward_html
+from viz.style import CURRENT, fmt
+
+TANH_SLOPE = 1.0 - math.tanh(0.5) ** 2
+
+
+def test_one_frame_per_node_root_first_and_the_last_frame_is_the_dp_table():
+    out, x, w, b = neuron()
+    frames = list(backward_steps(out))
+    order = engine.topological_order(out)
+    assert len(frames) == len(order) == 6
+    assert [f.node for f in frames] == list(reversed(order))
+    assert [f.step for f in frames] == [1, 2, 3, 4, 5, 6]
+    assert frames[0].node is out and frames[0].adjoint == 1.0
+    table = engine.adjoints(out)
+    assert frames[-1].adjoints == table  # the same loop, the same sums, bit for bit
+    assert frames[-1].done == frozenset(order)
+    assert x.grad is None  # nothing written into .grad
+
+
+def test_frames_send_hand_derived_contributions():
+    out, x, w, b = neuron()
+    frames = list(backward_steps(out))
+    tanh_step = frames[0]
+    ((n, slot, c),) = tanh_step.sent
+    assert slot == 0 and c == pytest.approx(TANH_SLOPE)
+    mul_step = next(f for f in frames if f.node.op is not None and f.node.op.name == "mul")
+    sent = {p: c for p, _slot, c in mul_step.sent}
+    assert sent[x] == pytest.approx(-3.0 * TANH_SLOPE)
+    assert sent[w] == pytest.approx(0.5 * TANH_SLOPE)
+    assert "sends 0.7864 x 1 = 0.7864 to add" in tanh_step.caption
+    assert "x has its final adjoint -2.359" in frames[-1].caption
+    assert "leaf" in frames[-1].caption
+
+
+def test_partial_sums_before_a_node_is_final():
+    x = Value(1.0, label="x")
+    y = (x * x).exp() + x  # x receives 1 (from +) first, then 2 x e^(x^2) = 2e: 1 + 2e
+    frames = list(backward_steps(y))
+    first = frames[0]
+    assert first.adjoints[x] == 1.0 and x not in first.done
+    src = first.graph.source
+    assert "grad 1 (partial)" in src
+    assert "grad not computed" in src  # x*x is not reached yet
+    assert f'fillcolor="{CURRENT["fill"]}"' in src  # the root is highlighted
+    assert frames[-1].adjoints[x] == pytest.approx(1 + 2 * math.e) and frames[-1].node is x
+    assert frames[-1].adjoints[x] == engine.adjoints(y)[x]
+
+
+def test_frame_graph_shows_table_and_highlight():
+    out, *_ = neuron()
+    frames = list(backward_steps(out))
+    src = frames[2].graph.source
+    (line,) = [ln for ln in src.splitlines() if ln.strip().startswith("v3 [")]  # b, step 3
+    assert CURRENT["fill"] in line
+    assert "adjoint table (DP)" in src
+    assert src.count(CURRENT["fill"]) >= 2  # the node and its row in the table
+
+
+def test_refuses_a_constant_root_and_huge_graphs():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        list(backward_steps(Value(1.0, requires_grad=False) * 2))
+    x = Value(1.0)
+    y = x
+    for _ in range(200):
+        y = y * 1.01
+    with pytest.raises(GraphTooLargeError):
+        backward_steps(y)
+    assert len(list(backward_steps(y, max_nodes=None))) == 201
+
+
+def _frames_json(page: str) -> dict:
+    m = re.search(r'<script id="frames" type="application/json">(.*?)</script>', page, re.S)
+    return json.loads(m.group(1))
+
+
+@needs_dot
+def test_html_has_one_frame_per_node_and_no_external_url(tmp_path):
+    out, *_ = neuron()
+    path = save_backward_html(out, tmp_path / "steps.html")
+    page = path.read_text()
+    data = _frames_json(page)
+    order = engine.topological_order(out)
+    assert len(data["frames"]) == len(order)
+    assert sorted(f["node"] for f in data["frames"]) == sorted(f"v{i}" for i in range(6))
+    for bad in (r"https?://", r"//cdn", r"\bsrc\s*=", r"<link\b", r"@import", r"url\("):
+        assert not re.search(bad, page, re.I), bad
+    assert page.count("<svg") == 1 and "<?xml" not in page
+
+
+@needs_dot
+def test_html_escapes_labels(tmp_path):
+    x = Value(2.0, label='</script><b>"x"</b>')
+    page = save_backward_html(x * x, tmp_path / "steps.html", title="a < b").read_text()
+    assert "<title>a &lt; b</title>" in page
+    assert page.count("</script>") == page.count("<script")  # the label did not close a tag
+    assert _frames_json(page)["rows"][1][2] == '</script><b>"x"</b>'
+
+
+def _chromium() -> str | None:
+    for exe in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+        if exe and os.access(exe, os.X_OK):
+            return exe
+    return None
+
+
+def _dump_dom(exe: str, url: str, profile) -> tuple[str, str]:
+    proc = subprocess.run(
+        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--enable-logging=stderr",
+         "--v=0", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, proc.stderr
+
+
+@needs_dot
+@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (Debian: chromium)")
+def test_html_works_in_a_real_browser(tmp_path):
+    out, x, w, b = neuron()
+    path = save_backward_html(out, tmp_path / "steps.html")
+    table = engine.adjoints(out)
+    order = engine.topological_order(out)
+    for hash_ in ("#autostep", "#step=last"):
+        dom, log = _dump_dom(_chromium(), path.resolve().as_uri() + hash_, tmp_path / "profile")
+        assert not re.search(r"Uncaught|CONSOLE.*(Error|error)", log), log[-2000:]
+        assert re.search(r'<pre id="errors"></pre>', dom)  # window.onerror saw nothing
+        assert f'data-step="{len(order)}"' in dom  # on the last frame
+        if hash_ == "#autostep":  # the page's own next button was clicked to the end
+            assert f'data-autostep="{len(order) - 1}"' in dom
+        for i, node in enumerate(order):
+            cell = re.search(rf'id="adj-v{i}">([^<]*)<', dom).group(1)
+            assert cell == fmt(table[node])
+        assert "grad -2.359" in html.unescape(dom)  # x's node in the picture, filled in
+        assert "not computed" not in dom.split("<tbody>")[1].split("</tbody>")[0]
+
+
+@needs_dot
+@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (Debian: chromium)")
+def test_html_first_frame_in_a_real_browser(tmp_path):
+    x = Value(1.0, label="x")
+    path = save_backward_html((x * x).exp() + x, tmp_path / "steps.html")
+    dom, log = _dump_dom(_chromium(), path.resolve().as_uri() + "#step=1", tmp_path / "profile")
+    assert 'data-step="1"' in dom
+    assert re.search(r'<tr id="row-v0" class="partial">.*?id="adj-v0">1 \(partial\)<', dom)
+    assert re.search(r'<tr id="row-v1" class="unknown">', dom)  # x*x not reached yet
+    assert re.search(r'<tr id="row-v3" class="final current">', dom)  # the root
