@@ -429,7 +429,7 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *,
                 opt.step()
             history.epoch.append(k + 1)
             history.lr.append(opt.lr)
-            history.train_loss.append(total / len(X))
+            history.train_loss.append(value if len(loader) == 1 else total / len(X))
             acc = accuracy(name, outs, seen)
             if acc is not None:
                 history.train_acc.append(acc)
