@@ -410,12 +410,27 @@ def _reverse_rows(outs: list, leaves: list[Value], cg: bool) -> list[list]:
 
 
 def _forward_rows(outs: list, leaves: list[Value], cg: bool) -> list[list]:
-    """One forward sweep per input: the Jacobian column by column (returned as rows)."""
+    """One forward sweep per input: the Jacobian column by column (returned as rows).
+
+    Each sweep visits only what its input reaches (its descendants, in
+    topological order), as each reverse sweep visits only its output's ancestors.
+    """
     order = forward_order([o for o in outs if isinstance(o, Value)], leaves)
+    position = {node: k for k, node in enumerate(order)}
+    consumers: dict[Value, list[Value]] = {}
+    for node in order:
+        for p in node.parents:
+            consumers.setdefault(p, []).append(node)
     one = Value(1.0, requires_grad=False) if cg else 1.0
     cols = []
     for x in leaves:
-        table = _sweep(order, {x: one}, cg)
+        reached, stack = set(), [x]
+        while stack:
+            for c in consumers.get(stack.pop(), ()):
+                if c not in reached:
+                    reached.add(c)
+                    stack.append(c)
+        table = _sweep(sorted(reached, key=position.__getitem__), {x: one}, cg)
         cols.append([table.get(o, 0.0) if isinstance(o, Value) else 0.0 for o in outs])
     return [list(row) for row in zip(*cols, strict=True)] if cols else [[] for _ in outs]
 
@@ -578,10 +593,11 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, mode: str = "rever
     """The Hessian of a scalar function: the Jacobian of its gradient.
 
     The gradient is built as a graph (``create_graph``), then differentiated
-    once per input. By default by reverse mode (reverse-over-reverse): here
-    each row's sweep visits only the ancestors of one gradient entry, while a
-    forward sweep visits everything its input reaches, so reverse measured
-    2-3x faster for 50 inputs. ``mode="forward"`` is JAX's
+    once per input. By default by reverse mode (reverse-over-reverse): a
+    reverse sweep visits only the ancestors of one gradient entry, while a
+    forward sweep visits everything its input reaches, and in the gradient's
+    graph an input reaches every entry's part; reverse measured up to about
+    2x faster for 100-200 inputs. ``mode="forward"`` is JAX's
     ``jacfwd(jacrev(f))``; both give the same numbers.
 
     Args:
