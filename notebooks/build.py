@@ -8,9 +8,12 @@ Each notebook is written as a plain Python file in ``notebooks/src/`` in the
     # Some narrative, every line prefixed with ``# ``.
 
     # %%
+    # %matplotlib inline
     x = 1 + 1
 
-This script turns ``src/NN_name.py`` into ``NN_name.ipynb`` with nbformat,
+A code line ``# %magic ...`` (one ``%``, as jupytext writes IPython magics in
+this format) becomes the magic ``%magic ...`` in the notebook, so sources stay
+valid Python. This script turns ``src/NN_name.py`` into ``NN_name.ipynb`` with nbformat,
 executes it top to bottom in a fresh ``python3`` kernel with nbclient (in a
 temporary working directory, so a notebook writes nothing into the repo), and
 stores it with its outputs. The test suite (``tests/test_notebooks.py``)
@@ -61,6 +64,7 @@ MAX_NOTEBOOK = 2_000_000
 CELL_TIMEOUT = 300
 
 _MARKER = re.compile(r"^# %%(?P<markdown> \[markdown\])?(?P<title>.*)$")
+_MAGIC = re.compile(r"^# (?=%[A-Za-z])")
 
 
 class SourceError(ValueError):
@@ -76,15 +80,16 @@ def parse_source(text: str, name: str = "<source>") -> list[tuple[str, str]]:
 
     Returns:
         A list of ``(cell_type, source)`` pairs, ``cell_type`` being ``"code"``
-        or ``"markdown"``; markdown lines lose their ``# `` prefix and each cell
-        loses leading and trailing blank lines.
+        or ``"markdown"``; markdown lines lose their ``# `` prefix, commented
+        magics (``# %matplotlib inline``) are uncommented, and each cell loses
+        leading and trailing blank lines.
 
     Raises:
         SourceError: Text before the first marker, an empty cell, or a
             markdown line that does not start with ``#``.
 
-    >>> parse_source("# %% [markdown]\\n# Hi *there*\\n\\n# %%\\nx = 1\\n")
-    [('markdown', 'Hi *there*'), ('code', 'x = 1')]
+    >>> parse_source("# %% [markdown]\\n# Hi *there*\\n\\n# %%\\n# %time x = 1\\n")
+    [('markdown', 'Hi *there*'), ('code', '%time x = 1')]
     """
     cells: list[tuple[str, list[str], int]] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -108,6 +113,8 @@ def parse_source(text: str, name: str = "<source>") -> list[tuple[str, str]]:
                     )
                 stripped.append(line[2:] if line.startswith("# ") else line[1:])
             lines = stripped
+        else:
+            lines = [_MAGIC.sub("", line) for line in lines]
         body = "\n".join(lines).strip("\n")
         if not body.strip():
             raise SourceError(f"{name}:{lineno}: empty {kind} cell")

@@ -42,9 +42,12 @@ def test_exactly_the_expected_notebooks_are_committed():
 
 
 def test_parse_source_splits_cells_and_strips_markdown_prefix():
-    text = "# %% [markdown]\n# # Title\n#\n# text\n\n# %%\nx = 1\n\ny = 2\n\n# %%\nprint(x)\n"
+    text = ("# %% [markdown]\n# # Title\n#\n# text\n\n# %%\n# %matplotlib inline\nx = 1\n\n"
+            "# a comment\ny = 2\n\n# %%\nprint(x)\n")
     assert build.parse_source(text) == [
-        ("markdown", "# Title\n\ntext"), ("code", "x = 1\n\ny = 2"), ("code", "print(x)"),
+        ("markdown", "# Title\n\ntext"),
+        ("code", "%matplotlib inline\nx = 1\n\n# a comment\ny = 2"),
+        ("code", "print(x)"),
     ]
 
 
