@@ -72,7 +72,7 @@ def _describe(node: ast.AST) -> str:
 
 def _check(tree: ast.Expression, variables: Mapping[str, object]) -> None:
     """Reject anything outside the whitelist; report all unknown variables at once."""
-    unknown: list[str] = []
+    unknown: dict[str, int] = {}
     called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     for node in ast.walk(tree):
         if isinstance(node, (ast.Expression, ast.Load)) or type(node) in _BINARY or \
@@ -88,8 +88,9 @@ def _check(tree: ast.Expression, variables: Mapping[str, object]) -> None:
                                       f"allowed; allowed: {_ALLOWED}")
         elif isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name):
-                raise ExpressionError(f"only the functions {', '.join(FUNCTIONS)} can be called "
-                                      f"(by name){_where(node)}")
+                raise ExpressionError(f"{_describe(node.func)}{_where(node.func)} is not allowed "
+                                      f"as a function: only {', '.join(FUNCTIONS)} can be called,"
+                                      " by name")
             fname = node.func.id
             if fname not in FUNCTIONS:
                 raise ExpressionError(f"calling {fname!r}{_where(node)} is not allowed: only "
@@ -106,8 +107,8 @@ def _check(tree: ast.Expression, variables: Mapping[str, object]) -> None:
             if node.id in FUNCTIONS:
                 raise ExpressionError(f"{node.id!r}{_where(node)} is a function: call it, as "
                                       f"{node.id}(x)")
-            if node.id not in variables and node.id not in unknown:
-                unknown.append(node.id)
+            if node.id not in variables:
+                unknown[node.id] = min(unknown.get(node.id, node.col_offset), node.col_offset)
         elif isinstance(node, ast.Constant):
             v = node.value
             if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -117,6 +118,7 @@ def _check(tree: ast.Expression, variables: Mapping[str, object]) -> None:
             raise ExpressionError(f"{_describe(node)}{_where(node)} is not allowed in an "
                                   f"expression; allowed: {_ALLOWED}")
     if unknown:
+        unknown = sorted(unknown, key=unknown.get)  # in reading order
         given = ", ".join(f"{n}=..." for n in unknown)
         raise ExpressionError(
             f"unknown variable{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
