@@ -118,7 +118,9 @@ def check_forward(op, xs: list[float], out: float, site: str) -> None:
 def check_backward(node, adjoint, local) -> None:
     """Raise :class:`AnomalyError` if ``node``'s backward made a NaN/inf."""
     a = float(adjoint)
-    for i, d in enumerate(local):
+    for i, (parent, d) in enumerate(zip(node.parents, local, strict=True)):
+        if not parent.requires_grad:  # nothing flows to a constant
+            continue
         c = a * float(d)
         if _bad(c, (a,)):
             inputs = tuple(p.data for p in node.parents)

@@ -191,18 +191,21 @@ def value_of(x) -> float:
 F = SimpleNamespace(
     div=f_div, pow=f_pow, exp=f_exp, log=f_log, sqrt=f_sqrt, sin=f_sin, cos=f_cos,
     tanh=math.tanh, sigmoid=f_sigmoid, sign=f_sign, step=f_step,
+    needs=lambda x: True,  # on the float path every slot's partial is computed
 )
 
 
 # -- partial derivatives --------------------------------------------------------
 # Conditions (kinks, masks) read the float behind an operand with value_of, so
 # the same code serves both namespaces; the derivative of a mask is zero.
+# ``m.needs(x)`` is False for a constant operand on the Value path: pow skips the
+# partial no gradient flows through (``log`` of a negative constant base).
 
 
 def _pow_partials(m, out, x, p):
     xd, pd = value_of(x), value_of(p)
-    dx = 0.0 if pd == 0.0 else p * m.pow(x, p - 1.0)  # torch: x**0 has zero slope
-    dp = 0.0 if xd == 0.0 and pd >= 0.0 else out * m.log(x)  # torch's mask at 0
+    dx = 0.0 if pd == 0.0 or not m.needs(x) else p * m.pow(x, p - 1.0)  # torch: x**0 is flat
+    dp = 0.0 if xd == 0.0 and pd >= 0.0 or not m.needs(p) else out * m.log(x)  # torch's mask
     return dx, dp
 
 

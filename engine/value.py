@@ -354,4 +354,5 @@ V = SimpleNamespace(
     sigmoid=sigmoid,
     sign=lambda x: ops.f_sign(ops.value_of(x)),
     step=lambda x: ops.f_step(ops.value_of(x)),
+    needs=lambda x: type(x) is Value and x.requires_grad,
 )
