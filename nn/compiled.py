@@ -110,6 +110,7 @@ class CompiledLoss:
         self.params = list(model.parameters())
         self.compiled: Compiled | None = None
         self.n_features = 0
+        self._last: tuple | None = None  # (X, y, XY) of the last batch
 
     # -- batches as arrays -----------------------------------------------------------
     def batch(self, X: Any, y: Any) -> Any:
@@ -162,9 +163,13 @@ class CompiledLoss:
     def _run(self, X: Any, y: Any) -> tuple[Compiled, Any]:
         import numpy as np
 
+        if self._last is not None and self._last[0] is X and self._last[1] is y:
+            return self.compiled, self._last[2]  # the same batch again (full-batch training)
         n_features = np.asarray(X, dtype=float).reshape(len(X), -1).shape[1]
         XY = self.batch(X, y)
-        return self._compile(XY, n_features), XY
+        compiled = self._compile(XY, n_features)
+        self._last = (X, y, XY)
+        return compiled, XY
 
     # -- the two ways to train ----------------------------------------------------------
     def backward(self, X: Any, y: Any) -> float:

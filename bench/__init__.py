@@ -1,0 +1,174 @@
+"""dagrad's benchmark suite: each script runs every engine on the same work in
+the same process and prints a table.
+
+Run them all with one command (``make bench`` does the same)::
+
+    python -m bench                 # the full suite, a few minutes
+    python -m bench --quick         # tiny sizes, seconds (what the tests run)
+    python -m bench --only demo     # some of: demo, chains, memory, scaling, hessian, engine
+    python -m bench --write         # also write bench/RESULTS.md
+
+The scripts: :mod:`bench.demo_step` (micrograd's demo step, every engine),
+:mod:`bench.chains` (deep chains), :mod:`bench.memory` (bytes per node),
+:mod:`bench.scaling` (time per node as the MLP grows), :mod:`bench.hessian`
+(a Hessian against PyTorch) and :mod:`bench.engine` (issue 3's cost per node).
+
+Peers are optional (``pip install -e '.[bench]'`` for micrograd and numpy;
+``torch`` and ``jax`` separately). A missing peer is reported as missing, not
+as a failure. This module holds what the scripts share: timing, tables, the
+machine description and the peers.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MISSING = "missing"
+
+
+@dataclass
+class Stats:
+    """Times of repeated runs, in seconds."""
+
+    times: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def min(self) -> float:
+        return min(self.times)
+
+    @property
+    def max(self) -> float:
+        return max(self.times)
+
+
+@dataclass
+class Result:
+    """One benchmark's outcome: rows (dicts, for tests) and the printed table."""
+
+    name: str
+    title: str
+    headers: list[str]
+    rows: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        """The table in Markdown, with its title and notes."""
+        lines = [f"### {self.title}", "", "| " + " | ".join(self.headers) + " |",
+                 "|" + "|".join("---" for _ in self.headers) + "|"]
+        for row in self.rows:
+            lines.append("| " + " | ".join(_cell(row.get(h, "")) for h in self.headers) + " |")
+        if self.notes:
+            lines.append("")
+            lines += [f"- {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def _cell(x: Any) -> str:
+    if isinstance(x, float):
+        if x != x:
+            return "nan"
+        if x == 0.0:
+            return "0"
+        if abs(x) >= 100 or abs(x) < 1e-3:
+            return f"{x:.4g}" if abs(x) < 1e6 else f"{x:.3e}"
+        return f"{x:.3g}"
+    return str(x)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """``(seconds, result)`` of one call."""
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def repeat(fn: Callable[[], Any], n: int) -> tuple[Stats, Any]:
+    """Call ``fn`` ``n`` times; the times and the last result."""
+    times, out = [], None
+    for _ in range(n):
+        t, out = timed(fn)
+        times.append(t)
+    return Stats(times), out
+
+
+def peer(name: str) -> Any:
+    """The module ``name``, or None when it is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def fresh() -> None:
+    """Collect garbage left by the previous engine, so each starts clean."""
+    gc.collect()
+
+
+def ms(seconds: float) -> float:
+    return seconds * 1e3
+
+
+def ratio(a: float | None, b: float | None) -> float | str:
+    """``a / b``, or ``MISSING`` when either is missing."""
+    if a is None or b is None or b == 0:
+        return MISSING
+    return a / b
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the peers (``missing`` when not installed)."""
+    out = {"python": platform.python_version()}
+    for name, dist in (("numpy", "numpy"), ("torch", "torch"), ("jax", "jax"),
+                       ("micrograd", "micrograd")):
+        try:
+            from importlib.metadata import version
+
+            out[name] = version(dist)
+        except Exception:  # noqa: BLE001 (any failure means: not installed)
+            out[name] = MISSING
+    return out
+
+
+def machine() -> dict[str, str]:
+    """CPU model, cores, OS, load and versions: what a results table is true for."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": str(os.cpu_count()), "os": platform.platform(terse=True)}
+    try:
+        info["load average (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        pass
+    info.update(versions())
+    return info
+
+
+def header(title: str) -> str:
+    return f"\n== {title} ==\n"
+
+
+def print_result(result: Result, file: Any = None) -> None:
+    print(result.markdown(), file=file or sys.stdout, flush=True)
+
+
+def seq(xs: Sequence[float]) -> str:
+    return ", ".join(f"{x:g}" for x in xs)
