@@ -601,7 +601,7 @@ def draw(root: Value | Iterable[Value], params: Mapping[str, Value] |
     >>> "grad not computed" in src and "rankdir=LR" in src
     True
     >>> y.backward()
-    >>> "grad -0.02961" in draw(y).source  # dy/dx = w (1 - tanh(xw)^2)
+    >>> "grad -0.5421" in draw(y).source  # dy/dx = w (1 - tanh(xw)^2)
     True
     """
     scene = Scene(root, params, grads=grads, collapse=collapse, cluster=cluster, depth=depth,
