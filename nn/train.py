@@ -531,6 +531,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.samples < 4:
+        parser.error(f"--samples must be at least 4, got {args.samples}")
     if not 0 <= args.test_size < 1:
         parser.error(f"--test-size must be in [0, 1), got {args.test_size}")
     if not args.hidden and args.activation != "relu":
