@@ -363,7 +363,7 @@ def test_jacfwd_and_jacrev_are_the_two_modes():
     assert jacrev(lambda x: (x * x, "aux"), has_aux=True)(3.0) == (6.0, "aux")
 
 
-# -- reported to the core (engine/modes.py, engine/ops.py) --------------------------------
+# -- found through the transforms: one fixed in the core, one reported (ops.py) -------
 
 
 def test_detect_anomaly_allows_pow_of_a_negative_base():

@@ -22,7 +22,9 @@ BUILDERS = {
     "square": lambda a, b, c: a.tanh() * a.tanh(),  # one node twice: two parent slots
     "div": lambda a, b, c: a / (1.0 + b * b),
     "neg": lambda a, b, c: -a,
-    "pow": lambda a, b, c: (a.sigmoid() + 0.5) ** b.tanh(),
+    # an exponent that is never exactly 0: there pow's torch-style mask (x**0 has
+    # zero slope) makes the Hessian asymmetric, as in torch (see test_func.py)
+    "pow": lambda a, b, c: (a.sigmoid() + 0.5) ** (b.tanh() + 0.5),
     "cube": lambda a, b, c: a.tanh() ** 3,  # a constant exponent, negative bases too
     "exp": lambda a, b, c: a.tanh().exp(),
     "log": lambda a, b, c: (a * a + 1.0).log(),
