@@ -495,7 +495,8 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, *, has_aux: bool = False
     Returns:
         A function of the same arguments returning the gradient, with the
         structure of the differentiated argument: a float for a float, a list
-        for a list, a dict for a dict.
+        for a list, a dict for a dict. Given ``Value``s, or inside another
+        transform, the entries are ``Value`` graphs connected to the caller's.
 
     Raises:
         TypeError: ``f`` returns a non-scalar, or an argument is not a float,
