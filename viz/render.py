@@ -64,7 +64,7 @@ def pipe(graph: graphviz.Digraph, fmt: str) -> bytes:
 
 
 def _graph(what: Value | graphviz.Digraph, params, kwargs: dict) -> graphviz.Digraph:
-    if isinstance(what, (graphviz.Digraph, graphviz.Graph)):
+    if isinstance(what, (graphviz.Digraph, graphviz.Graph, graphviz.Source)):
         if params is not None or kwargs:
             raise TypeError("drawing options apply to a Value, not to a graph already drawn")
         return what

@@ -3,6 +3,7 @@ suffix, the notebook display, and the error that says how to install Graphviz.""
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -144,3 +145,41 @@ def test_collapsed_view_of_an_nn_model():
     assert {"layers.0", "layers.1", "layers.2"} <= set(texts)
     texts = svg_texts(to_svg(loss, params, collapse="neuron", cluster="layer"))
     assert "layers.1.neurons.3" in texts and "layers.2" in texts
+
+
+@needs_dot
+def test_jupyter_picks_the_scrolling_html(tmp_path, monkeypatch):
+    formatters = pytest.importorskip("IPython.core.formatters")
+    out, *_ = neuron()
+    data, _meta = formatters.DisplayFormatter().format(draw(out))
+    assert "overflow:auto" in data["text/html"]
+    assert "image/svg+xml" in data
+
+
+@needs_dot
+def test_drawing_and_rendering_write_no_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    out, *_ = neuron()
+    out.backward()
+    graph = draw(out, flow=True, table=True)
+    to_svg(graph)
+    graph._repr_mimebundle_()
+    assert list(tmp_path.iterdir()) == []
+    assert capsys.readouterr() == ("", "")
+
+
+@needs_dot
+def test_nan_and_inf_gradients_render():
+    x = Value(0.0, label="x")
+    y = x.log() * 2 + x.sqrt()  # log(0) = -inf; d/dx = 2/0 + 0.5/0 = inf
+    y.backward()
+    assert math.isinf(x.grad)
+    graph = draw(y, flow=True, shade=True)
+    assert "grad inf" in graph.source and "data -inf" in graph.source
+    texts = svg_texts(to_svg(graph))
+    assert "grad inf" in texts
+    z = Value(1.0, label="z")
+    w = z * float("nan")
+    w.backward()
+    src = draw(w, flow=True, shade=True).source
+    assert "grad nan" in src and 'label=<nan> color="#8e44ad"' in src
