@@ -134,6 +134,15 @@ def _pow_partials(out: Expr, x: Expr | float, p: Expr | float) -> tuple:
     return dx, dp
 
 
+def _vectorized(op: ops.Op) -> tuple:
+    """numpy ufuncs of a primitive with no emission rule: its forward and each partial."""
+    np = _np()
+    forward = np.vectorize(op.forward, otypes=[float])
+    partials = [np.vectorize(lambda out, *xs, i=i: float(op.partials(ops.F, out, *xs)[i]),
+                             otypes=[float]) for i in range(op.arity)]
+    return forward, partials
+
+
 def _sigmoid(x):
     """Stable logistic function on arrays (as engine.ops.f_sigmoid)."""
     np = _np()
@@ -275,9 +284,9 @@ class _Builder:
         if not g.slab.requires_grad:
             return
         if batched and not g.batched:
-            contrib, fresh = f"{contrib}.sum(0)", True
+            contrib, fresh = f"({contrib}).sum(0)", True
         if g.width == 1 and width > 1:
-            contrib, fresh = f"{contrib}.sum(-1, keepdims=True)", True
+            contrib, fresh = f"({contrib}).sum(-1, keepdims=True)", True
         kind, _, rest = g.target.partition(" ")
         gname = f"g_{g.slab.name}"
         if kind == "view":
@@ -326,7 +335,7 @@ class _Builder:
             if mm is not None:
                 data, _, bias = mm
                 return ("mm", level, tuple(map(id, data)), bias is not None)
-        elif op.name in FORWARD and op.arity is not None:
+        elif op.arity is not None:
             return ("ew", level, op.name, tuple(self._source(p) for p in v.parents))
         return ("one", id(v))
 
@@ -357,7 +366,7 @@ class _Builder:
         name, g, op = slab.name, f"g_{slab.name}", v.op
         if op is ops.DOT and (mm := self._matmul_sides(v)) is not None:
             return self._emit_matmul(slab, nodes, mm)
-        if op.name in FORWARD and op.arity is not None:
+        if op.arity is not None:
             return self._emit_elementwise(slab, nodes)
         if op is ops.DOT:
             return self._emit_dot(slab, v)
@@ -405,15 +414,21 @@ class _Builder:
                 for i in range(op.arity)]
         if len(nodes) > 1 and not any(a.width == len(nodes) for a in args):
             raise AssertionError("broadcast-only group")  # prevented in _key
-        self.fwd.append(f"{slab.name} = {FORWARD[op.name].format(*(a.text for a in args))}"
-                        f"  # {len(nodes)} x {op.name}")
         syms = [float(a.text) if a.slab is None and not a.parts and not a.text.startswith("C")
                 else Expr(a.text) for a in args]
         out = Expr(slab.name)
-        if op is ops.POW:
-            local = _pow_partials(out, *syms)
-        else:
-            local = op.partials(SYMBOLIC, out, *syms)
+        if op.name in FORWARD:
+            text = FORWARD[op.name].format(*(a.text for a in args))
+            local = (_pow_partials(out, *syms) if op is ops.POW
+                     else op.partials(SYMBOLIC, out, *syms))
+        else:  # a user primitive: its float functions, vectorised (correct, not fast)
+            forward, partials = _vectorized(op)
+            self.consts += [forward, *partials]
+            at = len(self.consts) - len(partials) - 1
+            text = f"C[{at}]({', '.join(a.text for a in args)})"
+            local = tuple(Expr(f"C[{at + 1 + i}]({', '.join([out.text] + [a.text for a in args])})")
+                          for i in range(len(partials)))
+        self.fwd.append(f"{slab.name} = {text}  # {len(nodes)} x {op.name}")
         g = f"g_{slab.name}"
 
         def backward() -> None:
@@ -497,7 +512,7 @@ class _Builder:
     def _split(self, group: list[Value]) -> list[list[Value]]:
         """Elementwise groups whose every operand is one broadcast column run one by one."""
         v = group[0]
-        if len(group) == 1 or v.op.name not in FORWARD or v.op.arity is None:
+        if len(group) == 1 or v.op.arity is None:
             return [group]
         for i in range(v.op.arity):
             col = [n.parents[i] for n in group]

@@ -1,0 +1,242 @@
+"""engine.compile: generated numpy code against the dynamic engine, op by op.
+
+The oracle is the dynamic engine (itself checked against finite differences
+and PyTorch): for each function the compiled batch loss, its gradient and the
+per-sample outputs must equal the dynamic ones to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import engine
+from engine import Value
+from engine.compile import CACHE, TraceError, compile
+
+np = pytest.importorskip("numpy")
+
+
+def dynamic(fn, params, X, penalty=None, reduction="mean"):
+    """Loss, gradient and per-sample outputs computed by the dynamic engine."""
+    outs = [fn([Value(v, requires_grad=False) for v in row]) for row in X.tolist()]
+    total = engine.sum(outs)
+    if reduction == "mean":
+        total = total * (1.0 / len(outs))
+    if penalty is not None:
+        total = total + penalty()
+    table = engine.adjoints(total) if total.requires_grad else {}
+    grads = [float(table.get(p, 0.0)) for p in params]
+    return total.data, grads, [o.data for o in outs]
+
+
+def check(fn, params, X, penalty=None, reduction="mean", rel=1e-12):
+    X = np.asarray(X, dtype=float)
+    compiled = compile(fn, params, X.shape[1], penalty=penalty, reduction=reduction)
+    loss, grad = compiled.loss_and_grad(X)
+    want_loss, want_grad, want_outs = dynamic(fn, params, X, penalty, reduction)
+    assert loss == pytest.approx(want_loss, rel=rel, abs=1e-14)
+    assert grad.tolist() == pytest.approx(want_grad, rel=rel, abs=1e-14)
+    assert compiled(X).tolist() == pytest.approx(want_outs, rel=rel, abs=1e-14)
+    return compiled
+
+
+def batch(n=7, d=3, seed=0, low=-2.0, high=2.0):
+    return np.random.default_rng(seed).uniform(low, high, size=(n, d))
+
+
+W = [0.7, -1.3, 0.4]
+
+
+def params(values=W):
+    return [Value(v, label=f"w{i}") for i, v in enumerate(values)]
+
+
+UNARY = {
+    "exp": lambda z: z.exp(), "tanh": lambda z: z.tanh(), "sigmoid": lambda z: z.sigmoid(),
+    "relu": lambda z: z.relu(), "abs": lambda z: abs(z), "sin": lambda z: z.sin(),
+    "cos": lambda z: z.cos(), "neg": lambda z: -z,
+    "log": lambda z: (z * z + 0.5).log(), "sqrt": lambda z: (z * z + 0.1).sqrt(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_ops_match_the_dynamic_engine(name):
+    ps = params()
+    check(lambda x: UNARY[name](ps[0] * x[0] + ps[1] * x[1] - ps[2]), ps, batch())
+
+
+BINARY = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / (b * b + 1.0), "pow const": lambda a, b: (a * b) ** 3,
+    "pow zero": lambda a, b: (a + b) ** 0, "pow var": lambda a, b: (a * a + 1.0) ** b,
+    "rpow": lambda a, b: 2.0 ** (a - b), "rsub": lambda a, b: 1.0 - a * b,
+    "rdiv": lambda a, b: 3.0 / (a * a + 1.0) + b,
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_ops_with_inputs_and_parameters_in_both_slots(name):
+    ps = params()
+    f = BINARY[name]
+    check(lambda x: f(ps[0] * x[0], x[1] + ps[1]) + f(x[2], ps[2]), ps, batch())
+
+
+def test_n_ary_sum_max_and_generic_dot():
+    ps = params()
+
+    def fn(x):
+        h = [ps[0] * x[0], x[1] - ps[1], ps[2] * x[2], ps[0] + 1.0]
+        return (engine.sum([*h, 2.0, x[0]]) + engine.max(*h) * 0.5
+                + engine.dot(h, [x[2], x[1], x[0], 1.5], ps[2])
+                + engine.dot([x[0], x[1]], [x[1], x[2]]))
+    check(fn, ps, batch())
+
+
+def test_max_ties_give_the_gradient_to_the_first_maximum():
+    w = params([1.0, 1.0, 0.0])
+    X = np.array([[1.0, 1.0, 0.0], [2.0, 2.0, 5.0], [0.0, 0.0, 0.0]])
+    check(lambda x: engine.max(w[0] * x[0], w[1] * x[1], w[2] + x[2]), w, X)
+
+
+def test_a_layer_becomes_one_matrix_product():
+    rng = np.random.default_rng(1)
+    ws = [[Value(v) for v in row] for row in rng.uniform(-1, 1, size=(4, 3))]
+    bs = [Value(v) for v in rng.uniform(-1, 1, size=4)]
+    out_w = [Value(v) for v in rng.uniform(-1, 1, size=4)]
+    flat = [p for w, b in zip(ws, bs, strict=True) for p in (*w, b)] + out_w
+
+    def fn(x):
+        h = [engine.dot(w, x, b).tanh() for w, b in zip(ws, bs, strict=True)]
+        return (engine.dot(out_w, h) - 0.5) ** 2
+    compiled = check(fn, flat, batch(9))
+    assert "@" in compiled.source and "4 x dot" in compiled.source
+    step = compiled.source.split("def forward_backward")[1]
+    assert step.count("np.tanh(") == 1  # one call for the layer's 4 tanh
+
+
+def test_parameters_in_any_order_and_used_twice():
+    ps = params([0.3, -0.8, 1.1, 0.5])
+    order = [ps[2], ps[0], ps[3], ps[1]]  # theta's layout is not the weights' layout
+    check(lambda x: engine.dot([ps[0], ps[0], ps[1]], x, ps[3]).relu() * ps[2], order,
+          batch(d=3))
+
+
+def test_penalty_sum_reduction_and_parameter_only_output():
+    ps = params()
+    check(lambda x: (ps[0] * x[0] - x[1]) ** 2, ps, batch(),
+          penalty=lambda: 1e-2 * engine.dot(ps, ps), reduction="sum")
+    check(lambda x: ps[0] * ps[1] + 0.0 * x[0], ps, batch())  # no real input dependence
+
+
+def test_user_primitives_compile_through_their_float_rules():
+    from engine.primitive import primitive, unregister
+
+    @primitive(partials=lambda m, out, x: (m.sigmoid(x),), name="softplus_compile_test")
+    def softplus(x: float) -> float:
+        return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+    try:
+        ps = params()
+        check(lambda x: softplus(ps[0] * x[0] + ps[1]) * x[1], ps, batch())
+    finally:
+        unregister("softplus_compile_test")
+
+
+def test_backward_accumulates_like_the_dynamic_engine():
+    ps = params()
+    X = batch()
+    compiled = compile(lambda x: (ps[0] * x[0] + ps[1]).tanh() * x[2], ps, 3)
+    loss = compiled.backward(X)
+    _, want, _ = dynamic(lambda x: (ps[0] * x[0] + ps[1]).tanh() * x[2], ps, X)
+    first = [p.grad for p in ps]
+    assert first == pytest.approx(want, rel=1e-12)
+    assert compiled.backward(X) == loss
+    assert [p.grad for p in ps] == pytest.approx([2 * g for g in want], rel=1e-12)
+
+
+def test_sgd_step_updates_theta_and_store_writes_the_parameters():
+    ps = params()
+    X = batch()
+    compiled = compile(lambda x: (ps[0] * x[0] - ps[1] * x[1]) ** 2, ps, 3)
+    loss, grad = compiled.loss_and_grad(X)
+    before = compiled.theta.copy()
+    assert compiled.sgd_step(X, 0.1) == loss
+    assert compiled.theta.tolist() == pytest.approx((before - 0.1 * grad).tolist(), rel=1e-15)
+    assert [p.data for p in ps] == W  # untouched until store()
+    compiled.store()
+    assert [p.data for p in ps] == compiled.theta.tolist()
+    ps[0].data = 5.0
+    compiled.load()
+    assert compiled.theta[0] == 5.0
+
+
+def test_data_dependent_control_flow_is_rejected_with_the_first_difference():
+    w = Value(1.0)
+
+    def leaky(x):
+        z = w * x[0]
+        return z.relu() if x[0].data > 0 else z * 0.1  # a Python branch on the data
+
+    with pytest.raises(TraceError, match=r"depends on the data.*sample 0 and sample \d+"):
+        compile(leaky, [w], 1).loss_and_grad(np.array([[1.0], [2.0], [-1.0]]))
+
+
+def test_constants_taken_from_the_data_are_caught_too():
+    w = Value(1.0)
+    with pytest.raises(TraceError, match="constant made from an input"):
+        compile(lambda x: w * x[0].data, [w], 1).loss_and_grad(np.array([[1.0], [2.0]]))
+
+
+def test_check_always_retraces_when_the_structure_changes_for_every_sample():
+    w = Value(2.0)
+    mode = {"square": False}
+    fn = lambda x: (w * x[0]) ** 2 if mode["square"] else w * x[0]  # noqa: E731
+    compiled = compile(fn, [w], 1, check="always")
+    X = np.array([[1.0], [3.0]])
+    assert compiled.loss_and_grad(X)[0] == pytest.approx(4.0)
+    first = compiled.source
+    mode["square"] = True
+    loss, grad = compiled.loss_and_grad(X)
+    assert compiled.source != first
+    assert loss == pytest.approx((4.0 + 36.0) / 2)
+    assert grad.tolist() == pytest.approx([(2 * 2 * 1 + 2 * 2 * 9) / 2])
+
+
+def test_code_is_cached_by_structure():
+    X = batch()
+    a, b = params(), params([1.0, 2.0, 3.0])
+    first = compile(lambda x: (a[0] * x[0] + a[1]).tanh(), a, 3)
+    first.loss_and_grad(X)
+    size = len(CACHE)
+    second = compile(lambda x: (b[0] * x[0] + b[1]).tanh(), b, 3)
+    second.loss_and_grad(X)
+    assert len(CACHE) == size and second.source == first.source
+    assert second.loss_and_grad(X)[0] != first.loss_and_grad(X)[0]  # its own parameters
+
+
+def test_clear_errors_for_bad_use():
+    w = Value(1.0)
+    free = Value(2.0)  # requires grad, but is not a parameter
+    with pytest.raises(TraceError, match="requires grad but is not in params"):
+        compile(lambda x: w * x[0] + free, [w], 1).loss_and_grad(np.ones((2, 1)))
+    with pytest.raises(TraceError, match="must return a Value"):
+        compile(lambda x: 1.0, [w], 1).loss_and_grad(np.ones((2, 1)))
+    with pytest.raises(ValueError, match=r"shape \(B, 2\), got \(3, 1\)"):
+        compile(lambda x: w * x[0], [w], 2).loss_and_grad(np.ones((3, 1)))
+    with pytest.raises(ValueError, match="reduction"):
+        compile(lambda x: w * x[0], [w], 1, reduction="max")
+    with pytest.raises(ValueError, match="check"):
+        compile(lambda x: w * x[0], [w], 1, check="sometimes")
+    with pytest.raises(TypeError, match="leaf Value"):
+        compile(lambda x: w * x[0], [w * 2.0], 1)
+
+
+def test_ieee_results_as_the_dynamic_engine():
+    w = Value(0.0)
+    X = np.array([[0.0], [1.0]])
+    compiled = compile(lambda x: (w * x[0]).log() + (x[0] - 1.0) / (w * x[0]), [w], 1)
+    outs = compiled(X).tolist()
+    _, _, want = dynamic(lambda x: (w * x[0]).log() + (x[0] - 1.0) / (w * x[0]), [w], X)
+    assert [str(o) for o in outs] == [str(o) for o in want]  # nan and -inf alike
