@@ -14,8 +14,9 @@ out once by Graphviz, so nodes stay put) plus the frames as data and a few
 lines of inline JavaScript that fill in the picture and the adjoint table,
 with first / previous / play / next / last buttons, a slider and the arrow
 keys. No network, no external script. The page can drive itself for tests
-and links: ``#step=5`` or ``#step=last`` opens at that frame, ``#autostep``
-clicks through every frame with the page's own buttons at load.
+and links: ``#step=5`` or ``#step=last`` opens at that frame, ``#play`` starts
+playing, ``#autostep`` clicks through every frame with the page's own buttons
+at load.
 """
 
 from __future__ import annotations
@@ -376,6 +377,7 @@ g.edge.pending text { visibility: hidden; }
     if (n > 1) { $("prev").click(); $("next").click(); }
     document.body.setAttribute("data-autostep", String(clicks));
   }
+  if (/(^#|&)play(&|$)/.test(hash)) { $("play").click(); }
 })();
 </script>
 </body>

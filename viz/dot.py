@@ -165,7 +165,7 @@ class Scene:
         self.index = {n: i for i, n in enumerate(self.order)}
         self.names = _param_names(params)
         self.table = _grad_table(grads, self.roots)
-        self.backward_order = [n for n in reversed(topological_order(self.roots))]
+        self.backward_order = list(reversed(topological_order(self.roots)))
         self.steps = {n: k for k, n in enumerate(self.backward_order, 1)}
         self.rootset = set(self.roots)
         self.show_ops = bool(show_ops)
@@ -209,7 +209,7 @@ class Scene:
                              "the groups come from the parameter names")
         group: dict[Value, str] = {}
         for node in self.order:
-            if node not in self.visible:
+            if node not in self.visible or node in self.rootset:  # roots stay in sight
                 continue
             name = self.names.get(node)
             if name is not None:

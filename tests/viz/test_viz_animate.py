@@ -122,12 +122,12 @@ def _chromium() -> str | None:
     return None
 
 
-def _dump_dom(exe: str, url: str, profile) -> tuple[str, str]:
+def _dump_dom(exe: str, url: str, profile, *extra: str) -> tuple[str, str]:
     proc = subprocess.run(
         [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run",
          "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--enable-logging=stderr",
-         "--v=0", "--dump-dom", url],
+         "--v=0", *extra, "--dump-dom", url],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -165,3 +165,16 @@ def test_html_first_frame_in_a_real_browser(tmp_path):
     assert re.search(r'<tr id="row-v0" class="partial">.*?id="adj-v0">1 \(partial\)<', dom)
     assert re.search(r'<tr id="row-v1" class="unknown">', dom)  # x*x not reached yet
     assert re.search(r'<tr id="row-v3" class="final current">', dom)  # the root
+
+
+@needs_dot
+@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (Debian: chromium)")
+def test_html_play_runs_to_the_last_frame_in_a_real_browser(tmp_path):
+    out, *_ = neuron()
+    path = save_backward_html(out, tmp_path / "steps.html")
+    # virtual time: the page's timer fires as if 30 s had passed, without waiting for them
+    dom, log = _dump_dom(_chromium(), path.resolve().as_uri() + "#play", tmp_path / "profile",
+                         "--virtual-time-budget=30000")
+    assert not re.search(r"Uncaught", log), log[-2000:]
+    assert 'data-step="6"' in dom
+    assert re.search(r'<button id="play"[^>]*>play</button>', dom)  # stopped at the end
