@@ -29,7 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dagrad-draw",
         description="Draw the computation graph of an expression, with backward already run.",
-        epilog='example: dagrad-draw "tanh(x*w + b)" --set x=0.5 w=-3 b=2 -o graph.svg',
+        epilog='example: dagrad-draw "tanh(x*w + b)" --set x=0.5 w=-3 b=2 -o graph.svg\n'
+               'an expression that starts with "-" goes after "--": '
+               'dagrad-draw --set x=1 -o g.svg -- "-x*2"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("expression", help="e.g. 'tanh(x*w + b)': numbers, variables, + - * / **, "
                    f"unary -, and {', '.join(FUNCTIONS)}")

@@ -131,6 +131,12 @@ def test_cli_rejects_with_exit_code_2(argv, capsys, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cli_expression_starting_with_minus(capsys):
+    assert main(["--set", "x=2", "--format", "dot", "--", "-x*3"]) == 0
+    src = capsys.readouterr().out
+    assert "data -6" in src and "grad -3" in src
+
+
 def test_cli_names_unknown_variables(capsys):
     assert main(["a*x + b", "--set", "x=1"]) == 2
     assert "unknown variables a, b" in capsys.readouterr().err
