@@ -1,7 +1,9 @@
 """fit: History, batch modes, losses and optimizers by name, grad tracking, progress, errors."""
 
+import io
 import json
 import math
+import sys
 
 import pytest
 
@@ -215,3 +217,21 @@ def test_dynamic_step_resets_gradients_before_backward(moons):
     assert [p.grad for p in params] == first and 123.0 not in first
     assert len(outs) == len(X) and isinstance(outs[0], float) and isinstance(loss, float)
     assert not isinstance(loss, Value)
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_uses_tqdm(moons, monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    fit(MLP(2, [4, 1], rng=0), *moons, epochs=3, verbose=True)
+    text = terminal.getvalue()
+    assert "3/3" in text and "epoch" in text and "loss=" in text
+    assert capsys.readouterr().out == ""  # the bar replaces the plain lines
+    terminal.truncate(0)
+    fit(MLP(2, [4, 1], rng=0), *moons, epochs=3, verbose=False)
+    assert terminal.getvalue() == ""
