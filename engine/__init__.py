@@ -17,9 +17,10 @@ are left out of ``__all__`` so ``from engine import *`` keeps the builtins.
 
 from engine import value as _value
 from engine.backprop import adjoints, backward, grad, topological_order, zero_grad
-from engine.check import GradcheckError, gradcheck, numerical_grad
+from engine.check import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from engine.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from engine.ops import TABLE, Op
+from engine.primitive import primitive, unregister
 from engine.value import Value, apply, cos, div, dot, exp, log, relu, sigmoid, sin, sqrt, tanh
 
 # Exported but kept out of __all__, so that a star import keeps the builtins.
@@ -28,6 +29,6 @@ abs, max, pow, sum = _value.abs, _value.max, _value.pow, _value.sum
 __all__ = [
     "AnomalyError", "GradcheckError", "Op", "TABLE", "Value", "adjoints", "apply", "backward",
     "cos", "detect_anomaly", "div", "dot", "enable_grad", "exp", "grad", "gradcheck",
-    "is_grad_enabled", "log", "no_grad", "numerical_grad", "relu", "sigmoid", "sin", "sqrt",
-    "tanh", "topological_order", "zero_grad",
+    "gradgradcheck", "is_grad_enabled", "log", "no_grad", "numerical_grad", "primitive", "relu",
+    "sigmoid", "sin", "sqrt", "tanh", "topological_order", "unregister", "zero_grad",
 ]

@@ -28,6 +28,10 @@ pictures), :func:`backward` accumulates it into ``.grad`` as PyTorch does,
 and :func:`grad` returns just the entries asked for, like
 ``torch.autograd.grad``.
 
+Forward mode is the same recurrence run the other way (``tangent[v]`` = sum over
+parents of ``dv/dp * tangent[p]``, in topological order): see
+:func:`engine.func.tangents`.
+
 NB: HIPS/autograd's ``backward_pass`` has the same shape: a toposort, then one
 loop over a dict of outgoing gradients.
 """

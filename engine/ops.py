@@ -204,7 +204,10 @@ F = SimpleNamespace(
 
 def _pow_partials(m, out, x, p):
     xd, pd = value_of(x), value_of(p)
-    dx = 0.0 if pd == 0.0 or not m.needs(x) else p * m.pow(x, p - 1.0)  # torch: x**0 is flat
+    # x**0 is flat; masked only where p * x**(p-1) would be 0 * inf or 0 * nan (torch's
+    # value there), so d/dp of this partial survives and Hessians stay symmetric
+    flat = pd == 0.0 and (xd == 0.0 or xd != xd)
+    dx = 0.0 if flat or not m.needs(x) else p * m.pow(x, p - 1.0)
     dp = 0.0 if xd == 0.0 and pd >= 0.0 or not m.needs(p) else out * m.log(x)  # torch's mask
     return dx, dp
 

@@ -374,10 +374,6 @@ def test_detect_anomaly_allows_pow_of_a_negative_base():
         assert hessian(lambda x: x**3, mode="forward")(-2.0) == -12.0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: _pow_partials masks dx to a constant 0.0 whenever p == 0 (torch parity), so "
-    "d/dp of dx is lost: H[x][p] = 0 but H[p][x] = 1/x; torch.autograd.functional.hessian "
-    "gives the same asymmetric matrix. Masking only where x == 0 and p == 0 fixes it"))
 def test_hessian_of_pow_at_a_zero_exponent_is_symmetric():
     h = hessian(lambda x, p: x**p, argnums=(0, 1))(2.0, 0.0)
     assert h[0] == pytest.approx((0.0, 0.5), rel=1e-15)
