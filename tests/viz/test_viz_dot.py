@@ -339,3 +339,28 @@ def test_multiple_roots_and_shared_nodes():
     z = x + 1
     both = draw([y, z]).source
     assert both.count(ROLES["root"]["fill"]) >= 2
+
+
+def test_identical_text_across_processes_and_hash_seeds(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from viz_graphs import hand_mlp\n"
+        "from viz import draw\n"
+        "loss, params = hand_mlp(sizes=(2, 3, 2, 1), samples=3, seed=5)\n"
+        "loss.backward()\n"
+        "print(draw(loss, params, flow=True, table=True, shade=True).source)\n"
+        "print(draw(loss, params, collapse='neuron', cluster='layer', flow=True).source)\n"
+        "print(draw(loss, params, depth=4, show_ops=False).source)\n"
+    )
+    here = os.path.dirname(__file__)
+    outs = []
+    for seed in ("0", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        proc = subprocess.run([sys.executable, "-c", script, here], capture_output=True,
+                              text=True, env=env, check=True, timeout=60)
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1] and "subgraph cluster_0" in outs[0]
