@@ -1,0 +1,98 @@
+"""The benchmark suite runs at a tiny size and its engines agree (no timings asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("numpy")
+
+
+def rows_by_engine(result):
+    return {r["engine"]: r for r in result.rows}
+
+
+def test_demo_step_every_installed_engine_gives_the_same_losses():
+    from bench import MISSING, demo_step
+
+    result = demo_step.run(quick=True, steps=2, micrograd_steps=1)
+    rows = rows_by_engine(result)
+    assert rows["dagrad dynamic"]["median ms"] > 0
+    for name, row in rows.items():
+        if row.get("median ms") == MISSING or name == "dagrad dynamic":
+            continue
+        assert row["max |loss - dynamic|"] < 1e-12, name
+        assert row["loss @1"] == pytest.approx(rows["dagrad dynamic"]["loss @1"], abs=1e-12)
+    assert "micrograd's demo step" in result.markdown()
+
+
+def test_demo_initial_weights_are_micrograds():
+    micrograd = pytest.importorskip("micrograd.nn")
+    import random
+
+    from bench.demo_step import SIZES, initial_weights
+
+    random.seed(1337)
+    want = [p.data for p in micrograd.MLP(2, SIZES).parameters()]
+    assert initial_weights() == want
+
+
+def test_chains_give_the_exact_gradient():
+    from bench import chains
+
+    result = chains.run(depths=[500, 1_500])
+    dagrad = [r for r in result.rows if r["engine"] == "dagrad"]
+    assert [r["grad ok"] for r in dagrad] == [True, True]
+    assert chains.expected(2) == pytest.approx((0.5 * chains.C_MUL + chains.C_ADD, chains.C_MUL))
+
+
+def test_memory_engines_build_the_same_graph():
+    from bench import memory
+
+    result = memory.run(n=1_000)
+    rows = rows_by_engine(result)
+    if "nodes" in rows.get("micrograd 0.1.0", {}):
+        assert rows["dagrad"]["root"] == rows["micrograd 0.1.0"]["root"]
+        assert rows["dagrad"]["sum of leaf grads"] == pytest.approx(
+            rows["micrograd 0.1.0"]["sum of leaf grads"], rel=1e-12)
+    assert rows["dagrad"]["bytes per node"] > 0
+
+
+def test_scaling_counts_and_compiled_agreement():
+    from bench import scaling
+
+    result = scaling.run(widths=[2, 3], n=10)
+    for row in result.rows:
+        assert row["edges E"] > row["nodes V"] > 0
+        assert row["|loss difference|"] < 1e-12
+
+
+def test_hessian_matches_pytorch():
+    pytest.importorskip("torch")
+    from bench import hessian
+
+    result = hessian.run(n=3)
+    assert result.rows[0]["max |H - H_torch|"] < 1e-12
+
+
+def test_engine_benchmark_engines_agree():
+    from bench import engine as bench_engine
+
+    result = bench_engine.run(depth=500, width=20, layers=3)
+    dagrad = [r for r in result.rows if r["engine"] == "dagrad"]
+    assert len(dagrad) == 2 and all(r["us per node"] > 0 for r in dagrad)
+    ratio = [r for r in result.rows if r["engine"] == "dagrad / micrograd"]
+    if ratio:  # micrograd installed
+        assert ratio[0]["root"] == "agree" and ratio[0]["backward s"] == "grads agree"
+
+
+def test_runner_writes_a_results_file(tmp_path, monkeypatch, capsys):
+    import bench.__main__ as runner
+
+    target = tmp_path / "RESULTS.md"
+    monkeypatch.setattr(runner, "RESULTS", str(target))
+    assert runner.main(["--quick", "--only", "memory", "--write"]) == 0
+    text = target.read_text()
+    assert "| cpu |" in text and "Memory per node" in text
+    assert "wrote" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        runner.main(["--only", "nonsense"])

@@ -1,0 +1,128 @@
+"""nn.compiled: the compiled training step against nn's dynamic losses and PyTorch."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from engine import zero_grad
+from nn import MLP
+from nn import losses as L
+from nn.compiled import CompiledLoss, compiled_loss
+
+np = pytest.importorskip("numpy")
+
+R = random.Random(0)
+X = [[R.uniform(-2, 2), R.uniform(-2, 2)] for _ in range(24)]
+CASES = {
+    "hinge": (1, [R.choice([-1, 1]) for _ in X], L.hinge_loss, None),
+    "mse": (2, [[R.gauss(0, 1), R.gauss(0, 1)] for _ in X], L.mse_loss, None),
+    "bce_logits": (1, [R.choice([0.0, 1.0, 0.3]) for _ in X], L.bce_with_logits_loss, None),
+    "bce": (1, [R.choice([0.0, 1.0, 0.3]) for _ in X], L.bce_loss, "sigmoid"),
+    "cross_entropy": (3, [R.randrange(3) for _ in X], L.cross_entropy, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_loss_matches_nn_losses(name):
+    nout, y, loss_fn, out_act = CASES[name]
+    model = MLP(2, [8, nout], rng=1, output_activation=out_act)
+    params = model.parameters()
+    dynamic = loss_fn([model(x) for x in X], y) + L.l2_penalty(params, 1e-3)
+    dynamic.backward()
+    want = [p.grad for p in params]
+    zero_grad(params)
+    compiled = CompiledLoss(model, name, alpha=1e-3)
+    assert compiled.backward(X, y) == pytest.approx(dynamic.data, rel=1e-12)
+    assert [p.grad for p in params] == pytest.approx(want, rel=1e-10, abs=1e-15)
+    assert "@" in compiled.source
+
+
+def test_large_logits_stay_finite_and_exact():
+    model = MLP(1, [2], rng=0, activation="relu")
+    for p in model.parameters():
+        p.data = 0.0
+    model.layers[0].neurons[0].b.data = 1000.0
+    compiled = CompiledLoss(model, "cross_entropy")
+    assert compiled.backward([[0.0], [1.0]], [1, 0]) == pytest.approx(500.0)
+    compiled = CompiledLoss(MLP(1, [1], rng=0), "bce_logits")
+    compiled.model.layers[0].neurons[0].b.data = -1000.0
+    compiled.params[-1].data = -1000.0
+    assert compiled.backward([[0.0]], [1.0]) == pytest.approx(1000.0)
+
+
+def test_one_hundred_demo_steps_end_at_the_dynamic_loss():
+    from nn.data import micrograd_moons
+
+    Xd, yd = micrograd_moons()
+    models = [MLP(2, [16, 16, 1], rng=1337) for _ in range(2)]
+    dyn, comp = models
+    params = dyn.parameters()
+    compiled = CompiledLoss(comp, "hinge", alpha=1e-4)
+    Xa, ya = np.array(Xd), np.array(yd, dtype=float)
+    for k in range(100):
+        lr = 1.0 - 0.9 * k / 100
+        loss = L.hinge_loss([dyn(x) for x in Xd], yd) + L.l2_penalty(params, 1e-4)
+        dyn.zero_grad()
+        loss.backward()
+        for p in params:
+            p.data -= lr * p.grad
+        closs = compiled.sgd_step(Xa, ya, lr)
+        assert closs == pytest.approx(loss.data, rel=1e-12, abs=1e-12)
+    compiled.store()
+    assert [p.data for p in comp.parameters()] == pytest.approx([p.data for p in params],
+                                                                rel=1e-10, abs=1e-12)
+
+
+def test_gradients_match_pytorch_float64():
+    torch = pytest.importorskip("torch")
+    model = MLP(2, [5, 1], rng=3, activation="tanh")
+    y = [R.choice([-1, 1]) for _ in X]
+    compiled = CompiledLoss(model, "hinge", alpha=1e-2)
+    compiled.backward(X, y)
+    layer0, layer1 = model.layers
+    W0 = torch.tensor([[w.data for w in n.w] for n in layer0.neurons],
+                      dtype=torch.float64, requires_grad=True)
+    b0 = torch.tensor([n.b.data for n in layer0.neurons], dtype=torch.float64,
+                      requires_grad=True)
+    W1 = torch.tensor([[w.data for w in layer1.neurons[0].w]], dtype=torch.float64,
+                      requires_grad=True)
+    b1 = torch.tensor([layer1.neurons[0].b.data], dtype=torch.float64, requires_grad=True)
+    Xt, yt = torch.tensor(X, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
+    s = (torch.tanh(Xt @ W0.T + b0) @ W1.T + b1)[:, 0]
+    loss = torch.relu(1 - yt * s).mean() + 1e-2 * sum((t * t).sum() for t in (W0, b0, W1, b1))
+    loss.backward()
+    want = []
+    for j in range(5):
+        want += W0.grad[j].tolist() + [b0.grad[j].item()]
+    want += W1.grad[0].tolist() + [b1.grad[0].item()]
+    assert [p.grad for p in model.parameters()] == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+def test_the_same_batch_object_is_converted_once():
+    model = MLP(2, [3, 1], rng=0)
+    compiled = CompiledLoss(model, "mse")
+    Xa, ya = np.array(X), np.zeros(len(X))
+    compiled.backward(Xa, ya)
+    first = compiled._last[2]
+    compiled.backward(Xa, ya)
+    assert compiled._last[2] is first
+    compiled.backward(Xa, np.ones(len(X)))  # a new batch is converted again
+    assert compiled._last[2] is not first
+
+
+def test_clear_errors():
+    model = MLP(2, [3], rng=0)
+    with pytest.raises(ValueError, match="unknown loss 'l1'"):
+        CompiledLoss(model, "l1")
+    with pytest.raises(ValueError, match=r"class indices in 0\.\.2"):
+        CompiledLoss(model, "cross_entropy").backward(X[:2], [0, 3])
+    with pytest.raises(ValueError, match="2 samples but 3 targets"):
+        CompiledLoss(MLP(2, [1], rng=0), "mse").backward(X[:2], [0.0, 1.0, 2.0])
+
+
+def test_entry_point_for_fit():
+    model = MLP(2, [1], rng=0)
+    compiled = compiled_loss(model, "hinge", 1e-4)
+    assert isinstance(compiled, CompiledLoss) and compiled.source == ""
