@@ -343,9 +343,8 @@ class Scene:
         edges = self._edges(flow, frame)
         largest = max((abs(c) for *_, c in edges if c is not None and math.isfinite(c)),
                       default=0.0)
-        shades = [abs(g) for n in self.visible if n not in self.group
-                  for g in (self.status(n, frame)[0],) if g is not None and math.isfinite(g)]
-        top = max(shades, default=0.0)
+        grads = (self.status(n, frame)[0] for n in self.visible if n not in self.group)
+        top = max((abs(g) for g in grads if g is not None and math.isfinite(g)), default=0.0)
 
         clusters: dict[str | None, list[tuple[str, dict]]] = {None: []}
         groups: dict[str, list[Value]] = {}
@@ -498,7 +497,7 @@ class Scene:
                     "color": style.ROLES["constant"]["border"], "penwidth": "1.6"}
         role = style.ROLES["group"]
         params = [n for n in members if n in self.names]
-        grads = [abs(g) for n in params for g in (self.grad_of(n),) if g is not None]
+        grads = [abs(g) for g in map(self.grad_of, params) if g is not None]
         rows = [f"<B>{style.esc(key)}</B>", f"{len(params)} parameters, "
                 f"{len(members) - len(params)} ops"]
         if grads:
