@@ -178,3 +178,22 @@ def test_html_play_runs_to_the_last_frame_in_a_real_browser(tmp_path):
     assert not re.search(r"Uncaught", log), log[-2000:]
     assert 'data-step="6"' in dom
     assert re.search(r'<button id="play"[^>]*>play</button>', dom)  # stopped at the end
+
+
+def test_last_frame_matches_pytorch_float64():
+    torch = pytest.importorskip("torch")
+    x = Value(1.0, label="x")
+    y = Value(2.0, label="y")
+    a = x * y
+    b = (a + x).tanh()
+    L = a * b + a.exp()
+    table = list(backward_steps(L))[-1].adjoints
+    tx = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    ty = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    ta = tx * ty
+    ta.retain_grad()
+    tb = (ta + tx).tanh()
+    tb.retain_grad()
+    (ta * tb + ta.exp()).backward()
+    for node, tensor in ((x, tx), (y, ty), (a, ta), (b, tb)):
+        assert table[node] == pytest.approx(tensor.grad.item(), rel=1e-12)
