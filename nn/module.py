@@ -5,8 +5,10 @@ the order they were assigned: a ``Value`` with ``requires_grad`` is a
 parameter, a ``Module`` is a submodule, and lists, tuples and dicts (with
 string keys) of those are walked item by item. The path to a parameter gives
 its stable dotted name (``layers.0.neurons.3.w.1``), the key of
-:meth:`Module.state_dict` and of the JSON file format. Attributes whose name
-starts with ``_`` are private and never walked.
+:meth:`Module.state_dict` and of the JSON file format. A ``Value`` with
+``requires_grad=False`` (a frozen parameter) is left out of ``parameters()``
+but kept in the state dict, as PyTorch keeps frozen parameters. Attributes
+whose name starts with ``_`` are private and never walked.
 
 Non-trainable state (BatchNorm's running mean, say) is registered with
 :meth:`Module.register_buffer`: a float or a list of floats kept as an
@@ -122,7 +124,13 @@ class Module:
         """
         seen: set[int] = set()
         for name, value in self._public_items():
-            yield from _walk_parameters(value, _join(prefix, name), seen)
+            yield from _walk_parameters(value, _join(prefix, name), seen, True)
+
+    def _named_values(self) -> Iterator[tuple[str, Value]]:
+        """Every ``Value`` attribute, trainable or frozen (``requires_grad=False``)."""
+        seen: set[int] = set()
+        for name, value in self._public_items():
+            yield from _walk_parameters(value, name, seen, False)
 
     def parameters(self) -> list[Value]:
         """The parameters in :meth:`named_parameters` order (micrograd's order for MLPs)."""
@@ -199,9 +207,11 @@ class Module:
 
     # -- state dicts ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, float | list[float]]:
-        """A copy of the state: ``{dotted name: float}`` for parameters, then
-        ``{dotted name: float | list[float]}`` for buffers. JSON-able."""
-        state: dict[str, float | list[float]] = {n: p.data for n, p in self.named_parameters()}
+        """A copy of the state: ``{dotted name: float}`` for every ``Value``
+        attribute (parameters, and frozen ones with ``requires_grad=False``, as
+        PyTorch keeps frozen parameters), then ``{dotted name: float |
+        list[float]}`` for buffers. JSON-able."""
+        state: dict[str, float | list[float]] = {n: p.data for n, p in self._named_values()}
         for name, value in self.named_buffers():
             state[name] = list(value) if isinstance(value, list) else value
         return state
@@ -228,7 +238,7 @@ class Module:
         """
         if not isinstance(state, dict):
             raise TypeError(f"load_state_dict: expected a dict, got {type(state).__name__}")
-        params = dict(self.named_parameters())
+        params = dict(self._named_values())
         buffers = {}
         for mod_name, m in self.named_modules():
             for name in m._buffer_names:
@@ -337,21 +347,22 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _walk_parameters(value: Any, name: str, seen: set[int]) -> Iterator[tuple[str, Value]]:
+def _walk_parameters(value: Any, name: str, seen: set[int],
+                     trainable: bool) -> Iterator[tuple[str, Value]]:
     if type(value) is Value:
-        if value.requires_grad and id(value) not in seen:
+        if (value.requires_grad or not trainable) and id(value) not in seen:
             seen.add(id(value))
             yield name, value
     elif isinstance(value, Module):
         for child_name, child in value._public_items():
-            yield from _walk_parameters(child, _join(name, child_name), seen)
+            yield from _walk_parameters(child, _join(name, child_name), seen, trainable)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            yield from _walk_parameters(item, f"{name}.{i}", seen)
+            yield from _walk_parameters(item, f"{name}.{i}", seen, trainable)
     elif isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str):
-                yield from _walk_parameters(item, f"{name}.{key}", seen)
+                yield from _walk_parameters(item, f"{name}.{key}", seen, trainable)
 
 
 def _direct_modules(value: Any, name: str) -> Iterator[tuple[str, Module]]:

@@ -190,7 +190,7 @@ def test_non_strict_load_reports_missing_and_unexpected():
     m = Pair()
     result = m.load_state_dict({"w.0": 5.0, "zzz": 1.0}, strict=False)
     assert m.w[0].data == 5.0 and m.w[1].data == 2.0
-    assert result.missing_keys == ["w.1", "b", "running", "count"]
+    assert result.missing_keys == ["w.1", "b", "const", "running", "count"]
     assert result.unexpected_keys == ["zzz"]
 
 
@@ -221,3 +221,16 @@ def test_repr_is_nested_and_compresses_repeats():
         ")",
     ]
     assert repr(Pair()) == "Pair()"
+
+
+def test_frozen_values_are_not_parameters_but_are_state():
+    m = Pair()
+    m.w[1].requires_grad = False  # freeze one weight
+    assert [n for n, _ in m.named_parameters()] == ["w.0", "b"]
+    sd = m.state_dict()
+    assert list(sd)[:4] == ["w.0", "w.1", "b", "const"] and sd["const"] == 9.0
+    other = Pair()
+    other.w[1].data = -5.0
+    other.const.data = 1.0
+    m.load_state_dict(other.state_dict())
+    assert m.w[1].data == -5.0 and m.const.data == 1.0
