@@ -27,6 +27,7 @@ import csv
 import io as _io
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -316,6 +317,22 @@ def _layer_groups(model: Module) -> list[tuple[str, list[Value]]]:
     return list(groups.items())
 
 
+def _num_outputs(model: Module, x: Any) -> int:
+    """The model's output count: its ``nout``, else from one forward pass in eval
+    mode without a graph (so layers with running statistics are not changed)."""
+    nout = getattr(model, "nout", None)
+    if isinstance(nout, int):
+        return nout
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            out = model(x)
+    finally:
+        model.train(was_training)
+    return 1 if isinstance(out, Value) else len(out)
+
+
 def _make_optimizer(optimizer: Optimizer | str | None, lr: float | None,
                     params: list[Value]) -> Optimizer:
     if isinstance(optimizer, Optimizer):
@@ -388,9 +405,7 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *,
     if (X_test is None) != (y_test is None):
         raise ValueError("fit: give both X_test and y_test, or neither")
     params = model.parameters()
-    with no_grad():
-        first = model(X[0])
-    nout = 1 if isinstance(first, Value) else len(first)
+    nout = _num_outputs(model, X[0])
     if loss is None:
         loss = "bce_logits" if nout == 1 else "cross_entropy"
     name = _loss_name(loss)
@@ -527,16 +542,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (argparse exits 2 on bad arguments)."""
-    import os
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.samples < 4:
         parser.error(f"--samples must be at least 4, got {args.samples}")
     if not 0 <= args.test_size < 1:
         parser.error(f"--test-size must be in [0, 1), got {args.test_size}")
-    if not args.hidden and args.activation != "relu":
-        parser.error("--activation needs at least one --hidden layer")
     noise = _NOISE[args.dataset] if args.noise is None else args.noise
     say = (lambda *a: None) if args.quiet else print
     gen = args.dataset
@@ -611,8 +622,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _plots(model: Module, history: History, X: list, y: list, out: str,
            say: Callable[..., Any]) -> list[str]:
     """Draw the loss curve and the decision boundary with :mod:`viz.plots`, if importable."""
-    import os
-
     try:
         import matplotlib  # noqa: F401
     except ImportError:

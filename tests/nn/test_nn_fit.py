@@ -235,3 +235,25 @@ def test_progress_bar_on_a_terminal_uses_tqdm(moons, monkeypatch, capsys):
     terminal.truncate(0)
     fit(MLP(2, [4, 1], rng=0), *moons, epochs=3, verbose=False)
     assert terminal.getvalue() == ""
+
+
+def test_fit_trains_any_module_and_probes_outputs_in_eval_mode(moons):
+    from nn import Layer, Module
+
+    class TwoLayers(Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = Layer(2, 6, "tanh", rng=0)
+            self.out = Layer(6, 2, None, rng=1)
+            self.modes = []
+
+        def forward(self, x):
+            self.modes.append(self.training)
+            return self.out(self.hidden(x))
+
+    model = TwoLayers()
+    h = fit(model, *moons, epochs=3, optimizer="adam", lr=0.05, track_grads=True,
+            verbose=False)
+    assert model.modes[0] is False and all(model.modes[1:])  # the probe, then training
+    assert h.train_loss[-1] < h.train_loss[0]
+    assert list(h.grad_norms) == ["hidden", "out"]

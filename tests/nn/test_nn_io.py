@@ -253,3 +253,11 @@ def test_from_torch_errors(torch):
         from_torch(tnn.Sequential(tnn.ReLU(), tnn.Linear(2, 1)))
     with pytest.raises(TypeError, match="expected an MLP"):
         to_torch(Block(MLP(2, [1], rng=0)))
+
+
+def test_replacing_a_file_keeps_its_permissions(tmp_path, model):
+    path = tmp_path / "m.json"
+    model.save(path)
+    os.chmod(path, 0o600)
+    model.save(path)
+    assert os.stat(path).st_mode & 0o777 == 0o600
