@@ -23,9 +23,24 @@ import engine
 import viz
 from engine import Value
 from engine.func import grad, hessian, hvp, jacobian, jvp, vjp
+from engine.ops import F
+from engine.value import V
 
 random.seed(0)
-print(engine.TABLE["tanh"])
+
+# %% [markdown]
+# The rule for `tanh` is `lambda m, out, x: (1.0 - out * out,)`. On floats
+# (`m = F`, `out` a float) it returns a number; on `Value`s (`m = V`, `out` a
+# node) the same lambda builds a `sub` node over a `mul` node:
+
+# %%
+rule = engine.TABLE["tanh"]
+print("on floats:", rule.partials(F, math.tanh(0.5), 0.5))
+x = Value(0.5, label="x")
+out = x.tanh()
+(d,) = rule.partials(V, out, x)
+print("on Values:", d, " made by", d.op.name, "of", [p.op.name for p in d.parents if p.op])
+assert rule.partials(F, math.tanh(0.5), 0.5)[0] == d.data and d.op.name == "sub"
 
 # %% [markdown]
 # ## A second derivative with `create_graph`
