@@ -118,10 +118,22 @@ class Optimizer:
         Raises:
             ValueError: The dict is for another optimizer type or other parameters.
         """
-        if state.get("type") != type(self).__name__:
-            raise ValueError(f"load_state_dict: state is for {state.get('type')!r}, "
-                             f"not {type(self).__name__}")
-        inner = {int(k): dict(v) for k, v in state["state"].items()}
+        if not isinstance(state, dict) or state.get("type") != type(self).__name__:
+            got = state.get("type") if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"load_state_dict: state is for {got!r}, not {type(self).__name__}")
+        for key in ("hyperparameters", "state"):
+            if not isinstance(state.get(key), dict):
+                raise ValueError(f"load_state_dict: the state has no {key!r} dict")
+        known = self.hyperparameters()
+        unknown = [k for k in state["hyperparameters"] if k not in known]
+        if unknown:
+            raise ValueError(f"load_state_dict: unknown hyperparameter(s) {', '.join(unknown)} "
+                             f"for {type(self).__name__}")
+        try:
+            inner = {int(k): dict(v) for k, v in state["state"].items()}
+        except (TypeError, ValueError):
+            raise ValueError("load_state_dict: 'state' must map parameter indices to "
+                             "dicts") from None
         bad = [k for k in inner if not 0 <= k < len(self.params)]
         if bad:
             raise ValueError(f"load_state_dict: state for parameter index {bad[0]} but the "

@@ -184,6 +184,12 @@ def test_state_dict_resumes_exactly(opt_cls, kwargs):
     assert [q.data for q in qs] == straight[-1][1]
     with pytest.raises(ValueError, match="state is for"):
         (SGD if opt_cls is not SGD else Adam)(qs).load_state_dict(saved)
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        resumed.load_state_dict({**saved, "hyperparameters": {"params": []}})
+    with pytest.raises(ValueError, match="no 'state' dict"):
+        resumed.load_state_dict({"type": saved["type"], "hyperparameters": {}})
+    with pytest.raises(ValueError, match="parameter index 7"):
+        resumed.load_state_dict({**saved, "state": {"7": {}}})
 
 
 # -- schedules -------------------------------------------------------------------------------
