@@ -53,10 +53,19 @@ def _linspace(start: float, stop: float, n: int, endpoint: bool = True) -> list[
     return [start + i * step for i in range(n)]
 
 
+def _check_noise(noise: float | None) -> float:
+    """``noise`` as a float >= 0 (None means 0, as in scikit-learn)."""
+    if noise is None:
+        return 0.0
+    if isinstance(noise, bool) or not isinstance(noise, int | float) or not noise >= 0 \
+            or math.isinf(noise):
+        raise ValueError(f"noise: expected a finite number >= 0, got {noise!r}")
+    return float(noise)
+
+
 def _finish(X: list[list[float]], y: list[int], noise: float, shuffle: bool,
             rng: random.Random) -> Dataset:
-    if noise < 0 or noise != noise:
-        raise ValueError(f"noise: expected a number >= 0, got {noise!r}")
+    noise = _check_noise(noise)
     if shuffle:
         order = list(range(len(X)))
         rng.shuffle(order)
@@ -142,8 +151,7 @@ def make_spirals(n_samples: int = 150, n_classes: int = 3, noise: float = 0.2,
     """
     n = _count(n_samples, "make_spirals n_samples")
     k = _count(n_classes, "make_spirals n_classes", 1)
-    if noise < 0:
-        raise ValueError(f"noise: expected a number >= 0, got {noise!r}")
+    noise = _check_noise(noise)
     gen = _rng(rng)
     X: list[list[float]] = []
     y: list[int] = []

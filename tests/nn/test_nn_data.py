@@ -97,8 +97,11 @@ def test_xor_labels_and_blobs_centres():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="n_samples: expected an int >= 2, got 1"):
         make_moons(1)
-    with pytest.raises(ValueError, match="noise"):
+    with pytest.raises(ValueError, match="noise: expected a finite number >= 0, got -0.1"):
         make_moons(10, noise=-0.1)
+    with pytest.raises(ValueError, match="noise"):
+        make_spirals(10, noise=float("nan"))
+    assert make_moons(10, noise=None) == make_moons(10, noise=0.0)
     with pytest.raises(TypeError, match="rng"):
         make_xor(10, rng="seed")
 
