@@ -176,10 +176,11 @@ from pathlib import Path  # noqa: E402
 
 from IPython.display import HTML  # noqa: E402
 
-page_path = viz.save_backward_html(L, Path(tempfile.mkdtemp()) / "backward_L.html",
+page_path = viz.save_backward_html(L, Path(tempfile.gettempdir()) / "dagrad_backward_L.html",
                                    title="L = a * b, a = x * y, b = a + x")
 page = page_path.read_text(encoding="utf-8")
-print(f"{page_path.name}: {len(page) / 1024:.0f} KiB, {len(steps)} frames")
+print(f"{len(page) / 1024:.0f} KiB, {len(steps)} frames; open {page_path.name} from your "
+      "temporary directory in a browser for the full-size view")
 assert len(page) < 150_000
 warnings.filterwarnings("ignore", message="Consider using IPython.display.IFrame")
 HTML(f'<iframe srcdoc="{html_lib.escape(page)}" width="100%" height="420" '
@@ -292,8 +293,9 @@ for width, depth, paths, edges, nv, nms, dms in rows:
 # %% [markdown]
 # At depth 30 and width 3 naive expansion would sum over $3^{31} \approx 6
 # \times 10^{14}$ paths, over two months at a hundred million paths per
-# second. DP follows 273 edges. (The naive visits are a bit more than the
-# paths, because every prefix of a path is a visit too.)
+# second. DP follows 273 edges. (The naive expansion makes even more visits
+# than there are paths: every partial path, from the root to an inner node, is
+# a visit too.)
 
 # %%
 import matplotlib.pyplot as plt  # noqa: E402
