@@ -163,10 +163,15 @@ def apply(op: Op, *args: Value | float) -> Value:
     Raises:
         TypeError: An operand is not a ``Value`` or a real number.
     """
-    xs = [a.data for a in args if type(a) is Value]  # checks types and reads data in one pass
-    if len(xs) != len(args):
-        args = tuple([a if type(a) is Value else _constant(a, op.name) for a in args])
-        xs = [a.data for a in args]
+    if len(args) == 2 and type(args[0]) is Value and type(args[1]) is Value:  # fast paths
+        xs = (args[0].data, args[1].data)
+    elif len(args) == 1 and type(args[0]) is Value:
+        xs = (args[0].data,)
+    else:
+        xs = [a.data for a in args if type(a) is Value]  # checks types, reads data: one pass
+        if len(xs) != len(args):
+            args = tuple([a if type(a) is Value else _constant(a, op.name) for a in args])
+            xs = [a.data for a in args]
     out = op.forward(*xs)
     node = _new(Value)
     node.data = out
