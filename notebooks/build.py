@@ -178,7 +178,8 @@ def execute(nb: Any, workdir: str | os.PathLike[str] | None = None,
 
     def run(path: str) -> Any:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                record_timing=False, resources={"metadata": {"path": path}})
+                                record_timing=False, resources={"metadata": {"path": path}},
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
         return client.execute()
 
     if workdir is not None:

@@ -68,6 +68,33 @@ def _needs_dot(name: str) -> bool:
     return any(call in source for call in ("save_backward_html(", "to_svg(", "viz.save("))
 
 
+def test_check_reports_a_notebook_that_differs_from_its_source(tmp_path, monkeypatch):
+    _need_jupyter()
+    import nbformat
+
+    monkeypatch.setattr(build, "HERE", tmp_path)
+    monkeypatch.setattr(build, "SRC", tmp_path / "src")
+    (tmp_path / "src").mkdir()
+    build.source_path("99_demo").write_text("# %% [markdown]\n# Hi\n\n# %%\nx = 1\n")
+    assert build.check("99_demo") == ["99_demo.ipynb: missing (run: python notebooks/build.py 99)"]
+
+    nb = build.make_notebook("99_demo")
+    nb.cells[1].execution_count = 1
+    nbformat.write(nb, build.notebook_path("99_demo"))
+    assert build.check("99_demo") == []
+
+    build.source_path("99_demo").write_text("# %% [markdown]\n# Hi\n\n# %%\nx = 2\n")
+    problems = build.check("99_demo")
+    assert len(problems) == 1 and "cells differ from src/99_demo.py (first at cell 2" in problems[0]
+
+    nb.cells[1].execution_count = None
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="x" * (build.MAX_CELL_OUTPUT + 1))]
+    nbformat.write(nb, build.notebook_path("99_demo"))
+    problems = build.check("99_demo")
+    assert any("not executed top to bottom" in p for p in problems)
+    assert any("bytes of output" in p for p in problems)
+
+
 @pytest.mark.parametrize("name", build.EXPECTED)
 def test_committed_notebook_matches_its_source(name):
     _need_jupyter()
