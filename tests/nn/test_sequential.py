@@ -202,3 +202,10 @@ def test_parameters_shared_between_layers_are_reported_once():
     model = Sequential(conv, ReLU(), conv)
     assert model.num_parameters() == 5
     assert isinstance(model.parameters()[0], Value)
+
+
+def test_viz_layer_groups_agree_with_layer_of():
+    viz = pytest.importorskip("viz")
+    model = Sequential(Conv2d(1, 2, 3, rng=0), BatchNorm2d(2), ReLU(), Flatten(), Layer(8, 2))
+    for name, _ in model.named_parameters():
+        assert viz.group_of_name(name, "layer") == layer_of(name)
