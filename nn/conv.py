@@ -157,8 +157,11 @@ class Geometry:
 
 
 def check_input(x: Any, where: str, channels: int | None, geometry: Geometry,
-                spatial: int, batch: str = "optional") -> tuple[bool, tuple[int, ...]]:
-    """Check a layer's input shape; return (batched?, shape).
+                spatial: int) -> tuple[bool, tuple[int, ...]]:
+    """Check the input of a convolution or pooling; return (batched?, shape).
+
+    One sample ``[C][*spatial]`` or a batch ``[N][C][*spatial]`` is accepted,
+    as PyTorch accepts unbatched inputs.
 
     Args:
         x: The input, nested lists.
@@ -166,7 +169,6 @@ def check_input(x: Any, where: str, channels: int | None, geometry: Geometry,
         channels: The expected channel count, or None for any.
         geometry: The windows (for the smallest usable size).
         spatial: Number of spatial dimensions (1 or 2).
-        batch: ``"optional"`` (PyTorch's unbatched inputs allowed) or ``"required"``.
 
     Raises:
         ValueError: The shape does not fit; the message names the layer, the
@@ -179,15 +181,10 @@ def check_input(x: Any, where: str, channels: int | None, geometry: Geometry,
     low = " and ".join(f"{n} >= {geometry.min_size(d)}" for d, n in enumerate(names)) \
         if len(lows) > 1 else f"{sizes} >= {lows[0]}"
     c = "C" if channels is None else str(channels)
-    expected = format_shape((c, *names))
-    if batch == "optional":
-        expected = f"{expected} or {format_shape(('N', c, *names))}"
-    else:
-        expected = format_shape(("N", c, *names))
+    expected = f"{format_shape((c, *names))} or {format_shape(('N', c, *names))}"
     rank = len(dims)
-    ok_ranks = (spatial + 1, spatial + 2) if batch == "optional" else (spatial + 2,)
     batched = rank == spatial + 2
-    bad = rank not in ok_ranks or 0 in dims
+    bad = rank not in (spatial + 1, spatial + 2) or 0 in dims
     if not bad:
         inner = dims[1:] if batched else dims
         bad = (channels is not None and inner[0] != channels) or any(
