@@ -417,7 +417,10 @@ class _Builder:
         syms = [float(a.text) if a.slab is None and not a.parts and not a.text.startswith("C")
                 else Expr(a.text) for a in args]
         out = Expr(slab.name)
-        if op.name in FORWARD:
+        if op is ops.MUL and 1.0 in syms:  # x * 1.0 (a mean over a batch of one) is x
+            text = args[1 - syms.index(1.0)].text
+            local = op.partials(SYMBOLIC, out, *syms)
+        elif op.name in FORWARD:
             text = FORWARD[op.name].format(*(a.text for a in args))
             local = (_pow_partials(out, *syms) if op is ops.POW
                      else op.partials(SYMBOLIC, out, *syms))
@@ -438,6 +441,8 @@ class _Builder:
                         continue
                     contrib, fresh = (g, False) if d == 1.0 else (
                         (f"-{g}", True) if d == -1.0 else (f"{g} * {d!r}", True))
+                elif op is ops.RELU:  # one call instead of step(x) then a product
+                    contrib, fresh = f"np.where({a.text} <= 0.0, 0.0, {g})", True
                 else:
                     contrib, fresh = f"{g} * {d}", True
                 self.accumulate(a, contrib, slab.batched, len(nodes), fresh)
@@ -456,6 +461,9 @@ class _Builder:
         def backward() -> None:
             if b is not None:
                 self.accumulate(b, g, slab.batched, 1, fresh=False)
+            if w.text == x.text and not w.parts:  # dot(v, v): both slots at once
+                self.accumulate(w, f"(2.0 * {g}) * {x.text}", slab.batched, n)
+                return
             self.accumulate(w, f"{g} * {x.text}", slab.batched, n)
             self.accumulate(x, f"{g} * {w.text}", slab.batched, n)
         return backward
