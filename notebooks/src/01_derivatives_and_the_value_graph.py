@@ -21,6 +21,7 @@ import math
 import random
 
 import engine
+import viz
 from engine import Value
 
 random.seed(0)
@@ -188,8 +189,6 @@ for node in engine.topological_order(L):
 # and op nodes (circles) between them.
 
 # %%
-import viz  # noqa: E402
-
 viz.draw(L)
 
 # %% [markdown]

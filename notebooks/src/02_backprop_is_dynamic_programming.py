@@ -10,22 +10,32 @@
 #
 # | | backpropagation |
 # |---|---|
-# | **subproblem** | the *adjoint* of a node $v$: $\bar v = \partial L / \partial v$, the derivative of the root $L$ with respect to $v$ |
+# | **subproblem** | the *adjoint* of a node $v$: $\bar v = \partial L / \partial v$ |
 # | **base case** | $\bar L = 1$ |
-# | **recurrence** | a node's adjoint is the **sum over its consumers** $u$ of $\bar u \cdot \partial u / \partial v$ |
+# | **recurrence** | $\bar v = \sum_{\text{consumers } u} \bar u \cdot \partial u / \partial v$ |
 # | **order** | reverse topological: every consumer before the nodes it consumes |
 #
-# and its cost is one visit per node and one multiply-add per edge: $O(V + E)$.
+# (the adjoint is the derivative of the root $L$ with respect to $v$), and its
+# cost is one visit per node and one multiply-add per edge: $O(V + E)$.
 
 # %%
+import html as html_lib
 import inspect
 import math
 import random
+import tempfile
 import time
+import warnings
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from IPython.display import HTML
 
 import engine
 import viz
 from engine import Value
+from engine.func import grad as grad_of
+from engine.func import jvp
 
 random.seed(0)
 
@@ -169,13 +179,6 @@ steps[2]
 # `iframe`; open the file in a browser for a full-size view):
 
 # %%
-import html as html_lib  # noqa: E402
-import tempfile  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from IPython.display import HTML  # noqa: E402
-
 page_path = viz.save_backward_html(L, Path(tempfile.gettempdir()) / "dagrad_backward_L.html",
                                    title="L = a * b, a = x * y, b = a + x")
 page = page_path.read_text(encoding="utf-8")
@@ -298,8 +301,6 @@ for width, depth, paths, edges, nv, nms, dms in rows:
 # a visit too.)
 
 # %%
-import matplotlib.pyplot as plt  # noqa: E402
-
 fig, ax = plt.subplots(figsize=(6, 3.5), dpi=80)
 for width, marker, color in ((2, "o", "tab:blue"), (3, "s", "tab:red")):
     ds = [r[1] for r in rows if r[0] == width]
@@ -345,10 +346,6 @@ plt.show()
 # $f(x) = \sum_i x_i \sin x_{i+1}$ with $n$ inputs and one output:
 
 # %%
-from engine.func import grad as grad_of  # noqa: E402
-from engine.func import jvp  # noqa: E402
-
-
 def f(xs):
     return engine.sum([xs[i] * xs[(i + 1) % len(xs)].sin() for i in range(len(xs))])
 

@@ -109,8 +109,8 @@ def delta_rule(Ws, zs, as_, acts, delta_L):
     """
     deltas = [None] * len(Ws)
     deltas[-1] = delta_L
-    for l in range(len(Ws) - 2, -1, -1):                       # reverse layer order
-        deltas[l] = ACT[acts[l]][1](zs[l]) * (Ws[l + 1].T @ deltas[l + 1])
+    for k in range(len(Ws) - 2, -1, -1):                       # layers in reverse order
+        deltas[k] = ACT[acts[k]][1](zs[k]) * (Ws[k + 1].T @ deltas[k + 1])
     dWs = [np.outer(d, a) for d, a in zip(deltas, as_[:-1], strict=True)]
     return dWs, deltas, deltas                                 # db_l = delta_l
 
@@ -140,9 +140,9 @@ print("loss: engine", loss.data, " numpy", np.mean((as_[-1] - y) ** 2))
 print("dL/dW_1 by the delta rule:\n", dWs[0])
 print("dL/dW_1 by the engine:\n", eWs[0])
 assert abs(loss.data - np.mean((as_[-1] - y) ** 2)) < 1e-14
-for l in range(3):
-    assert np.allclose(dWs[l], eWs[l], rtol=1e-10, atol=1e-14), f"W_{l + 1}"
-    assert np.allclose(dbs[l], ebs[l], rtol=1e-10, atol=1e-14), f"b_{l + 1}"
+for k in range(3):
+    assert np.allclose(dWs[k], eWs[k], rtol=1e-10, atol=1e-14), f"W_{k + 1}"
+    assert np.allclose(dbs[k], ebs[k], rtol=1e-10, atol=1e-14), f"b_{k + 1}"
 print("delta rule == engine, for every weight and bias")
 
 # %% [markdown]
@@ -161,11 +161,11 @@ for layer in model.layers:
     pre_activations.append([a.parents[0] for a in h])      # the dot node under each sigmoid
 loss = mse_loss(h, list(y))
 table = engine.adjoints(loss)
-for l, zl in enumerate(pre_activations):
-    adj = np.array([table[z] for z in zl])
-    print(f"layer {l + 1}: adjoints of z = {adj}   delta = {deltas[l]}")
-    assert zl[0].op.name == "dot"
-    assert np.allclose(adj, deltas[l], rtol=1e-10, atol=1e-15)
+for k, zk in enumerate(pre_activations):
+    adj = np.array([table[z] for z in zk])
+    print(f"layer {k + 1}: adjoints of z = {adj}   delta = {deltas[k]}")
+    assert zk[0].op.name == "dot"
+    assert np.allclose(adj, deltas[k], rtol=1e-10, atol=1e-15)
 
 # %% [markdown]
 # ## All the combinations
@@ -176,8 +176,8 @@ for l, zl in enumerate(pre_activations):
 # | output layer | loss | $\partial \ell / \partial a_L$ | $\delta_L$ |
 # |---|---|---|---|
 # | sigmoid | MSE | $\frac{2}{m}(a_L - y)$ | $\sigma'(z_L) \odot \frac{2}{m}(a_L - y)$ |
-# | sigmoid | binary cross-entropy | $\frac{1}{m}\,\frac{a_L - y}{a_L (1 - a_L)}$ | $\frac{1}{m}(a_L - y)$ |
-# | linear + softmax | softmax cross-entropy | (through softmax) | $\text{softmax}(z_L) - \text{onehot}(y)$ |
+# | sigmoid | binary cross-entropy | $\frac{a_L - y}{m\, a_L (1 - a_L)}$ | $\frac{1}{m}(a_L - y)$ |
+# | linear + softmax | cross-entropy | (via softmax) | $\text{softmax}(z_L) - \text{onehot}(y)$ |
 #
 # The last two rows are the remarkable ones: the output delta is simply
 # **output minus target**. We derive why below, after checking all six

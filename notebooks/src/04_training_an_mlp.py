@@ -24,7 +24,6 @@ import matplotlib
 import matplotlib.pyplot as plt
 
 import viz
-from engine import Value
 from nn import MLP
 from nn.data import make_moons, micrograd_moons, train_test_split
 from nn.losses import hinge_loss, l2_penalty
@@ -98,8 +97,7 @@ assert [round(v, 12) for v in history.train_loss[:2]] == [round(v, 12) for v in 
 assert history.train_acc[-1] == 1.0
 
 # %%
-fig = viz.plot_history(history)
-fig
+viz.plot_history(history)
 
 # %% [markdown]
 # The loss jumps at step 1 (a learning rate of 1.0 overshoots) and then falls;
@@ -228,10 +226,10 @@ for l2 in (0.0, 3e-3):
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-for ax, (l2, (net, h, norm, _)) in zip(axes[:2], decay_runs.items(), strict=True):
+for ax, (l2, (net, _, norm, _)) in zip(axes[:2], decay_runs.items(), strict=True):
     viz.plot_decision_boundary(net, X_train, y_train, ax=ax, resolution=40,
                                title=f"l2 = {l2}: |w| = {norm:.1f}")
-for l2, (net, h, norm, curve) in decay_runs.items():
+for l2, (_, h, _, curve) in decay_runs.items():
     line, = axes[2].plot(h.epoch, h.train_loss, label=f"train, l2 = {l2}")
     axes[2].plot([c[0] for c in curve], [c[1] for c in curve], "o--", color=line.get_color(),
                  label=f"test, l2 = {l2}")
@@ -252,8 +250,9 @@ assert c1[-1][2] > c0[-1][2]                    # lower test loss, higher test a
 # Without weight decay the boundary bends around individual noisy points,
 # the training loss heads to zero and the test loss climbs: overfitting.
 # With $\lambda = 0.003$ the weights stay several times smaller, the boundary
-# is smoother, the test loss is far lower and the test accuracy higher. Too much decay underfits (try
-# $\lambda = 0.03$: the network can no longer bend the boundary at all).
+# is smoother, the test loss is far lower and the test accuracy higher. Too
+# much decay underfits (try $\lambda = 0.03$: the network can no longer bend
+# the boundary enough).
 #
 # ## Summary
 #

@@ -312,10 +312,10 @@ assert np.isclose(sum(per_step), cell.weight_hh[0][1].grad, rtol=1e-10)
 #
 # | layer | graph shape | gradient |
 # |---|---|---|
-# | convolution | weights shared across positions (fan-out) | $\delta$ correlated with the input; $\delta$ fully convolved with the kernel |
+# | convolution | each weight used at every position | $x$ correlated with $\delta$ |
 # | max pooling | one `max` node per window | $\delta$ routed to the argmax |
-# | layer / batch norm | mean and variance consumed by every output | $\frac{1}{\sigma}(g - \bar g - \hat x\, \overline{g \hat x})$ |
-# | recurrent cell | one copy per time step, shared weights | BPTT: the delta rule over time, summed over steps |
+# | layer/batch norm | $\mu$, $\sigma$ feed all outputs | centred $g$ minus its $\hat x$ part |
+# | recurrent cell | one copy per step, shared weights | BPTT: the delta rule over time |
 #
 # In every case the engine used the same rule table and the same DP; the
 # hand formulas are what you get by grouping its scalar steps into arrays.
