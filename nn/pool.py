@@ -15,6 +15,11 @@ Each output element is ONE engine node over its window:
   (``count_include_pad=True``, the default), or the number of real inputs
   (``count_include_pad=False``), or ``divisor_override``.
 
+The adaptive layers (``AdaptiveAvgPool2d(1)`` is global average pooling)
+choose the windows from the requested output size as PyTorch does: output
+``i`` of ``n_out`` pools inputs ``floor(i * n / n_out)`` to
+``ceil((i + 1) * n / n_out) - 1``.
+
 Layout as in :mod:`nn.conv`: ``[C][H][W]`` or ``[N][C][H][W]`` for the 2-D
 layers, ``[C][L]`` or ``[N][C][L]`` for the 1-D ones; the channels are pooled
 independently. ``stride`` defaults to ``kernel_size``; padding is implicit
@@ -40,8 +45,10 @@ from nn.conv import Geometry, check_input
 from nn.module import Module
 from nn.utils import expand_ints, lift
 
-__all__ = ["AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d", "avg_pool1d", "avg_pool2d",
-           "max_pool1d", "max_pool2d"]
+__all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+           "AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d", "adaptive_avg_pool1d",
+           "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d",
+           "avg_pool2d", "max_pool1d", "max_pool2d"]
 
 _MAX, _DOT = ops.MAX, ops.DOT
 
@@ -66,13 +73,10 @@ def _as_2d(geometry: Geometry) -> Geometry:
                     g.ceil_mode)
 
 
-def _max_one(x: list, geometry: Geometry) -> list:
-    rows, cols = geometry.windows((len(x[0]), len(x[0][0])))
-    out = []
-    for xc in x:
-        out.append([[apply(_MAX, *[xc[r][s] for _, r in rt for _, s in ct]) for ct in cols]
-                    for rt in rows])
-    return out
+def _max_one(x: list, rows: list, cols: list) -> list:
+    """``[C][H][W]`` -> one ``max`` node per window (row-major window order)."""
+    return [[[apply(_MAX, *[xc[r][s] for _, r in rt for _, s in ct]) for ct in cols]
+             for rt in rows] for xc in x]
 
 
 def _divisors(n: int, n_out: int, kernel: int, stride: int, pad: int,
@@ -86,13 +90,9 @@ def _divisors(n: int, n_out: int, kernel: int, stride: int, pad: int,
     return out
 
 
-def _avg_one(x: list, geometry: Geometry, include_pad: bool, divisor: int | None) -> list:
-    height, width = len(x[0]), len(x[0][0])
-    rows, cols = geometry.windows((height, width))
-    (kh, kw), (sh, sw) = geometry.kernel, geometry.stride
-    (ph, _), (pw, _) = geometry.padding
-    row_div = _divisors(height, len(rows), kh, sh, ph, include_pad)
-    col_div = _divisors(width, len(cols), kw, sw, pw, include_pad)
+def _avg_one(x: list, rows: list, cols: list, row_div: list[int], col_div: list[int],
+             divisor: int | None) -> list:
+    """``[C][H][W]`` -> one ``dot`` node with weights ``1 / divisor`` per window."""
     weights: dict[int, Value] = {}  # one constant per distinct divisor
     out = []
     for xc in x:
@@ -111,18 +111,54 @@ def _avg_one(x: list, geometry: Geometry, include_pad: bool, divisor: int | None
     return out
 
 
-def _pool(x: Any, geometry: Geometry, spatial: int, where: str, kind: str,
-          include_pad: bool = True, divisor: int | None = None) -> list:
+def _fixed_plan(geometry: Geometry, include_pad: bool = True) -> Any:
+    """Windows and divisors of a kernel/stride/padding pooling, for an input size."""
+    (kh, kw), (sh, sw) = geometry.kernel, geometry.stride
+    (ph, _), (pw, _) = geometry.padding
+
+    def plan(height: int, width: int) -> tuple:
+        rows, cols = geometry.windows((height, width))
+        return (rows, cols, _divisors(height, len(rows), kh, sh, ph, include_pad),
+                _divisors(width, len(cols), kw, sw, pw, include_pad))
+
+    return plan
+
+
+def _adaptive_taps(n: int, n_out: int) -> list[list[tuple[int, int]]]:
+    """PyTorch's adaptive windows: ``[floor(i n / n_out), ceil((i + 1) n / n_out))``."""
+    return [[(t - i * n // n_out, t) for t in range(i * n // n_out, -(-(i + 1) * n // n_out))]
+            for i in range(n_out)]
+
+
+def _adaptive_plan(output_size: tuple[int | None, int | None]) -> Any:
+    def plan(height: int, width: int) -> tuple:
+        rows = _adaptive_taps(height, output_size[0] or height)
+        cols = _adaptive_taps(width, output_size[1] or width)
+        return rows, cols, [len(t) for t in rows], [len(t) for t in cols]
+
+    return plan
+
+
+def _pool(x: Any, plan: Any, geometry: Geometry, spatial: int, where: str, kind: str,
+          divisor: int | None = None) -> list:
+    """Check ``x`` (against ``geometry``'s smallest size) and pool every sample."""
     batched, _ = check_input(x, where, None, geometry, spatial)
-    g2 = _as_2d(geometry) if spatial == 1 else geometry
     out = []
     for sample in (x if batched else [x]):
         sample = lift(sample)
         if spatial == 1:
             sample = [[row] for row in sample]
-        y = _max_one(sample, g2) if kind == "max" else _avg_one(sample, g2, include_pad, divisor)
+        rows, cols, row_div, col_div = plan(len(sample[0]), len(sample[0][0]))
+        y = _max_one(sample, rows, cols) if kind == "max" else \
+            _avg_one(sample, rows, cols, row_div, col_div, divisor)
         out.append([yc[0] for yc in y] if spatial == 1 else y)
     return out if batched else out[0]
+
+
+def _fixed(x: Any, geometry: Geometry, spatial: int, where: str, kind: str,
+           include_pad: bool = True, divisor: int | None = None) -> list:
+    g2 = _as_2d(geometry) if spatial == 1 else geometry
+    return _pool(x, _fixed_plan(g2, include_pad), geometry, spatial, where, kind, divisor)
 
 
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
@@ -147,7 +183,7 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
     [[4.0]]
     """
     g = _geometry(2, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    return _pool(x, g, 2, "max_pool2d", "max")
+    return _fixed(x, g, 2, "max_pool2d", "max")
 
 
 def max_pool1d(x: Any, kernel_size: int, stride: int | None = None, padding: int = 0,
@@ -158,7 +194,7 @@ def max_pool1d(x: Any, kernel_size: int, stride: int | None = None, padding: int
     [5.0, 2.0, 3.0]
     """
     g = _geometry(1, kernel_size, stride, padding, dilation, ceil_mode, "max_pool1d")
-    return _pool(x, g, 1, "max_pool1d", "max")
+    return _fixed(x, g, 1, "max_pool1d", "max")
 
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
@@ -185,7 +221,7 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
     [[2.5]]
     """
     g = _geometry(2, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
-    return _pool(x, g, 2, "avg_pool2d", "avg", count_include_pad,
+    return _fixed(x, g, 2, "avg_pool2d", "avg", count_include_pad,
                  _check_divisor(divisor_override, "avg_pool2d"))
 
 
@@ -197,7 +233,7 @@ def avg_pool1d(x: Any, kernel_size: int, stride: int | None = None, padding: int
     [3.0, 1.0]
     """
     g = _geometry(1, kernel_size, stride, padding, 1, ceil_mode, "avg_pool1d")
-    return _pool(x, g, 1, "avg_pool1d", "avg", count_include_pad)
+    return _fixed(x, g, 1, "avg_pool1d", "avg", count_include_pad)
 
 
 def _check_divisor(divisor: Any, where: str) -> int | None:
@@ -228,7 +264,7 @@ class _Pool(Module, register=False):
 
     def forward(self, x: Any) -> list:
         """Pool ``x`` (one sample or a batch)."""
-        return _pool(x, self._geometry, self._spatial, f"{type(self).__name__}("
+        return _fixed(x, self._geometry, self._spatial, f"{type(self).__name__}("
                      f"{self.extra_repr()})", self._kind, self.count_include_pad,
                      self.divisor_override)
 
@@ -333,3 +369,117 @@ class AvgPool1d(_Pool):
     def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True) -> None:
         super().__init__(kernel_size, stride, padding, 1, ceil_mode, count_include_pad)
+
+
+# -- adaptive pooling ------------------------------------------------------------------------
+
+
+def _output_size(output_size: Any, spatial: int, where: str) -> tuple[int | None, int | None]:
+    """``output_size`` as (rows, columns); None keeps the input's size (2-D only)."""
+    if spatial == 1:
+        return (1, expand_ints(output_size, 1, "output_size", where, minimum=1)[0])
+    if isinstance(output_size, (list, tuple)) and len(output_size) == 2 and None in output_size:
+        sizes = [None if v is None else expand_ints(v, 1, "output_size", where, minimum=1)[0]
+                 for v in output_size]
+        return sizes[0], sizes[1]
+    rows, cols = expand_ints(output_size, 2, "output_size", where, minimum=1)
+    return rows, cols
+
+
+def _adaptive(x: Any, output_size: Any, spatial: int, where: str, kind: str) -> list:
+    plan = _adaptive_plan(_output_size(output_size, spatial, where))
+    ones = (1,) * spatial  # any input of at least one element per dimension
+    return _pool(x, plan, Geometry(ones, ones, ((0, 0),) * spatial, ones), spatial, where, kind)
+
+
+def adaptive_avg_pool2d(x: Any, output_size: Any) -> list:
+    """Average pooling to a given output size, as ``torch.nn.functional.adaptive_avg_pool2d``.
+
+    >>> [[v.data for v in row] for row in adaptive_avg_pool2d([[[1, 2, 3], [4, 5, 6]]], 1)[0]]
+    [[3.5]]
+    """
+    return _adaptive(x, output_size, 2, "adaptive_avg_pool2d", "avg")
+
+
+def adaptive_max_pool2d(x: Any, output_size: Any) -> list:
+    """Max pooling to a given output size, as ``torch.nn.functional.adaptive_max_pool2d``.
+
+    >>> [[v.data for v in row] for row in adaptive_max_pool2d([[[1, 2, 3], [4, 5, 6]]], (1, 2))[0]]
+    [[5.0, 6.0]]
+    """
+    return _adaptive(x, output_size, 2, "adaptive_max_pool2d", "max")
+
+
+def adaptive_avg_pool1d(x: Any, output_size: int) -> list:
+    """1-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool1d``."""
+    return _adaptive(x, output_size, 1, "adaptive_avg_pool1d", "avg")
+
+
+def adaptive_max_pool1d(x: Any, output_size: int) -> list:
+    """1-D adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool1d``."""
+    return _adaptive(x, output_size, 1, "adaptive_max_pool1d", "max")
+
+
+class _AdaptivePool(Module, register=False):
+    """What the adaptive pooling layers share."""
+
+    _spatial = 2
+    _kind = "avg"
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        sizes = _output_size(output_size, self._spatial, type(self).__name__)
+        self.output_size = sizes[1] if self._spatial == 1 else sizes
+
+    def forward(self, x: Any) -> list:
+        """Pool ``x`` (one sample or a batch) to ``output_size``."""
+        return _adaptive(x, self.output_size, self._spatial,
+                         f"{type(self).__name__}({self.extra_repr()})", self._kind)
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments."""
+        size = self.output_size
+        return {"output_size": list(size) if isinstance(size, tuple) else size}
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool2d(_AdaptivePool):
+    """Average pooling to ``output_size``, as ``torch.nn.AdaptiveAvgPool2d``.
+
+    Args:
+        output_size: An int, ``(rows, columns)``, or a tuple with None to keep that size.
+
+    ``AdaptiveAvgPool2d(1)`` is global average pooling: ``[C][H][W] -> [C][1][1]``.
+
+    >>> AdaptiveAvgPool2d((2, None))
+    AdaptiveAvgPool2d(output_size=(2, None))
+    """
+
+
+class AdaptiveMaxPool2d(_AdaptivePool):
+    """Max pooling to ``output_size``, as ``torch.nn.AdaptiveMaxPool2d`` (first maximum wins ties).
+
+    >>> [[v.data for v in row] for row in AdaptiveMaxPool2d(1)([[[1.0, 7.0], [3.0, 2.0]]])[0]]
+    [[7.0]]
+    """
+
+    _kind = "max"
+
+
+class AdaptiveAvgPool1d(_AdaptivePool):
+    """1-D average pooling to ``output_size``, as ``torch.nn.AdaptiveAvgPool1d``.
+
+    >>> [v.data for v in AdaptiveAvgPool1d(2)([[1.0, 2.0, 3.0]])[0]]
+    [1.5, 2.5]
+    """
+
+    _spatial = 1
+
+
+class AdaptiveMaxPool1d(_AdaptivePool):
+    """1-D max pooling to ``output_size``, as ``torch.nn.AdaptiveMaxPool1d``."""
+
+    _spatial = 1
+    _kind = "max"

@@ -8,6 +8,10 @@ import pytest
 from engine import gradcheck
 from engine import sum as vsum
 from nn.pool import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
     AvgPool1d,
     AvgPool2d,
     MaxPool1d,
@@ -157,3 +161,38 @@ def test_repr_config_and_no_parameters():
     avg = AvgPool1d(3, 2, 1)
     assert repr(avg) == "AvgPool1d(kernel_size=3, stride=2, padding=1)"
     assert repr(AvgPool1d(**avg.config())) == repr(avg)
+
+
+@pytest.mark.parametrize("output_size", [1, 2, (3, 2), (2, None), (4, 5)])
+def test_adaptive_pool2d_matches_torch(output_size):
+    torch = pytest.importorskip("torch")
+    xdata = rand_tensor(random.Random(5), (2, 2, 5, 4), values=[0.0, 0.5, 1.0, 2.0])
+    check_against_torch(AdaptiveAvgPool2d(output_size), torch.nn.AdaptiveAvgPool2d(output_size),
+                        xdata)
+    check_against_torch(AdaptiveMaxPool2d(output_size), torch.nn.AdaptiveMaxPool2d(output_size),
+                        xdata)
+
+
+@pytest.mark.parametrize("output_size", [1, 3, 4])
+def test_adaptive_pool1d_matches_torch(output_size):
+    torch = pytest.importorskip("torch")
+    xdata = rand_tensor(random.Random(6), (3, 7))
+    check_against_torch(AdaptiveAvgPool1d(output_size), torch.nn.AdaptiveAvgPool1d(output_size),
+                        xdata)
+    check_against_torch(AdaptiveMaxPool1d(output_size), torch.nn.AdaptiveMaxPool1d(output_size),
+                        xdata)
+
+
+def test_global_average_pooling_by_hand_and_errors():
+    x = to_values([[[1.0, 2.0], [3.0, 6.0]], [[0.0, 0.0], [0.0, 4.0]]])
+    out = AdaptiveAvgPool2d(1)(x)
+    assert to_data(out) == [[[3.0]], [[1.0]]]
+    out[0][0][0].backward()
+    assert [v.grad for row in x[0] for v in row] == [0.25] * 4
+    with pytest.raises(ValueError, match=r"AdaptiveMaxPool1d\(output_size=2\): expected input "
+                       r"\[C\]\[L\] or \[N\]\[C\]\[L\] with L >= 1, got \[2\]\[0\]"):
+        AdaptiveMaxPool1d(2)([[], []])
+    with pytest.raises(ValueError, match="output_size must be >= 1"):
+        AdaptiveAvgPool2d(0)
+    pool = AdaptiveAvgPool2d((2, None))
+    assert repr(AdaptiveAvgPool2d(**pool.config())) == repr(pool)
