@@ -191,6 +191,8 @@ class _Builder:
         self.fwd: list[str] = []
         self.bwd: list[str] = []
         self.ginit: set[str] = set()
+        self.counting = False
+        self.counts: dict[str, int] = {}
         self.counter = itertools.count()
         self._classify()
         self.out, self.penalty = out, penalty
@@ -289,12 +291,16 @@ class _Builder:
             contrib, fresh = f"({contrib}).sum(-1, keepdims=True)", True
         kind, _, rest = g.target.partition(" ")
         gname = f"g_{g.slab.name}"
+        if self.counting:
+            self.counts[gname] = self.counts.get(gname, 0) + 1
+            return
         if kind == "view":
             self.bwd.append(f"G[{rest}] += {contrib}")
             return
         if kind == "full" and gname not in self.ginit:
             self.ginit.add(gname)
-            self.bwd.append(f"{gname} = {contrib}" + ("" if fresh else ".copy()"))
+            alias = fresh or self.counts.get(gname) == 1  # nothing adds to it in place later
+            self.bwd.append(f"{gname} = {contrib}" + ("" if alias else ".copy()"))
             return
         if gname not in self.ginit:
             self.ginit.add(gname)
@@ -451,7 +457,10 @@ class _Builder:
     def _emit_dot(self, slab: _Slab, v: Value) -> Callable[[], None]:
         n = len(v.parents) >> 1
         w, x = self.gather(v.parents[:n]), self.gather(v.parents[n : 2 * n])
-        line = f"{slab.name} = ({w.text} * {x.text}).sum(-1, keepdims=True)"
+        if slab.batched or not (_is_array(w) and _is_array(x)):
+            line = f"{slab.name} = ({w.text} * {x.text}).sum(-1, keepdims=True)"
+        else:  # two vectors
+            line = f"{slab.name} = ({w.text} @ {x.text}).reshape(1)"
         b = self.gather(v.parents[2 * n :]) if len(v.parents) & 1 else None
         if b is not None:
             line += f" + {b.text}"
@@ -497,7 +506,14 @@ class _Builder:
                 loss += f" + {ps.name}[{pj}]"
                 seeds.append((self.penalty, "1.0"))
         lines.append(f"    loss = float({loss})")
-        self.bwd = []
+        self.counting, self.bwd = True, []  # a dry run counts each adjoint's contributions
+        for node, _ in seeds:
+            if node in self.loc:
+                name = f"g_{self.loc[node][0].name}"
+                self.counts[name] = self.counts.get(name, 0) + 1
+        for backward in backwards:
+            backward()
+        self.counting, self.bwd = False, []
         for node, seed in seeds:
             if node in self.loc and self.loc[node][0].requires_grad:
                 slab, j = self.loc[node]
@@ -527,6 +543,11 @@ class _Builder:
             if any(c is not col[0] for c in col) and not all(c in self.const for c in col):
                 return [group]
         return [[n] for n in group]
+
+
+def _is_array(g: _Gather) -> bool:
+    """Whether a gather is an array (not a float literal)."""
+    return g.slab is not None or bool(g.parts) or g.text.startswith("C[")
 
 
 def _selection(idx: list[int], width: int, broadcast: bool) -> tuple[str | None, str]:

@@ -240,3 +240,9 @@ def test_ieee_results_as_the_dynamic_engine():
     outs = compiled(X).tolist()
     _, _, want = dynamic(lambda x: (w * x[0]).log() + (x[0] - 1.0) / (w * x[0]), [w], X)
     assert [str(o) for o in outs] == [str(o) for o in want]  # nan and -inf alike
+
+
+def test_parameter_only_dots_with_constant_operands():
+    ps = params()
+    check(lambda x: engine.dot([2.0], [ps[0]]) + engine.dot([ps[1], ps[2]], [ps[2], 3.0]) * x[0],
+          ps, batch())
