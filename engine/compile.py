@@ -218,23 +218,25 @@ class _Builder:
                 self.level[v] = 1 + builtins.max(self.level[p] for p in v.parents)
 
     # -- gathers -------------------------------------------------------------------------
-    def gather(self, nodes: Sequence[Value], broadcast: bool = False) -> _Gather:
+    def gather(self, nodes: Sequence[Value], broadcast: bool = False,
+               array: bool = False) -> _Gather:
         """An expression for ``nodes`` (2-D if any is batched, else 1-D).
 
         With ``broadcast``, one node repeated is one column (width 1) that
-        numpy broadcasts; otherwise the gather has one column per node.
+        numpy broadcasts; otherwise the gather has one column per node. With
+        ``array``, constants are an array even when they are all equal.
         """
         np = _np()
         if all(v in self.const for v in nodes):
             vals = [self.const[v] for v in nodes]
-            if all(x == vals[0] or (x != x and vals[0] != vals[0]) for x in vals) and (
-                    broadcast or len(vals) == 1):
+            if not array and all(x == vals[0] or (x != x and vals[0] != vals[0])
+                                 for x in vals) and (broadcast or len(vals) == 1):
                 return _Gather(repr(vals[0]), False, 1)
             self.consts.append(np.array(vals))
             return _Gather(f"C[{len(self.consts) - 1}]", False, len(nodes))
         runs = [list(g) for _, g in itertools.groupby(nodes, key=self._source)]
         if len(runs) > 1:
-            parts = [self.gather(run) for run in runs]
+            parts = [self.gather(run, array=True) for run in runs]
             batched = any(p.batched for p in parts)
             texts = [p.text if p.batched or not batched else
                      f"np.broadcast_to({p.text}, (B, {p.width}))" for p in parts]
@@ -716,7 +718,8 @@ class Compiled:
         self._refresh()
         np = _np()
         with np.errstate(all="ignore"):
-            return np.array(self._forward(X, self._P, self._consts), dtype=float).reshape(-1)
+            out = np.array(self._forward(X, self._P, self._consts), dtype=float).reshape(-1)
+        return np.broadcast_to(out, (X.shape[0],)).copy()  # the same for every row if shared
 
     def _refresh(self) -> None:
         for i in self._irregular:  # fancy-indexed parameters are copies

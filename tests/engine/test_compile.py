@@ -246,3 +246,41 @@ def test_parameter_only_dots_with_constant_operands():
     ps = params()
     check(lambda x: engine.dot([2.0], [ps[0]]) + engine.dot([ps[1], ps[2]], [ps[2], 3.0]) * x[0],
           ps, batch())
+
+
+def random_function(seed, ps):
+    """A random per-sample function mixing inputs, parameters, constants and every op."""
+    import random
+
+    rng = random.Random(seed)
+    safe_unary = [lambda z: z.tanh(), lambda z: z.sigmoid(), lambda z: z.relu(), abs,
+                  lambda z: z.sin(), lambda z: (z * z + 1.0).log(), lambda z: -z,
+                  lambda z: (z * 0.3).exp(), lambda z: (z * z + 0.2).sqrt()]
+    binary = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
+              lambda a, b: a / (b * b + 1.0), lambda a, b: (a * a + 0.5) ** 1.5]
+    recipe = [(rng.random(), rng.randrange(9), rng.randrange(5), rng.random(),
+               [rng.random() for _ in range(4)]) for _ in range(12)]
+
+    def fn(x):
+        pool = [*x, *ps]
+        for kind, u, b, c, picks in recipe:
+            pick = [pool[int(p * len(pool))] for p in picks]
+            if kind < 0.35:
+                v = safe_unary[u](pick[0])
+            elif kind < 0.7:
+                v = binary[b](pick[0], pick[1] if c < 0.8 else 0.5)
+            elif kind < 0.8:
+                v = engine.sum([pick[0], pick[1], 1.5, pick[2]])
+            elif kind < 0.9:
+                v = engine.max(pick[0], pick[1], pick[2])
+            else:
+                v = engine.dot(pick[:2], [pick[2], 2.0], pick[3])
+            pool.append(v)
+        return engine.sum(pool[-4:]) * 0.25
+    return fn
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_graphs_match_the_dynamic_engine(seed):
+    ps = params()
+    check(random_function(seed, ps), ps, batch(6, seed=seed), rel=1e-10)
