@@ -238,5 +238,8 @@ viz.draw(fused, grads="adjoints")
 #
 # NB: in PyTorch, `node.op` and `node.parents` are `tensor.grad_fn` and
 # `grad_fn.next_functions`; `engine.grad(y, xs)` is `torch.autograd.grad(y, xs)`.
+# The pictures are `viz.draw`, as torchviz's `make_dot`; from a shell,
+# `python -m viz "tanh(x*w + b)" --set x=0.5 w=-3 b=2 -o graph.svg` draws an
+# expression with backward already run.
 #
 # Next: [2. Backpropagation is dynamic programming](02_backprop_is_dynamic_programming.ipynb).

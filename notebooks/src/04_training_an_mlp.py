@@ -131,7 +131,7 @@ viz.plot_decision_boundary(model, X, y, resolution=40, title="micrograd's moons,
 # %%
 X, y = make_moons(120, noise=0.1, rng=0)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, rng=0)
-modes = {"full batch (lr 1.0)": (None, 1.0), "stochastic, batch 1 (lr 0.05)": (1, 0.05),
+modes = {"full batch (lr 0.5)": (None, 0.5), "stochastic, batch 1 (lr 0.05)": (1, 0.05),
          "mini-batch 10 (lr 0.5)": (10, 0.5)}
 runs = {}
 for name, (batch_size, lr) in modes.items():
@@ -145,18 +145,25 @@ for name, (batch_size, lr) in modes.items():
           f"train acc {h.train_acc[-1]:.0%}  test acc {h.test_acc[-1]:.0%}")
 
 # %%
-fig, ax = plt.subplots(figsize=(6.5, 3.5))
+fig, (by_epoch, by_update) = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
 for name, h in runs.items():
-    ax.plot(h.epoch, h.train_loss, label=name)
-ax.set_xlabel("epoch (same number of per-sample gradients in each)")
-ax.set_ylabel("training loss")
-ax.set_yscale("log")
-ax.legend()
+    batch_size = modes[name][0]
+    per_epoch = 1 if batch_size is None else math.ceil(len(X_train) / batch_size)
+    by_epoch.plot(h.epoch, h.train_loss, label=name)
+    by_update.plot([e * per_epoch for e in h.epoch], h.train_loss, label=name)
+by_epoch.set_xlabel("epoch (the same number of per-sample gradients in each)")
+by_update.set_xlabel("weight updates")
+by_update.set_xscale("log")
+by_epoch.set_ylabel("training loss")
+by_epoch.set_yscale("log")
+by_epoch.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 
 full, sgd, mini = runs.values()
 assert sgd.train_loss[9] < full.train_loss[9] and mini.train_loss[9] < full.train_loss[9]
+assert full.train_loss[8] < mini.train_loss[0]     # per update: 9 full steps vs 9 mini-batch steps
+assert mini.train_loss[9] < sgd.train_loss[0]      # 90 mini-batch steps vs 90 single-sample steps
 assert all(h.train_acc[-1] >= 0.9 for h in runs.values())
 
 # %% [markdown]
@@ -166,7 +173,10 @@ assert all(h.train_acc[-1] >= 0.9 for h in runs.values())
 # noisy estimate of the full gradient. Full batch is smooth but slow per
 # epoch. In practice mini-batches win: most of the progress of stochastic
 # descent, a gradient averaged over $k$ samples, and (on real hardware) $k$
-# samples processed in parallel as one matrix product (notebook 3).
+# samples processed in parallel as one matrix product (notebook 3). Per
+# **update** (right), the order reverses: an exact full-batch gradient step
+# makes more progress than one noisy single-sample step; stochastic descent
+# wins per epoch only because it takes so many more steps for the same work.
 #
 # ## Weight decay
 #
