@@ -1,16 +1,17 @@
-"""Recurrent layers: the Elman ``RNNCell``, ``GRUCell``, and ``RNN``/``GRU`` that unroll them.
+"""Recurrent layers: the Elman ``RNNCell``, ``GRUCell``, ``LSTMCell``, and ``RNN``/``GRU``/``LSTM``
+that unroll them over a sequence.
 
 A recurrent net applied to a sequence is an ordinary DAG once unrolled: step
 ``t`` reads the input ``x_t`` and the previous hidden state ``h_{t-1}``, and
 the same weights are parents of every step. Backpropagation through time
 (BPTT) is therefore nothing new: it is the engine's backward pass over the
 unrolled graph, where each weight's adjoint sums the contributions of all
-time steps (fan-out again, as in a convolution). Truncated BPTT is
-``h.detach()`` between chunks; exploding gradients are tamed with
-:func:`nn.utils.clip_grad_norm`.
+time steps (fan-out again, as in a convolution). For truncated BPTT, pass
+the detached state (``[v.detach() for v in h]``) to the next chunk; tame
+exploding gradients with :func:`nn.utils.clip_grad_norm`.
 
 **Equations and parameters** are PyTorch's, so weights copy over from
-``torch.nn.RNNCell``/``GRUCell``/``RNN``/``GRU`` entry by entry:
+``torch.nn.RNNCell``/``GRUCell``/``LSTMCell``/``RNN``/``GRU``/``LSTM`` entry by entry:
 
 * ``RNNCell``: ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`` (or relu), with
   ``weight_ih[H][I]``, ``weight_hh[H][H]``, ``bias_ih[H]``, ``bias_hh[H]``.
@@ -24,6 +25,13 @@ time steps (fan-out again, as in a convolution). Truncated BPTT is
       n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
       h' = (1 - z) * n + z * h
 
+* ``LSTMCell``: gates ``(i, f, g, o)`` stacked in ``weight_ih[4H][I]`` etc., state ``(h, c)``::
+
+      i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)     (f and o alike)
+      g = tanh(W_ig x + b_ig + W_hg h + b_hg)
+      c' = f * c + i * g
+      h' = o * tanh(c')
+
 Every parameter starts from ``U(-1/sqrt(H), 1/sqrt(H))``, drawn from ``rng``.
 
 **Layout**: a cell takes ``x[I]`` and ``h[H]`` (one sample) or ``x[N][I]``
@@ -31,7 +39,9 @@ and ``h[N][H]`` (a batch); ``h=None`` means zeros. ``RNN``/``GRU`` take a
 sequence ``x[L][I]``, or ``x[L][N][I]`` (``x[N][L][I]`` with
 ``batch_first=True``), and return ``(output, h_n)``: the last layer's hidden
 state at every step, shaped like the input with ``H`` for ``I``, and every
-layer's final state, ``h_n[num_layers][H]`` (``[num_layers][N][H]``).
+layer's final state, ``h_n[num_layers][H]`` (``[num_layers][N][H]``). The
+LSTM's state is the pair ``(h, c)`` everywhere: its cell returns ``(h', c')``
+and ``LSTM`` returns ``(output, (h_n, c_n))``, as PyTorch's.
 
 >>> rnn = RNN(1, 2, rng=0)
 >>> out, h_n = rnn([[1.0], [0.0], [1.0]])     # a sequence of 3 steps, 1 feature
@@ -55,7 +65,7 @@ from nn.layers import make_rng
 from nn.module import Module
 from nn.utils import expand_ints, format_shape, lift, shape
 
-__all__ = ["GRU", "GRUCell", "RNN", "RNNCell"]
+__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell"]
 
 _DOT, _TANH, _RELU, _SIGMOID = ops.DOT, ops.TANH, ops.RELU, ops.SIGMOID
 _NONLINEARITIES = {"tanh": _TANH, "relu": _RELU}
@@ -101,7 +111,10 @@ class _Cell(Module, register=False):
         Raises:
             ValueError: A shape does not fit (the message names both shapes).
         """
-        batch = self._check(x, h, self._where())
+        where = self._where()
+        batch, xs = self._check_input(x, where)
+        if h is not None:
+            self._check_state(h, batch, xs, where, "hidden state")
         rows = self._rows()
         if batch is None:
             return self._step(lift(x), self._initial(h), rows)
@@ -109,29 +122,35 @@ class _Cell(Module, register=False):
         return [self._step(lift(xi), self._initial(hi), rows)
                 for xi, hi in zip(x, hs, strict=True)]
 
-    def _initial(self, h: Any) -> list[Value]:
+    def _initial(self, h: Any) -> Any:
+        """The state a step starts from: ``h`` lifted to Values, or zeros for None."""
         if h is None:
             zero = Value(0.0, requires_grad=False)
             return [zero] * self.hidden_size
         return lift(h)
 
-    def _check(self, x: Any, h: Any, where: str) -> int | None:
-        """Validate shapes; return the batch size, or None for one sample."""
-        i, hid = self.input_size, self.hidden_size
+    def _hidden(self, state: Any) -> list[Value]:
+        """The hidden state ``h`` inside a step's state (the state itself here)."""
+        return state
+
+    def _check_input(self, x: Any, where: str) -> tuple[int | None, tuple[int, ...]]:
+        """Validate ``x``; return the batch size (None for one sample) and its shape."""
+        i = self.input_size
         xs = shape(x, where)
         if xs == (i,):
-            batch = None
-        elif len(xs) == 2 and xs[1] == i and xs[0] > 0:
-            batch = xs[0]
-        else:
-            raise ValueError(f"{where}: expected input [{i}] or [N][{i}], got {format_shape(xs)}")
-        if h is not None:
-            hs = shape(h, where)
-            want = (hid,) if batch is None else (batch, hid)
-            if hs != want:
-                raise ValueError(f"{where}: expected hidden state {format_shape(want)} for input "
-                                 f"{format_shape(xs)}, got {format_shape(hs)}")
-        return batch
+            return None, xs
+        if len(xs) == 2 and xs[1] == i and xs[0] > 0:
+            return xs[0], xs
+        raise ValueError(f"{where}: expected input [{i}] or [N][{i}], got {format_shape(xs)}")
+
+    def _check_state(self, h: Any, batch: int | None, xs: tuple[int, ...], where: str,
+                     what: str) -> None:
+        hid = self.hidden_size
+        hs = shape(h, where)
+        want = (hid,) if batch is None else (batch, hid)
+        if hs != want:
+            raise ValueError(f"{where}: expected {what} {format_shape(want)} for input "
+                             f"{format_shape(xs)}, got {format_shape(hs)}")
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (weights come from the state dict)."""
@@ -252,6 +271,91 @@ class GRUCell(_Cell):
         return out
 
 
+class LSTMCell(_Cell):
+    """A long short-term memory cell, as ``torch.nn.LSTMCell`` (gates ``i, f, g, o``).
+
+    Args:
+        input_size: Features per input.
+        hidden_size: Units.
+        bias: Learn ``bias_ih`` and ``bias_hh``.
+        rng: A ``random.Random``, an int seed, or None (the global ``random``).
+
+    The state is a pair ``(h, c)``; calling the cell as ``cell(x, (h, c))``
+    (or ``cell(x)`` for zeros) returns the next ``(h, c)``, each
+    ``[hidden_size]`` or ``[N][hidden_size]``. Per unit: one fused ``dot``
+    node and one activation per gate, a ``dot`` for ``c' = f c + i g``, and
+    ``tanh`` and ``mul`` for ``h' = o tanh(c')``.
+
+    >>> cell = LSTMCell(2, 3, rng=0)
+    >>> h, c = cell([1.0, -1.0]); h, c = cell([0.5, 0.5], (h, c)); len(h), len(c)
+    (3, 3)
+    >>> cell.num_parameters() == 4 * 3 * (2 + 3) + 2 * 4 * 3
+    True
+    """
+
+    _gates = 4
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[list, list]:
+        """One step: the next ``(h, c)`` for input ``x`` and state ``hx = (h, c)`` (None: zeros).
+
+        Raises:
+            ValueError: A shape does not fit, or ``hx`` is not a pair.
+        """
+        where = self._where()
+        batch, xs = self._check_input(x, where)
+        if hx is not None:
+            if not isinstance(hx, (list, tuple)) or len(hx) != 2:
+                raise ValueError(f"{where}: expected the state as a pair (h, c), got "
+                                 f"{type(hx).__name__} {hx!r:.40}")
+            self._check_state(hx[0], batch, xs, where, "hidden state h")
+            self._check_state(hx[1], batch, xs, where, "cell state c")
+        rows = self._rows()
+        if batch is None:
+            return self._step(lift(x), self._initial(hx), rows)
+        states = [None] * batch if hx is None else list(zip(hx[0], hx[1], strict=True))
+        out = [self._step(lift(xi), self._initial(si), rows)
+               for xi, si in zip(x, states, strict=True)]
+        return [h for h, _ in out], [c for _, c in out]
+
+    def _initial(self, state: Any) -> tuple[list[Value], list[Value]]:
+        if state is None:
+            zero = Value(0.0, requires_grad=False)
+            return [zero] * self.hidden_size, [zero] * self.hidden_size
+        return lift(state[0]), lift(state[1])
+
+    def _hidden(self, state: Any) -> list[Value]:
+        return state[0]
+
+    def _rows(self) -> tuple:
+        """Per unit: the fused weights and bias of each of the four gates."""
+        hid, biased = self.hidden_size, self.bias_ih is not None
+        rows = []
+        for k in range(hid):
+            gates = []
+            for g in (k, hid + k, 2 * hid + k, 3 * hid + k):
+                wi, wh = self.weight_ih[g], self.weight_hh[g]
+                if biased:
+                    gates.append(([*wi, *wh, self.bias_hh[g]], (self.bias_ih[g],)))
+                else:
+                    gates.append(([*wi, *wh], ()))
+            rows.append(tuple(gates))
+        return tuple(rows)
+
+    def _step(self, x: list[Value], state: tuple, rows: tuple) -> tuple[list, list]:
+        h, c = state
+        inputs = [*x, *h] if self.bias_ih is None else [*x, *h, Value(1.0, requires_grad=False)]
+        hs, cs = [], []
+        for k, ((wi, bi), (wf, bf), (wg, bg), (wo, bo)) in enumerate(rows):
+            i = apply(_SIGMOID, apply(_DOT, *wi, *inputs, *bi))
+            f = apply(_SIGMOID, apply(_DOT, *wf, *inputs, *bf))
+            g = apply(_TANH, apply(_DOT, *wg, *inputs, *bg))
+            o = apply(_SIGMOID, apply(_DOT, *wo, *inputs, *bo))
+            c2 = apply(_DOT, f, i, c[k], g)  # f * c + i * g
+            hs.append(o * apply(_TANH, c2))
+            cs.append(c2)
+        return hs, cs
+
+
 class _Recurrent(Module, register=False):
     """A stack of cells unrolled over a sequence (PyTorch's ``RNN``/``GRU``)."""
 
@@ -283,18 +387,19 @@ class _Recurrent(Module, register=False):
             x: ``[L][input_size]``, ``[L][N][input_size]``, or with ``batch_first``
                 ``[N][L][input_size]``.
             h0: Initial states ``[num_layers][hidden_size]`` (``[num_layers][N][hidden_size]``),
-                or None for zeros.
+                or None for zeros; for an LSTM the pair ``(h0, c0)``.
 
         Returns:
-            ``(output, h_n)``: the last layer's state at every step (laid out
-            as ``x``) and each layer's final state.
+            ``(output, h_n)``: the last layer's hidden state at every step
+            (laid out as ``x``) and each layer's final state (for an LSTM
+            ``(h_n, c_n)``).
 
         Raises:
             ValueError: A shape does not fit (the message names both shapes).
         """
         where = self._where()
         dims = shape(x, where)
-        i, hid, layers = self.input_size, self.hidden_size, self.num_layers
+        i = self.input_size
         if len(dims) == 2 and dims[1] == i and dims[0] > 0:
             batch, steps = None, list(x)
         elif len(dims) == 3 and dims[2] == i and dims[0] > 0 and dims[1] > 0:
@@ -304,29 +409,46 @@ class _Recurrent(Module, register=False):
             lb = "[N][L]" if self.batch_first else "[L][N]"
             raise ValueError(f"{where}: expected input [L][{i}] or {lb}[{i}] (a sequence), got "
                              f"{format_shape(dims)}")
-        if h0 is not None:
-            want = (layers, hid) if batch is None else (layers, batch, hid)
-            if shape(h0, where) != want:
-                raise ValueError(f"{where}: expected h0 {format_shape(want)} for input "
-                                 f"{format_shape(dims)}, got {format_shape(shape(h0))}")
-        h_n = []
-        for layer, cell in enumerate(self.cells):
+        initial = self._initial_states(h0, batch, dims, where)
+        finals = []
+        for cell, state in zip(self.cells, initial, strict=True):
             rows = cell._rows()
-            h = None if h0 is None else h0[layer]
             outs = []
             for xt in steps:
                 if batch is None:
-                    h = cell._step(lift(xt), cell._initial(h), rows)
+                    state = cell._step(lift(xt), cell._initial(state), rows)
+                    outs.append(cell._hidden(state))
                 else:
-                    hs = [None] * batch if h is None else h
-                    h = [cell._step(lift(xi), cell._initial(hi), rows)
-                         for xi, hi in zip(xt, hs, strict=True)]
-                outs.append(h)
-            h_n.append(h)
+                    states = [None] * batch if state is None else state
+                    state = [cell._step(lift(xi), cell._initial(si), rows)
+                             for xi, si in zip(xt, states, strict=True)]
+                    outs.append([cell._hidden(si) for si in state])
+            finals.append(state)
             steps = outs
         if batch is not None and self.batch_first:
             steps = [[steps[t][n] for t in range(len(steps))] for n in range(batch)]
-        return steps, h_n
+        return steps, self._final_states(finals, batch)
+
+    def _check_h(self, h: Any, batch: int | None, dims: tuple[int, ...], where: str,
+                 what: str) -> None:
+        want = (self.num_layers, self.hidden_size)
+        if batch is not None:
+            want = (self.num_layers, batch, self.hidden_size)
+        if shape(h, where) != want:
+            raise ValueError(f"{where}: expected {what} {format_shape(want)} for input "
+                             f"{format_shape(dims)}, got {format_shape(shape(h))}")
+
+    def _initial_states(self, h0: Any, batch: int | None, dims: tuple[int, ...],
+                        where: str) -> list:
+        """Each layer's initial state (None for zeros) from ``h0``."""
+        if h0 is None:
+            return [None] * self.num_layers
+        self._check_h(h0, batch, dims, where, "h0")
+        return list(h0)
+
+    def _final_states(self, finals: list, batch: int | None) -> Any:
+        """``h_n`` from each layer's last state."""
+        return finals
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (weights come from the state dict)."""
@@ -395,3 +517,38 @@ class GRU(_Recurrent):
     """
 
     _cell = GRUCell
+
+
+class LSTM(_Recurrent):
+    """A multi-layer LSTM unrolled over a sequence, as ``torch.nn.LSTM``.
+
+    Arguments as :class:`RNN` (without ``nonlinearity``). The state is a pair:
+    call it as ``lstm(x)`` or ``lstm(x, (h0, c0))`` with ``h0`` and ``c0`` of
+    shape ``[num_layers][hidden_size]`` (``[num_layers][N][hidden_size]``);
+    it returns ``(output, (h_n, c_n))``.
+
+    >>> out, (h_n, c_n) = LSTM(1, 3, num_layers=2, rng=0)([[1.0], [0.0]])
+    >>> len(out), len(out[0]), len(h_n), len(c_n[1])
+    (2, 3, 2, 3)
+    """
+
+    _cell = LSTMCell
+
+    def _initial_states(self, hx: Any, batch: int | None, dims: tuple[int, ...],
+                        where: str) -> list:
+        if hx is None:
+            return [None] * self.num_layers
+        if not isinstance(hx, (list, tuple)) or len(hx) != 2:
+            raise ValueError(f"{where}: expected the initial state as a pair (h0, c0), got "
+                             f"{type(hx).__name__} {hx!r:.40}")
+        h0, c0 = hx
+        self._check_h(h0, batch, dims, where, "h0")
+        self._check_h(c0, batch, dims, where, "c0")
+        if batch is None:
+            return [(h, c) for h, c in zip(h0, c0, strict=True)]
+        return [list(zip(h, c, strict=True)) for h, c in zip(h0, c0, strict=True)]
+
+    def _final_states(self, finals: list, batch: int | None) -> tuple[list, list]:
+        if batch is None:
+            return [h for h, _ in finals], [c for _, c in finals]
+        return [[h for h, _ in f] for f in finals], [[c for _, c in f] for f in finals]

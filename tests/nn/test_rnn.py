@@ -6,7 +6,7 @@ import pytest
 
 from engine import gradcheck
 from engine import sum as vsum
-from nn.rnn import GRU, RNN, GRUCell, RNNCell
+from nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from nn.utils import flatten_values, shape, to_data, to_values
 
 PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -129,9 +129,9 @@ def test_sequence_runners_match_torch(case):
 
 
 def test_bptt_matches_finite_differences():
-    """No torch: d(loss)/d(every weight) of a 4-step GRU and Elman RNN vs central differences."""
+    """No torch: d(loss)/d(every weight) of 4-step Elman, GRU and LSTM cells vs finite differences."""
     seq = [0.5, -1.0, 0.25, 1.5]
-    for cls in (RNNCell, GRUCell):
+    for cls in (RNNCell, GRUCell, LSTMCell):
         cell = cls(1, 2, rng=5)
         params = cell.parameters()
         point = [p.data for p in params]
@@ -147,6 +147,7 @@ def test_bptt_matches_finite_differences():
                 h = cell([x], h)
             for name, value in saved.items():
                 setattr(cell, name, value)
+            h = h[0] if isinstance(h, tuple) else h  # an LSTM's state is (h, c)
             return vsum(h) * h[0]
 
         assert gradcheck(f, point)
@@ -212,3 +213,76 @@ def test_names_config_and_seeding():
         [p.data for p in GRUCell(2, 2, rng=3).parameters()]
     bound = 1 / 3 ** 0.5
     assert all(-bound <= p.data <= bound for p in rnn.parameters())
+
+
+@pytest.mark.parametrize("batch", [None, 3])
+@pytest.mark.parametrize("with_state", [True, False])
+def test_lstm_cell_matches_torch(batch, with_state):
+    torch = pytest.importorskip("torch")
+    rng = random.Random(6)
+    cell = LSTMCell(3, 2, rng=rng)
+    ref = torch.nn.LSTMCell(3, 2, dtype=torch.float64)
+    copy_cell(cell, ref, torch)
+    xshape, hshape = ((3,), (2,)) if batch is None else ((batch, 3), (batch, 2))
+    xdata, hdata, cdata = (rand_tensor(rng, xshape), rand_tensor(rng, hshape),
+                           rand_tensor(rng, hshape))
+    x, h, c = to_values(xdata), to_values(hdata), to_values(cdata)
+    h2, c2 = cell(x, (h, c) if with_state else None)
+    tx, th, tc = (torch.tensor(d, dtype=torch.float64, requires_grad=True)
+                  for d in (xdata, hdata, cdata))
+    th2, tc2 = ref(tx, (th, tc)) if with_state else ref(tx)
+    close(to_data(h2), th2.tolist())
+    close(to_data(c2), tc2.tolist())
+    ours, theirs = seeded_loss([h2, c2], torch.cat([th2.flatten(), tc2.flatten()]), torch, 7)
+    ours.backward()
+    theirs.backward()
+    close([v.grad for v in flatten_values(x)], tx.grad.flatten().tolist())
+    if with_state:
+        close([v.grad for v in flatten_values(h)], th.grad.flatten().tolist())
+        close([v.grad for v in flatten_values(c)], tc.grad.flatten().tolist())
+    check_cell_grads(cell, ref)
+
+
+@pytest.mark.parametrize("case", [({}, (4, 2), True), ({"num_layers": 2}, (3, 2, 2), True),
+                                  ({"num_layers": 2, "batch_first": True, "bias": False},
+                                   (2, 3, 2), False)])
+def test_lstm_matches_torch(case):
+    torch = pytest.importorskip("torch")
+    kwargs, xshape, with_state = case
+    rng = random.Random(8)
+    net = LSTM(2, 3, rng=rng, **kwargs)
+    ref = torch.nn.LSTM(2, 3, dtype=torch.float64, **kwargs)
+    for layer, cell in enumerate(net.cells):
+        copy_cell(cell, ref, torch, suffix=f"_l{layer}")
+    batch = None if len(xshape) == 2 else (xshape[0] if net.batch_first else xshape[1])
+    hshape = (net.num_layers, 3) if batch is None else (net.num_layers, batch, 3)
+    xdata, hdata, cdata = rand_tensor(rng, xshape), rand_tensor(rng, hshape), \
+        rand_tensor(rng, hshape)
+    x, h0, c0 = to_values(xdata), to_values(hdata), to_values(cdata)
+    out, (h_n, c_n) = net(x, (h0, c0) if with_state else None)
+    tx, th, tc = (torch.tensor(d, dtype=torch.float64, requires_grad=True)
+                  for d in (xdata, hdata, cdata))
+    tout, (th_n, tc_n) = ref(tx, (th, tc)) if with_state else ref(tx)
+    for ours, theirs in ((out, tout), (h_n, th_n), (c_n, tc_n)):
+        assert list(shape(ours)) == list(theirs.shape)
+        close(to_data(ours), theirs.tolist())
+    ours, theirs = seeded_loss([out, h_n, c_n], torch.cat([tout.flatten(), th_n.flatten(),
+                                                           tc_n.flatten()]), torch, 9)
+    ours.backward()
+    theirs.backward()
+    close([v.grad for v in flatten_values(x)], tx.grad.flatten().tolist())
+    if with_state:
+        close([v.grad for v in flatten_values(h0)], th.grad.flatten().tolist())
+        close([v.grad for v in flatten_values(c0)], tc.grad.flatten().tolist())
+    for layer, cell in enumerate(net.cells):
+        check_cell_grads(cell, ref, suffix=f"_l{layer}")
+
+
+def test_lstm_state_errors():
+    with pytest.raises(ValueError, match=r"LSTMCell\(2, 3\): expected the state as a pair"):
+        LSTMCell(2, 3, rng=0)([0.0, 0.0], [0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match=r"expected cell state c \[3\] for input \[2\], got \[2\]"):
+        LSTMCell(2, 3, rng=0)([0.0, 0.0], ([0.0] * 3, [0.0] * 2))
+    with pytest.raises(ValueError, match=r"LSTM\(2, 3\): expected c0 \[1\]\[3\] for input "
+                       r"\[4\]\[2\], got \[1\]\[2\]"):
+        LSTM(2, 3, rng=0)([[0.0, 0.0]] * 4, ([[0.0] * 3], [[0.0] * 2]))
