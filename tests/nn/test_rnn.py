@@ -129,7 +129,7 @@ def test_sequence_runners_match_torch(case):
 
 
 def test_bptt_matches_finite_differences():
-    """No torch: d(loss)/d(every weight) of 4-step Elman, GRU and LSTM cells vs finite differences."""
+    """No torch: d(loss)/d(every weight) of 4-step Elman, GRU, LSTM cells vs finite differences."""
     seq = [0.5, -1.0, 0.25, 1.5]
     for cls in (RNNCell, GRUCell, LSTMCell):
         cell = cls(1, 2, rng=5)
