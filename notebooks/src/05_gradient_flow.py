@@ -40,7 +40,7 @@ random.seed(0)
 # %% [markdown]
 # ## The sigmoid's slope is at most 1/4
 #
-# The engine's derivative of `sigmoid` over a range of inputs, and of `relu`:
+# The engine's derivatives of `sigmoid`, `tanh` and `relu` over $[-6, 6]$:
 
 # %%
 slopes = {}
@@ -107,7 +107,7 @@ plt.show()
 # %% [markdown]
 # In the sigmoid network the gradient loses a factor of 2 to 10 per layer
 # (the $1/4$ bound times weights of order 1): the first layer's gradient is
-# about a million times smaller than the last layer's. Gradient
+# hundreds of thousands of times smaller than the last layer's. Gradient
 # descent with one learning rate then barely moves the early layers. The
 # relu network's gradients stay within a small factor across the depth.
 #
@@ -138,8 +138,9 @@ for name, net in nets.items():
 # per epoch and `viz.plot_grad_magnitudes` draws them. Both networks train on
 # the same 32 points with Adam for 25 epochs of mini-batches of 8: the
 # sigmoid network stays at chance level (a loss near $\ln 2 \approx 0.69$)
-# while the relu network learns. (Adam rescales each parameter's step by its own gradient history,
-# which partly compensates small gradients; plain SGD suffers even more.)
+# while the relu network learns. (Adam rescales each parameter's step by its
+# own gradient history, which partly compensates small gradients; plain SGD
+# suffers even more.)
 
 # %%
 histories = {}
