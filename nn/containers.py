@@ -44,12 +44,11 @@ from engine import Value, ops
 from engine.value import apply
 from nn.layers import make_rng
 from nn.module import Module
-from nn.utils import format_shape, shape
+from nn.utils import apply_elementwise, format_shape, shape
 
 __all__ = ["Dropout", "Flatten", "Identity", "ReLU", "Sequential", "Sigmoid", "Tanh",
            "layer_of"]
 
-_SEQ = (list, tuple)
 _LAYER = re.compile(r"^(.*?(?:^|\.)\d+)(?:\.|$)")
 
 
@@ -190,10 +189,10 @@ class Dropout(Module):
             return x
         zero = Value(0.0, requires_grad=False)
         if self.p == 1.0:
-            return _map(lambda v: zero, x)
+            return apply_elementwise(lambda v: zero, x)
         scale = Value(1.0 / (1.0 - self.p), requires_grad=False)
         draw, p, mul = self._rng.random, self.p, ops.MUL
-        return _map(lambda v: zero if draw() < p else apply(mul, v, scale), x)
+        return apply_elementwise(lambda v: zero if draw() < p else apply(mul, v, scale), x)
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (the random source is not saved)."""
@@ -201,13 +200,6 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
-
-
-def _map(fn: Any, x: Any) -> Any:
-    """``fn`` over the scalars of a nested list in row-major order (lists out)."""
-    if isinstance(x, _SEQ):
-        return [_map(fn, v) for v in x]
-    return fn(x)
 
 
 class _Elementwise(Module, register=False):
@@ -218,7 +210,7 @@ class _Elementwise(Module, register=False):
     def forward(self, x: Any) -> Any:
         """The op applied elementwise."""
         op = self._op
-        return _map(lambda v: apply(op, v), x)
+        return apply_elementwise(lambda v: apply(op, v), x)
 
     def config(self) -> dict[str, Any]:
         """No arguments."""

@@ -30,9 +30,9 @@ from typing import Any
 from engine import Value
 
 __all__ = [
-    "apply_elementwise", "clip_grad_norm", "clip_grad_norm_", "clip_grad_value", "expand_ints",
-    "clip_grad_value_", "flatten_values", "format_shape", "lift", "shape", "to_data", "to_values",
-    "unflatten",
+    "apply_elementwise", "clip_grad_norm", "clip_grad_norm_", "clip_grad_value",
+    "clip_grad_value_", "expand_ints", "flatten_values", "format_shape", "lift", "shape",
+    "to_data", "to_values", "unflatten",
 ]
 
 _SEQ = (list, tuple)
