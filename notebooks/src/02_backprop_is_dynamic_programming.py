@@ -125,7 +125,7 @@ viz.draw(L, grads="adjoints", table=True, flow=True)
 # ### Gradients add up
 #
 # A node used several times gets the **sum** of the contributions of all its
-# uses. Three classic cases, all of which have broken hand-written autodiff
+# uses. Four classic cases, all of which have broken hand-written autodiff
 # engines that assigned (`=`) instead of accumulating (`+=`), or that kept a
 # node's operands in a set (so $x \cdot x$ had only one parent):
 
@@ -156,8 +156,8 @@ viz.draw(r, grads="adjoints", table=True)
 # yields a frame per step: the node processed, the adjoints known so far
 # (final, or still partial sums), what was sent to each parent, and a
 # picture. `viz.save_backward_html` writes the replay as one self-contained
-# HTML page (written to a temporary directory here, so running the notebook
-# leaves nothing behind).
+# HTML page (written to the system's temporary directory, so running the
+# notebook leaves nothing in your working directory).
 
 # %%
 steps = list(viz.backward_steps(L))
