@@ -176,8 +176,8 @@ assert math.isclose(p[0], 1.0, abs_tol=1e-10) and math.isclose(p[1], 1.0, abs_to
 newton_steps = k
 
 # %% [markdown]
-# Gradient descent from the same point, with the largest step size that
-# stays stable in this valley, is still far from $(1, 1)$ after a thousand
+# Gradient descent from the same point, with a step size ($10^{-3}$) small
+# enough to stay stable in this valley, is still far from $(1, 1)$ after a thousand
 # steps: the valley floor is nearly flat along its length and steep across,
 # and a single step size cannot suit both directions. The Hessian captures
 # exactly that difference.
@@ -263,8 +263,8 @@ for name, n, m, fwd_ms, rev_ms in rows:
 # %% [markdown]
 # The sweep counts are the whole story: 200 forward sweeps against one reverse
 # sweep for the loss-like function, and the mirror image for the trajectory.
-# (A sweep only visits the nodes between its seed and the outputs, so the
-# times grow like $n^2$ rather than $n$ times the graph.) Training a
+# (Each sweep visits only the nodes downstream of its seed, about half the
+# chain on average, and each mode records the graph once.) Training a
 # network is the first case with millions of inputs, which is why deep
 # learning uses reverse mode; forward mode shines for few inputs, for
 # Jacobian-vector products, and inside `hessian` and `hvp` (forward over
