@@ -209,3 +209,43 @@ def test_viz_layer_groups_agree_with_layer_of():
     model = Sequential(Conv2d(1, 2, 3, rng=0), BatchNorm2d(2), ReLU(), Flatten(), Layer(8, 2))
     for name, _ in model.named_parameters():
         assert viz.group_of_name(name, "layer") == layer_of(name)
+
+
+def every_layer():
+    from nn.conv import Conv1d
+    from nn.pool import (
+        AdaptiveAvgPool1d,
+        AdaptiveAvgPool2d,
+        AdaptiveMaxPool1d,
+        AdaptiveMaxPool2d,
+        AvgPool1d,
+        MaxPool1d,
+    )
+    from nn.rnn import LSTM, RNN, GRUCell, LSTMCell, RNNCell
+    from nn.tasks import ParityRNN
+    return [
+        Conv1d(2, 3, 2, stride=2, padding=1, dilation=1, bias=False, rng=0),
+        Conv2d(1, 2, (3, 2), padding="same", dilation=(2, 1), rng=0),
+        MaxPool1d(3, 2, 1, ceil_mode=True), MaxPool2d(2, 1, dilation=2),
+        AvgPool1d(2, count_include_pad=False), AvgPool2d(3, 2, 1, divisor_override=5),
+        AdaptiveAvgPool1d(3), AdaptiveMaxPool1d(2), AdaptiveAvgPool2d((2, None)),
+        AdaptiveMaxPool2d(1), LayerNorm((2, 3), eps=1e-3, bias=False),
+        LayerNorm(4, elementwise_affine=False), BatchNorm1d(3, momentum=None),
+        BatchNorm2d(2, affine=False, track_running_stats=False), Dropout(0.3, rng=0),
+        RNNCell(2, 3, nonlinearity="relu", rng=0), GRUCell(2, 2, bias=False, rng=0),
+        LSTMCell(1, 2, rng=0), RNN(2, 3, num_layers=2, batch_first=True, rng=0),
+        GRU(1, 2, rng=0), LSTM(2, 2, num_layers=2, bias=False, rng=0), Flatten(1, 2),
+        ReLU(), Tanh(), Sigmoid(), Identity(), ParityRNN(3, cell="gru", rng=0),
+        Sequential({"a": Conv2d(1, 1, 2, rng=0), "b": Sequential(ReLU(), Flatten(0))}),
+    ]
+
+
+@pytest.mark.parametrize("layer", every_layer(), ids=lambda m: type(m).__name__)
+def test_every_layer_rebuilds_from_its_file_entry(layer):
+    io = pytest.importorskip("nn.io")
+    for p in layer.parameters():
+        p.data += 0.125  # state that differs from a fresh module's
+    twin = io.from_json(io.to_json(layer))
+    assert type(twin) is type(layer)
+    assert repr(twin) == repr(layer)
+    assert twin.state_dict() == layer.state_dict()
