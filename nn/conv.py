@@ -28,8 +28,8 @@ Initialisation is PyTorch's default: weights and bias from
 area``, drawn from an injected ``random.Random`` (``rng``).
 
 NB: ``conv2d``/``conv1d`` here are ``torch.nn.functional.conv2d``/``conv1d``
-(cross-correlation, as every deep-learning library computes); ``groups`` and
-padding modes other than zeros are not implemented.
+(cross-correlation, as every deep-learning library computes), with
+``groups``; padding modes other than zeros are not implemented.
 
 >>> from engine import Value
 >>> conv = Conv2d(1, 1, kernel_size=2, bias=False, rng=0)
@@ -196,47 +196,47 @@ def check_input(x: Any, where: str, channels: int | None, geometry: Geometry,
 
 
 def _conv_one(x: list, wflat: list[list[Value]], tails: list[tuple], geometry: Geometry,
-              kernel_w: int) -> list:
-    """One sample ``[C][H][W]`` (Values) -> ``[O][H_out][W_out]``, one dot node per output."""
-    channels = len(x)
+              groups: int) -> list:
+    """One sample ``[C][H][W]`` (Values) -> ``[O][H_out][W_out]``, one dot node per output.
+
+    With ``groups`` > 1, output channel ``o`` reads only the input channels
+    of its group (``o // (O / groups)``), as PyTorch's grouped convolution.
+    """
     rows, cols = geometry.windows((len(x[0]), len(x[0][0])))
-    kh = geometry.kernel[0]
-    area = kh * kernel_w
-    n_out = len(wflat)
-    out = [[[None] * len(cols) for _ in rows] for _ in range(n_out)]
+    kh, kw = geometry.kernel
+    area = kh * kw
+    cg, og = len(x) // groups, len(wflat) // groups
+    out = [[[None] * len(cols) for _ in rows] for _ in range(len(wflat))]
     for i, rt in enumerate(rows):
         for j, ct in enumerate(cols):
-            xs = [x[c][r][s] for c in range(channels) for _, r in rt for _, s in ct]
-            if len(rt) == kh and len(ct) == kernel_w:
-                for o in range(n_out):
-                    out[o][i][j] = apply(_DOT, *wflat[o], *xs, *tails[o])
-            else:  # a window over the zero padding: only the in-bounds taps
-                idx = [c * area + ki * kernel_w + kj
-                       for c in range(channels) for ki, _ in rt for kj, _ in ct]
-                for o in range(n_out):
-                    w = wflat[o]
-                    out[o][i][j] = apply(_DOT, *[w[k] for k in idx], *xs, *tails[o])
+            full = len(rt) == kh and len(ct) == kw
+            if not full:  # a window over the zero padding: only the in-bounds taps
+                idx = [c * area + ki * kw + kj for c in range(cg) for ki, _ in rt for kj, _ in ct]
+            for g in range(groups):
+                xs = [x[c][r][s] for c in range(g * cg, (g + 1) * cg) for _, r in rt for _, s in ct]
+                for o in range(g * og, (g + 1) * og):
+                    w = wflat[o] if full else [wflat[o][k] for k in idx]
+                    out[o][i][j] = apply(_DOT, *w, *xs, *tails[o])
     return out
 
 
 def _conv(x: Any, weight: list, bias: list | None, geometry: Geometry, spatial: int,
-          batched: bool) -> list:
+          batched: bool, groups: int = 1) -> list:
     """The convolution of a checked input (1-D runs as 2-D with one row)."""
     if spatial == 1:
         wflat = [[w for row in wo for w in row] for wo in weight]
     else:
         wflat = [[w for wc in wo for row in wc for w in row] for wo in weight]
-    kernel_w = geometry.kernel[1]
     tails = [(b,) for b in bias] if bias is not None else [()] * len(weight)
     samples = x if batched else [x]
     out = []
     for sample in samples:
         sample = lift(sample)
         if spatial == 1:
-            y = _conv_one([[row] for row in sample], wflat, tails, geometry, kernel_w)
+            y = _conv_one([[row] for row in sample], wflat, tails, geometry, groups)
             out.append([yo[0] for yo in y])
         else:
-            out.append(_conv_one(sample, wflat, tails, geometry, kernel_w))
+            out.append(_conv_one(sample, wflat, tails, geometry, groups))
     return out if batched else out[0]
 
 
@@ -252,35 +252,47 @@ def _geometry(spatial: int, kernel_size: Any, stride: Any, padding: Any, dilatio
 
 
 def _functional(spatial: int, x: Any, weight: Any, bias: Any, stride: Any, padding: Any,
-                dilation: Any) -> list:
+                dilation: Any, groups: int) -> list:
     name = f"conv{spatial}d"
     wshape = shape(weight, f"{name} weight")
     if len(wshape) != spatial + 2 or 0 in wshape:
         expected = format_shape(("O", "C", *("k" * spatial)))
         raise ValueError(f"{name}: expected weight {expected}, got {format_shape(wshape)}")
+    (groups,) = expand_ints(groups, 1, "groups", name, minimum=1)
+    groups = _check_groups(groups, wshape[1] * groups, wshape[0], name)
     if bias is not None and shape(bias, f"{name} bias") != wshape[:1]:
         raise ValueError(f"{name}: expected bias [{wshape[0]}], got "
                          f"{format_shape(shape(bias))}")
     geometry = _geometry(spatial, wshape[2:], stride, padding, dilation, name)
     spatial_check = Geometry(geometry.kernel[-spatial:], geometry.stride[-spatial:],
                               geometry.padding[-spatial:], geometry.dilation[-spatial:])
-    batched, _ = check_input(x, name, wshape[1], spatial_check, spatial)
+    batched, _ = check_input(x, name, wshape[1] * groups, spatial_check, spatial)
     return _conv(x, lift(weight), None if bias is None else lift(bias), geometry, spatial,
-                 batched)
+                 batched, groups)
+
+
+def _check_groups(groups: Any, in_channels: int, out_channels: int, where: str) -> int:
+    """``groups`` as an int that divides both channel counts."""
+    (g,) = expand_ints(groups, 1, "groups", where, minimum=1)
+    if in_channels % g or out_channels % g:
+        raise ValueError(f"{where}: groups={g} must divide in_channels={in_channels} and "
+                         f"out_channels={out_channels}")
+    return g
 
 
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: int | tuple[int, int] = 1,
-           padding: int | tuple[int, int] | str = 0,
-           dilation: int | tuple[int, int] = 1) -> list:
+           padding: int | tuple[int, int] | str = 0, dilation: int | tuple[int, int] = 1,
+           groups: int = 1) -> list:
     """2-D cross-correlation, as ``torch.nn.functional.conv2d``.
 
     Args:
         x: ``[C][H][W]`` or ``[N][C][H][W]`` (Values or numbers).
-        weight: ``[O][C][kH][kW]``.
+        weight: ``[O][C / groups][kH][kW]``.
         bias: ``[O]`` or None.
         stride: An int or ``(sH, sW)``.
         padding: An int, ``(pH, pW)``, ``"valid"`` or ``"same"`` (stride 1).
         dilation: An int or ``(dH, dW)``.
+        groups: Split the channels into this many independent groups.
 
     Returns:
         ``[O][H_out][W_out]`` (or ``[N][O][H_out][W_out]``), one ``dot`` node per entry.
@@ -291,20 +303,21 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: int | tuple[int, int] 
     >>> [[v.data for v in row] for row in conv2d([[[1, 2], [3, 4]]], [[[[1, 1], [1, 1]]]])[0]]
     [[10.0]]
     """
-    return _functional(2, x, weight, bias, stride, padding, dilation)
+    return _functional(2, x, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d(x: Any, weight: Any, bias: Any = None, stride: int = 1,
-           padding: int | str = 0, dilation: int = 1) -> list:
+           padding: int | str = 0, dilation: int = 1, groups: int = 1) -> list:
     """1-D cross-correlation, as ``torch.nn.functional.conv1d``.
 
     Args:
         x: ``[C][L]`` or ``[N][C][L]``.
-        weight: ``[O][C][k]``.
+        weight: ``[O][C / groups][k]``.
         bias: ``[O]`` or None.
         stride: Step between windows.
         padding: An int, ``"valid"`` or ``"same"`` (stride 1).
         dilation: Spacing between kernel taps.
+        groups: Split the channels into this many independent groups.
 
     Returns:
         ``[O][L_out]`` (or ``[N][O][L_out]``).
@@ -315,7 +328,7 @@ def conv1d(x: Any, weight: Any, bias: Any = None, stride: int = 1,
     >>> [v.data for v in conv1d([[1, 2, 3, 4]], [[[1, -1]]])[0]]
     [-1.0, -1.0, -1.0]
     """
-    return _functional(1, x, weight, bias, stride, padding, dilation)
+    return _functional(1, x, weight, bias, stride, padding, dilation, groups)
 
 
 class _ConvNd(Module, register=False):
@@ -324,7 +337,7 @@ class _ConvNd(Module, register=False):
     _spatial = 2
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
-                 padding: Any = 0, dilation: Any = 1, bias: bool = True,
+                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
                  rng: random.Random | int | None = None) -> None:
         super().__init__()
         n = self._spatial
@@ -336,28 +349,31 @@ class _ConvNd(Module, register=False):
         self.dilation = expand_ints(dilation, n, "dilation", name, minimum=1)
         self.padding = padding if isinstance(padding, str) else expand_ints(
             padding, n, "padding", name)
+        self.groups = _check_groups(groups, self.in_channels, self.out_channels, name)
         self._geometry = _geometry(n, self.kernel_size, self.stride, self.padding,
                                    self.dilation, name)
         self._check = Geometry(self._geometry.kernel[-n:], self._geometry.stride[-n:],
                                 self._geometry.padding[-n:], self._geometry.dilation[-n:])
         rng = make_rng(rng)
-        fan_in = self.in_channels * math.prod(self.kernel_size)
+        per_group = self.in_channels // self.groups
+        fan_in = per_group * math.prod(self.kernel_size)
         bound = 1.0 / math.sqrt(fan_in)
         if n == 1:
             self.weight = [[[Value(rng.uniform(-bound, bound)) for _ in range(self.kernel_size[0])]
-                            for _ in range(self.in_channels)] for _ in range(self.out_channels)]
+                            for _ in range(per_group)] for _ in range(self.out_channels)]
         else:
             kh, kw = self.kernel_size
             self.weight = [[[[Value(rng.uniform(-bound, bound)) for _ in range(kw)]
                              for _ in range(kh)]
-                            for _ in range(self.in_channels)] for _ in range(self.out_channels)]
+                            for _ in range(per_group)] for _ in range(self.out_channels)]
         self.bias = ([Value(rng.uniform(-bound, bound)) for _ in range(self.out_channels)]
                      if bias else None)
 
     def forward(self, x: Any) -> list:
         """The convolution of ``x`` (one sample or a batch; see the module docstring)."""
         batched, _ = check_input(x, self._where(), self.in_channels, self._check, self._spatial)
-        return _conv(x, self.weight, self.bias, self._geometry, self._spatial, batched)
+        return _conv(x, self.weight, self.bias, self._geometry, self._spatial, batched,
+                     self.groups)
 
     def _where(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
@@ -367,7 +383,8 @@ class _ConvNd(Module, register=False):
         pad = self.padding if isinstance(self.padding, str) else list(self.padding)
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": list(self.kernel_size), "stride": list(self.stride),
-                "padding": pad, "dilation": list(self.dilation), "bias": self.bias is not None}
+                "padding": pad, "dilation": list(self.dilation), "groups": self.groups,
+                "bias": self.bias is not None}
 
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -377,6 +394,8 @@ class _ConvNd(Module, register=False):
                 else f", padding={self.padding}"
         if self.dilation != (1,) * self._spatial:
             text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
         if self.bias is None:
             text += ", bias=False"
         return text
@@ -392,6 +411,9 @@ class Conv2d(_ConvNd):
         stride: An int or ``(sH, sW)``.
         padding: An int, ``(pH, pW)``, ``"valid"`` or ``"same"`` (stride 1 only).
         dilation: An int or ``(dH, dW)``.
+        groups: Split the channels into this many independent groups
+            (``groups=in_channels``: a depthwise convolution); the weight is
+            ``[out_channels][in_channels / groups][kH][kW]``.
         bias: Whether each filter has a bias.
         rng: A ``random.Random``, an int seed, or None (the global ``random``).
 
@@ -428,6 +450,7 @@ class Conv1d(_ConvNd):
         stride: Step between windows.
         padding: An int, ``"valid"`` or ``"same"`` (stride 1 only).
         dilation: Spacing between kernel taps.
+        groups: Split the channels into this many independent groups.
         bias: Whether each filter has a bias.
         rng: A ``random.Random``, an int seed, or None (the global ``random``).
 

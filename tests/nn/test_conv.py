@@ -77,6 +77,45 @@ def test_conv2d_matches_torch(case):
         assert_close(grads_of(conv.bias), ref.bias.grad.tolist())
 
 
+@pytest.mark.parametrize("groups, cin, cout, conv_cls, xshape", [
+    (2, 4, 6, "Conv2d", (4, 5, 5)), (3, 3, 3, "Conv2d", (2, 3, 4, 4)),
+    (2, 2, 4, "Conv1d", (2, 7)),
+])
+def test_grouped_convolution_matches_torch(groups, cin, cout, conv_cls, xshape):
+    torch = pytest.importorskip("torch")
+    rng = random.Random(9)
+    cls = Conv2d if conv_cls == "Conv2d" else Conv1d
+    conv = cls(cin, cout, 3, padding=1, groups=groups, rng=rng)
+    ref = getattr(torch.nn, conv_cls)(cin, cout, 3, padding=1, groups=groups,
+                                      dtype=torch.float64)
+    copy_weights(conv, ref, torch)
+    xdata = rand_tensor(rng, xshape)
+    x = to_values(xdata)
+    out = conv(x)
+    tx = torch.tensor(xdata, dtype=torch.float64, requires_grad=True)
+    tout = ref(tx)
+    assert_close(to_data(out), tout.tolist())
+    coeffs = rand_tensor(rng, list(tout.shape))
+    weighted_sum(out, coeffs).backward()
+    (tout * torch.tensor(coeffs, dtype=torch.float64)).sum().backward()
+    assert_close(grads_of(x), tx.grad.flatten().tolist())
+    assert_close(grads_of(conv.weight), ref.weight.grad.flatten().tolist())
+    assert_close(grads_of(conv.bias), ref.bias.grad.tolist())
+    assert shape(conv.weight)[1] == cin // groups
+
+
+def test_depthwise_output_reads_only_its_channel():
+    conv = Conv2d(2, 2, 1, groups=2, bias=False, rng=0)
+    conv.weight[0][0][0][0].data, conv.weight[1][0][0][0].data = 2.0, 3.0
+    out = conv([[[1.0]], [[10.0]]])
+    assert to_data(out) == [[[2.0]], [[30.0]]]
+    assert repr(conv) == "Conv2d(2, 2, kernel_size=(1, 1), stride=(1, 1), groups=2, bias=False)"
+    with pytest.raises(ValueError, match="groups=2 must divide in_channels=3 and out_channels=4"):
+        Conv2d(3, 4, 1, groups=2)
+    out = conv2d([[[1.0]], [[1.0]]], [[[[1.0]]], [[[2.0]]]], groups=2)
+    assert to_data(out) == [[[1.0]], [[2.0]]]
+
+
 CONV1D_CASES = [
     (1, 2, 3, 1, 0, 1, True, (1, 7)),
     (2, 3, 2, 2, 1, 1, True, (2, 2, 9)),
