@@ -16,9 +16,10 @@ the engine's usual DP: nothing here is differentiated by hand.
 Per group of ``n`` values the graph is: one ``dot`` node for the mean (weights
 ``1/n``), ``n`` ``sub`` nodes for the deviations, a ``dot`` (their sum of
 squares) and a ``mul`` (by ``1/n``) for the variance, ``add``, ``sqrt`` and
-``div`` for ``1 / sqrt(var + eps)``, then per output one ``dot`` node fusing
-the scale and the shift (LayerNorm, whose weight is per element, uses two
-nodes per output).
+``div`` for ``1 / sqrt(var + eps)``, a ``mul`` for BatchNorm's scale
+``weight / sqrt(var + eps)``, then per output one ``dot`` node fusing the
+scale and the shift (LayerNorm, whose weight is per element, uses two nodes
+per output).
 
 * ``LayerNorm(normalized_shape)`` normalizes each sample over its last
   ``len(normalized_shape)`` dimensions (input ``[..., *normalized_shape]``,
