@@ -3,7 +3,7 @@
 Built on :mod:`engine` (never on :mod:`viz`). The pieces, one module each:
 
 * :mod:`nn.module`: ``Module`` (parameters, state dicts, train/eval, buffers);
-* :mod:`nn.layers`: ``Neuron``, ``Layer``, ``MLP``;
+* :mod:`nn.layers`: ``Neuron``, ``Layer``, ``MLP``, and PyTorch's ``Linear``;
 * :mod:`nn.conv`, :mod:`nn.pool`, :mod:`nn.norm`, :mod:`nn.rnn`: PyTorch's
   convolution, pooling, normalization and recurrent layers over nested lists;
 * :mod:`nn.containers`: ``Sequential``, ``Dropout``, ``Flatten``, activations;
@@ -34,7 +34,7 @@ from nn.data import (
     train_test_split,
 )
 from nn.io import ModelFileError, from_torch, load, save, to_torch
-from nn.layers import MLP, Layer, Neuron
+from nn.layers import MLP, Layer, Linear, Neuron
 from nn.losses import (
     bce_loss,
     bce_with_logits_loss,
@@ -65,10 +65,10 @@ __all__ = [
     "Adam", "AdamW", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d",
     "Conv2d", "CosineAnnealingLR", "Dropout", "Flatten", "GRU", "GRUCell", "History", "Identity",
-    "IncompatibleKeys", "LSTM", "LSTMCell", "Layer", "LayerNorm", "LinearLR", "MLP", "MaxPool1d",
-    "MaxPool2d", "ModelFileError", "Module", "Neuron", "REGISTRY", "RNN", "RNNCell", "ReLU", "SGD",
-    "Sequential", "Sigmoid", "StateDictError", "StepLR", "Tanh", "batches", "bce_loss",
-    "bce_with_logits_loss", "clip_grad_norm", "clip_grad_norm_", "clip_grad_value_",
+    "IncompatibleKeys", "LSTM", "LSTMCell", "Layer", "Linear", "LayerNorm", "LinearLR", "MLP",
+    "MaxPool1d", "MaxPool2d", "ModelFileError", "Module", "Neuron", "REGISTRY", "RNN", "RNNCell",
+    "ReLU", "SGD", "Sequential", "Sigmoid", "StateDictError", "StepLR", "Tanh", "batches",
+    "bce_loss", "bce_with_logits_loss", "clip_grad_norm", "clip_grad_norm_", "clip_grad_value_",
     "cross_entropy", "evaluate", "fit", "from_torch", "hinge_loss", "l2_penalty", "load",
     "log_softmax", "make_blobs", "make_circles", "make_moons", "make_spirals", "make_xor",
     "micrograd_moons", "mse_loss", "save", "softmax", "to_torch", "train_test_split",

@@ -306,3 +306,78 @@ class MLP(Module):
                 + (f", output {self.output_activation}"
                    if self.output_activation != "linear" else "")
                 + f", params={self.num_parameters()}")
+
+
+class Linear(Module):
+    """A dense layer as ``torch.nn.Linear``: ``y = W x + b``, one ``dot`` node per output.
+
+    Unlike :class:`Layer` (micrograd's, one sample in, a bare ``Value`` out when
+    it has one neuron), ``Linear`` takes one sample ``[in_features]`` and returns
+    ``[out_features]``, always a list, or a batch ``[N][in_features]`` and
+    returns ``[N][out_features]``; so it stacks after ``BatchNorm1d`` or
+    ``Flatten`` in a ``Sequential``. Parameters are ``weight[o][i]`` and
+    ``bias[o]`` (names ``weight.3.1``, ``bias.3``), drawn as PyTorch draws them,
+    ``U(-1/sqrt(in_features), 1/sqrt(in_features))``, from ``rng``.
+
+    Args:
+        in_features: Inputs per sample.
+        out_features: Outputs per sample.
+        bias: Whether to add a bias.
+        rng: A ``random.Random``, an int seed, or None for the global ``random``.
+
+    >>> lin = Linear(3, 2, rng=0)
+    >>> [len(lin([1.0, 2.0, 3.0])), len(lin([[1.0, 2.0, 3.0]] * 4))]
+    [2, 4]
+    >>> lin([1.0, 2.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: Linear(in_features=3, out_features=2, bias=True): expected input [3] or [N][3], ...
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 rng: random.Random | int | None = None) -> None:
+        super().__init__()
+        n_in = _check_size(in_features, "Linear in_features")
+        n_out = _check_size(out_features, "Linear out_features")
+        rng = make_rng(rng)
+        k = 1.0 / math.sqrt(n_in)
+        self.weight = [[Value(rng.uniform(-k, k)) for _ in range(n_in)] for _ in range(n_out)]
+        self.bias = [Value(rng.uniform(-k, k)) for _ in range(n_out)] if bias else None
+
+    @property
+    def in_features(self) -> int:
+        """Inputs per sample."""
+        return len(self.weight[0])
+
+    @property
+    def out_features(self) -> int:
+        """Outputs per sample."""
+        return len(self.weight)
+
+    def forward(self, x: Sequence) -> list:
+        """``W x + b`` for one sample, or for each sample of a batch."""
+        if isinstance(x, (list, tuple)) and x and isinstance(x[0], (list, tuple)):
+            return [self._one(sample) for sample in x]
+        return self._one(x)
+
+    def _one(self, x: Sequence[Value | float]) -> list[Value]:
+        if isinstance(x, (Value, numbers.Real)) or len(x) != self.in_features:
+            got = "a scalar" if isinstance(x, (Value, numbers.Real)) else f"[{len(x)}]"
+            raise ValueError(f"{self.extra_repr_full()}: expected input [{self.in_features}] "
+                             f"or [N][{self.in_features}], got {got}")
+        xs = _lift(x, self.in_features, "Linear")
+        if self.bias is None:
+            return [apply(ops.DOT, *w, *xs) for w in self.weight]
+        return [apply(ops.DOT, *w, *xs, b) for w, b in zip(self.weight, self.bias, strict=True)]
+
+    def extra_repr_full(self) -> str:
+        return f"Linear({self.extra_repr()})"
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (weights come from the state dict)."""
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias is not None}
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
