@@ -176,8 +176,10 @@ class _Gather:
 class _Builder:
     """Groups a traced graph into slabs and writes the numpy source."""
 
-    def __init__(self, out: Value, penalty: Value | None, params: list, inputs: list) -> None:
-        roots = [out] + ([penalty] if penalty is not None else [])
+    def __init__(self, out: Value, penalty: Value | None, params: list, inputs: list,
+                 aux: Sequence[Value] = ()) -> None:
+        roots = [out] + ([penalty] if penalty is not None else []) + list(aux)
+        self.aux = list(aux)
         self.order = topological_order(roots, include_constants=True)
         self.theta = _Slab("theta", list(params), False, True)
         self.X = _Slab("X", list(inputs), True, False)
@@ -532,7 +534,12 @@ class _Builder:
                 backward()
         body = self.bwd
         lines += [f"    {s}" for s in body]
-        lines.append("    return loss")
+        if self.aux:
+            a = self.gather(self.aux, array=True)
+            text = a.text if a.batched else f"np.broadcast_to({a.text}, (B, {a.width}))"
+            lines.append(f"    return loss, {text}  # and the outputs fn returned with the loss")
+        else:
+            lines.append("    return loss, None")
         return "\n".join(lines) + "\n", self.consts, self.views
 
     def _split(self, group: list[Value]) -> list[list[Value]]:
@@ -569,13 +576,13 @@ def _selection(idx: list[int], width: int, broadcast: bool) -> tuple[str | None,
 
 
 def structure(out: Value, penalty: Value | None, params: Sequence[Value],
-              inputs: Sequence[Value]) -> tuple:
+              inputs: Sequence[Value], aux: Sequence[Value] = ()) -> tuple:
     """A hashable description of a traced graph: equal for equal structure.
 
     Leaves are named by role (parameter ``i``, input ``j``, or a constant with
     its value); op nodes by op name and the positions of their parents.
     """
-    roots = [out] + ([penalty] if penalty is not None else [])
+    roots = [out] + ([penalty] if penalty is not None else []) + list(aux)
     role: dict[Value, Any] = {}
     for i, p in enumerate(params):
         role.setdefault(p, ("P", i))
@@ -625,6 +632,8 @@ class Compiled:
     Attributes:
         source: The generated Python source (``print(compiled.source)``).
         theta: The parameters as one flat array.
+        aux: When ``fn`` returns ``(loss, outputs)``: the last batch's outputs,
+            one row per sample (e.g. a model's predictions, for accuracy).
         n_inputs: The number of columns of ``X``.
     """
 
@@ -646,26 +655,31 @@ class Compiled:
         self.key: tuple | None = None
         self.source = ""
         self.calls = 0
+        self.aux = None
 
     # -- tracing ---------------------------------------------------------------------------
     def _trace(self, row) -> tuple:
         inputs = [Value(float(x), label=f"x{j}", requires_grad=False) for j, x in enumerate(row)]
-        out = self.fn(inputs)
+        out, aux = self.fn(inputs), ()
+        if isinstance(out, tuple) and len(out) == 2:
+            out, aux = out[0], tuple(out[1])
+            if not all(isinstance(a, Value) for a in aux):
+                raise TraceError("compile: the outputs fn returns with its loss must be Values")
         if not isinstance(out, Value):
             raise TraceError(f"compile: fn must return a Value, got {type(out).__name__}")
         pen = self.penalty_fn() if self.penalty_fn is not None else None
         if pen is not None and not isinstance(pen, Value):
             pen = Value(float(pen), requires_grad=False)
-        return out, pen, inputs
+        return out, pen, inputs, aux
 
     def _keys(self, X) -> tuple:
         """Trace each row of ``X``; all must give the same structure."""
         first = None
         for i, row in enumerate(X):
-            out, pen, inputs = self._trace(row)
-            key = structure(out, pen, self.params, inputs)
+            out, pen, inputs, aux = self._trace(row)
+            key = structure(out, pen, self.params, inputs, aux)
             if first is None:
-                first, traced = key, (out, pen, inputs)
+                first, traced = key, (out, pen, inputs, aux)
             elif key != first:
                 raise TraceError(
                     "compile: the graph depends on the data (Python control flow on "
@@ -683,8 +697,8 @@ class Compiled:
         if key == self.key:
             return
         if key not in CACHE:
-            source, consts, views = _Builder(traced[0], traced[1], self.params,
-                                             traced[2]).build()
+            out, pen, inputs, aux = traced
+            source, consts, views = _Builder(out, pen, self.params, inputs, aux).build()
             namespace = {"np": np, "sigmoid": _sigmoid}
             exec(builtins.compile(source, f"<dagrad compiled {len(CACHE)}>", "exec"), namespace)
             CACHE[key] = (source, namespace["forward"], namespace["forward_backward"],
@@ -741,7 +755,7 @@ class Compiled:
             self._G = [_view(self.gtheta, v) for v in self._views]
         scale = 1.0 / X.shape[0] if self.reduction == "mean" else 1.0
         with np.errstate(all="ignore"):
-            loss = self._fb(X, self._P, self._G, self._consts, scale)
+            loss, self.aux = self._fb(X, self._P, self._G, self._consts, scale)
         for i in self._irregular:
             np.add.at(self.gtheta, self._views[i], self._G[i])
         self.calls += 1
@@ -825,7 +839,8 @@ def compile(fn: Callable[[list[Value]], Value], params: Sequence[Value], n_input
         fn: ``fn(inputs) -> Value``: one sample's scalar output, where
             ``inputs`` is a list of ``n_inputs`` placeholder Values (features
             and targets alike). Everything it reads besides ``inputs`` and
-            ``params`` is a constant.
+            ``params`` is a constant. It may return ``(loss, outputs)`` to
+            also get per-sample ``outputs`` (Values) back in ``aux``.
         params: The leaf Values to differentiate with respect to (e.g.
             ``model.parameters()``); their order is ``theta``'s.
         n_inputs: Number of placeholders (columns of ``X``).

@@ -32,7 +32,7 @@ from typing import Any
 from engine import Value, dot, exp, log
 from engine import max as vmax
 from engine import sum as vsum
-from engine.compile import Compiled, compile
+from engine.compile import Compiled, TraceError, compile
 from nn.losses import hinge_loss, l2_penalty, mse_loss
 
 #: Loss names the compiled path knows (those of ``nn.losses.LOSSES``).
@@ -149,10 +149,10 @@ class CompiledLoss:
             per_sample = _PER_SAMPLE[self.loss]
             model, d = self.model, n_features
 
-            def fn(inputs: list[Value]) -> Value:
+            def fn(inputs: list[Value]) -> tuple[Value, list[Value]]:
                 out = model(inputs[:d])
                 outs = [out] if isinstance(out, Value) else list(out)
-                return per_sample(outs, inputs[d:])
+                return per_sample(outs, inputs[d:]), outs
 
             params, alpha = self.params, self.alpha
             penalty = (lambda: l2_penalty(params, alpha)) if alpha else None
@@ -198,16 +198,18 @@ class CompiledLoss:
             self.compiled.store()
 
     @property
+    def outputs(self) -> Any:
+        """The model's outputs for the last batch: a ``(B, n_outputs)`` array."""
+        return self.compiled.aux if self.compiled is not None else None
+
+    @property
     def source(self) -> str:
         """The generated numpy code (empty before the first batch)."""
         return self.compiled.source if self.compiled is not None else ""
 
 
 def compiled_loss(model: Any, loss: str, alpha: float = 0.0) -> CompiledLoss | None:
-    """A :class:`CompiledLoss`, or None when numpy is missing (use the dynamic path).
-
-    This is the entry point ``fit`` uses.
-    """
+    """A :class:`CompiledLoss`, or None when numpy is missing (use the dynamic path)."""
     try:
         import numpy  # noqa: F401
     except ImportError:
@@ -215,4 +217,75 @@ def compiled_loss(model: Any, loss: str, alpha: float = 0.0) -> CompiledLoss | N
     return CompiledLoss(model, loss, alpha)
 
 
-__all__ = ["LOSS_NAMES", "CompiledLoss", "compiled_loss"]
+def compiled_step(loss: Any) -> Callable | None:
+    """A drop-in for ``nn.train.dynamic_step`` that runs the compiled code.
+
+    Same signature and result: ``step(model, params, X, y, loss_fn, l2) ->
+    (loss, outputs)``, leaving each parameter's ``grad`` set for the
+    optimizer. ``loss`` is the loss *name* (the ``loss_fn`` passed at each call
+    is ignored: it must be ``nn.losses.LOSSES[loss]``). Returns None when numpy
+    is missing or ``loss`` is not a name the compiled path knows, so a caller
+    can write ``step = compiled_step(loss) or dynamic_step``.
+
+    >>> from nn import MLP
+    >>> from nn.train import dynamic_step
+    >>> from nn.losses import hinge_loss
+    >>> model = MLP(2, [3, 1], rng=0); params = model.parameters()
+    >>> X, y = [[0.0, 1.0], [1.0, 0.5]], [1, -1]
+    >>> want = dynamic_step(model, params, X, y, hinge_loss, 1e-3)
+    >>> got = compiled_step("hinge")(model, params, X, y, hinge_loss, 1e-3)
+    >>> abs(got[0] - want[0]) < 1e-12 and got[1] == want[1]
+    True
+    """
+    if not isinstance(loss, str) or loss not in _PER_SAMPLE:
+        return None
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return None
+    cache: dict[tuple, CompiledLoss | None] = {}
+
+    def step(model: Any, params: list[Value], X: Sequence[Any], y: Sequence[Any],
+             loss_fn: Callable[..., Value], l2: float) -> tuple[float, list[Any]]:
+        key = (id(model), float(l2), len(params))
+        if key not in cache:
+            cache[key] = CompiledLoss(model, loss, l2) if compilable(model, X) else None
+        compiled = cache[key]
+        if compiled is not None:
+            for p in params:
+                p.grad = None
+            try:
+                value = compiled.backward(X, y)
+            except TraceError:  # Python control flow on the data: stay dynamic
+                cache[key] = None
+            else:
+                outs = compiled.outputs.tolist()
+                return value, [row[0] if len(row) == 1 else row for row in outs]
+        from nn.train import dynamic_step
+
+        return dynamic_step(model, params, X, y, loss_fn, l2)
+
+    return step
+
+
+#: Modules whose forward is random or updates state: tracing them would differ
+#: from running them, so models holding one train with the dynamic engine.
+STATEFUL = ("Dropout", "BatchNorm1d", "BatchNorm2d")
+
+
+def compilable(model: Any, X: Sequence[Any]) -> bool:
+    """Whether ``model`` on inputs like ``X`` can run compiled: flat input
+    vectors and no module in :data:`STATEFUL`."""
+    import numpy as np
+
+    modules = model.modules() if hasattr(model, "modules") else [model]
+    if any(type(m).__name__ in STATEFUL for m in modules):
+        return False
+    try:
+        return len(X) > 0 and np.asarray(X[0], dtype=float).ndim <= 1
+    except (TypeError, ValueError):
+        return False
+
+
+__all__ = ["LOSS_NAMES", "STATEFUL", "CompiledLoss", "compilable", "compiled_loss",
+           "compiled_step"]

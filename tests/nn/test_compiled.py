@@ -126,3 +126,52 @@ def test_entry_point_for_fit():
     model = MLP(2, [1], rng=0)
     compiled = compiled_loss(model, "hinge", 1e-4)
     assert isinstance(compiled, CompiledLoss) and compiled.source == ""
+
+
+def test_fit_with_the_compiled_step_matches_the_dynamic_fit():
+    from nn.compiled import compiled_step
+    from nn.data import make_moons
+    from nn.train import fit
+
+    Xm, ym = make_moons(40, noise=0.1, rng=0)
+    runs = []
+    for step in (None, compiled_step("hinge")):
+        model = MLP(2, [8, 8, 1], rng=1337)
+        history = fit(model, Xm, ym, loss="hinge", epochs=15, lr=0.1, l2=1e-4, step=step,
+                      verbose=False)
+        runs.append((history, [p.data for p in model.parameters()]))
+    (h_dyn, p_dyn), (h_comp, p_comp) = runs
+    assert h_comp.train_loss == pytest.approx(h_dyn.train_loss, rel=1e-12, abs=1e-14)
+    assert h_comp.train_acc == h_dyn.train_acc
+    assert p_comp == pytest.approx(p_dyn, rel=1e-10, abs=1e-13)
+
+
+def test_compiled_step_falls_back_to_the_dynamic_step():
+    from nn import Sequential
+    from nn.compiled import compilable, compiled_step
+    from nn.containers import Dropout
+    from nn.layers import Layer
+    from nn.module import Module
+    from nn.train import dynamic_step
+
+    assert compiled_step("a loss function, not a name") is None
+    assert not compilable(Sequential(Layer(2, 3, rng=0), Dropout(0.5, rng=0)), X)
+    assert not compilable(MLP(2, [1], rng=0), [[[1.0, 2.0]]])  # not a flat vector
+
+    class Branchy(Module):  # Python control flow on the data: cannot be vectorised
+        def __init__(self):
+            super().__init__()
+            self.inner = MLP(2, [3, 1], rng=0)
+
+        def forward(self, x):
+            out = self.inner(x)
+            return out * 2.0 if float(x[0]) > 0 else out
+
+    model = Branchy()
+    params = model.parameters()
+    y = [R.choice([-1, 1]) for _ in X]
+    step = compiled_step("hinge")
+    got = step(model, params, X, y, L.hinge_loss, 0.0)
+    grads = [p.grad for p in params]
+    want = dynamic_step(model, params, X, y, L.hinge_loss, 0.0)
+    assert got == want and grads == [p.grad for p in params]
