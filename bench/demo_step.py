@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -310,40 +311,43 @@ def run(quick: bool = False, steps: int | None = None,
     micrograd_steps = min(micrograd_steps or (2 if quick else 10), steps)
     X, y = data()
     weights = initial_weights()
-    budget = 0.0 if quick else 1.0  # seconds of extra timing for the fast engines
     rows: list[dict[str, Any]] = []
     losses: dict[str, list[float]] = {}
-    for name, make in ENGINES:
+    times: dict[str, list[float]] = {}
+    steppers: dict[str, tuple[Callable[[int], float], int]] = {}
+    for name, make in ENGINES:  # the same steps on every engine: the losses must agree
         fresh()
         step = make(X, y, weights)
         if step is None:
             rows.append({"engine": name, "median ms": MISSING})
             continue
         n = micrograd_steps if name.startswith("micrograd") else steps
-        times, trace = [], []
+        times[name], losses[name] = [], []
         for k in range(n):
             t, loss = timed(lambda k=k, step=step: step(k))
-            times.append(t)
-            trace.append(loss)
-        losses[name] = trace
-        extra = 0
-        while sorted(times)[len(times) // 2] < 5e-3 and sum(times) < budget and extra < 5000:
-            times.append(timed(lambda k=n - 1, step=step: step(k))[0])  # more samples
-            extra += 1
-        times_sorted = sorted(times)
-        rows.append({"engine": name, "steps": n, "timed steps": len(times),
-                     "median ms": ms(times_sorted[len(times) // 2]),
-                     "min ms": ms(times_sorted[0]), "max ms": ms(times_sorted[-1]),
-                     "first step ms": ms(times[0]), f"loss @{micrograd_steps}":
-                     trace[micrograd_steps - 1], f"loss @{steps}": trace[-1] if n == steps
-                     else ""})
+            times[name].append(t)
+            losses[name].append(loss)
+        steppers[name] = (step, n)
+    samples = {} if quick else _interleaved(steppers, times)
+    for name, first in times.items():
+        trace, n = losses[name], steppers[name][1]
+        ts = samples.get(name) or first
+        order = sorted(ts)
+        rows.insert([e for e, _ in ENGINES].index(name), {
+            "engine": name, "timing": f"{len(ts)} turns" if name in samples else
+            f"{len(ts)} steps", "median ms": ms(order[len(ts) // 2]),
+            "min ms": ms(order[0]), "max ms": ms(order[-1]), "first step ms": ms(first[0]),
+            f"loss @{micrograd_steps}": trace[micrograd_steps - 1],
+            f"loss @{steps}": trace[-1] if n == steps else ""})
     _ratios(rows)
     ref = losses.get("dagrad dynamic")
     notes = [f"loss @k: the loss of step k (before its update); every engine ran the same "
              f"steps from the same weights. micrograd ran {micrograd_steps} steps "
              f"(about a second each).",
-             "Engines faster than 5 ms a step are timed over more steps (timed steps), "
-             "so that a burst of load on the machine cannot move their median."]
+             "timing: after those steps the engines but micrograd take turns, round after "
+             "round for 10 s, each turn a block of about 20 ms of steps (its mean is one "
+             "sample), so a burst of load on the shared machine slows them all alike. "
+             "micrograd's figures are over its own steps."]
     for name, trace in losses.items():
         if ref is None or name == "dagrad dynamic":
             continue
@@ -352,12 +356,29 @@ def run(quick: bool = False, steps: int | None = None,
         for row in rows:
             if row["engine"] == name:
                 row["max |loss - dynamic|"] = diff
-    headers = ["engine", "timed steps", "median ms", "min ms", "max ms", "first step ms",
+    headers = ["engine", "timing", "median ms", "min ms", "max ms", "first step ms",
                "x micrograd",
                "x PyTorch", f"loss @{micrograd_steps}", f"loss @{steps}",
                "max |loss - dynamic|"]
     return Result("demo", "micrograd's demo step: MLP(2, [16, 16, 1]), 100 points, one "
                   "full-batch SGD step", headers, rows, notes)
+
+
+def _interleaved(steppers: dict[str, tuple[Callable[[int], float], int]],
+                 times: dict[str, list[float]], seconds: float = 10.0) -> dict[str, list]:
+    """Per-step times with the engines taking turns, round after round: a block
+    of about 20 ms of steps per engine, so load bursts hit every engine alike.
+    Engines slower than half a second a step (micrograd) keep their own times."""
+    med = {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+    turns = {name: max(1, int(0.02 / med[name])) for name in steppers if med[name] < 0.5}
+    samples: dict[str, list[float]] = {name: [] for name in turns}
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for name, size in turns.items():
+            step, n = steppers[name]
+            t, _ = timed(lambda step=step, k=n - 1, size=size: [step(k) for _ in range(size)])
+            samples[name].append(t / size)
+    return samples
 
 
 def _ratios(rows: list[dict[str, Any]]) -> None:
