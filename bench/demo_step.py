@@ -305,10 +305,10 @@ def run(quick: bool = False, steps: int | None = None,
     Args:
         quick: Tiny run (3 steps; micrograd 2).
         steps: Steps for every engine but micrograd (100 by default).
-        micrograd_steps: Steps for micrograd (10 by default: it takes ~1 s each).
+        micrograd_steps: Steps for micrograd (20 by default: it takes ~1 s each).
     """
     steps = steps or (3 if quick else 100)
-    micrograd_steps = min(micrograd_steps or (2 if quick else 10), steps)
+    micrograd_steps = min(micrograd_steps or (2 if quick else 20), steps)
     X, y = data()
     weights = initial_weights()
     rows: list[dict[str, Any]] = []
