@@ -309,6 +309,8 @@ def run(quick: bool = False, steps: int | None = None,
     """
     steps = steps or (3 if quick else 100)
     micrograd_steps = min(micrograd_steps or (2 if quick else 20), steps)
+    for name in ("numpy", "torch", "jax", "micrograd.nn", "nn.compiled"):
+        peer(name)  # every engine then runs in the same interpreter (same objects for the GC)
     X, y = data()
     weights = initial_weights()
     rows: list[dict[str, Any]] = []
@@ -347,7 +349,9 @@ def run(quick: bool = False, steps: int | None = None,
              "timing: after those steps the engines but micrograd take turns, round after "
              "round for 10 s, each turn a block of about 20 ms of steps (its mean is one "
              "sample), so a burst of load on the shared machine slows them all alike. "
-             "micrograd's figures are over its own steps."]
+             "micrograd's figures are over its own steps.",
+             "Every peer is imported before the first engine runs, so all of them run with "
+             "the same objects alive for Python's garbage collector to scan."]
     for name, trace in losses.items():
         if ref is None or name == "dagrad dynamic":
             continue
