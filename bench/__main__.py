@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import time
+from typing import Any
 
 from bench import Result, header, machine, print_result
 
@@ -48,9 +49,66 @@ def markdown(results: list[Result], info: dict[str, str], command: str) -> str:
              "| machine | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in info.items()]
     lines.append("")
+    lines += targets(results)
     for r in results:
         lines.append(r.markdown())
     return "\n".join(lines)
+
+
+def _row(results: list[Result], bench: str, **match: Any) -> dict[str, Any]:
+    for r in results:
+        if r.name == bench:
+            for row in r.rows:
+                if all(row.get(k) == v for k, v in match.items()):
+                    return row
+    return {}
+
+
+def _fmt(x: Any, spec: str) -> str:
+    return format(x, spec) if isinstance(x, float) else str(x or "not measured")
+
+
+def targets(results: list[Result]) -> list[str]:
+    """The issue's targets against this run's figures (for the tables that ran)."""
+    dyn = _row(results, "demo", engine="dagrad dynamic")
+    gc_off = _row(results, "demo", engine="dagrad dynamic, GC paused")
+    comp = _row(results, "demo", engine="dagrad compiled")
+    floor = _row(results, "demo", engine="numpy by hand (floor)")
+    jax = _row(results, "demo", engine="JAX jit")
+    chain = _row(results, "chains", depth=1_000_000, engine="dagrad")
+    mem = _row(results, "memory", engine="dagrad / micrograd")
+    per_node = [r for r in next((x.rows for x in results if x.name == "engine"), [])
+                if r.get("engine") == "dagrad / micrograd"]
+    if not any((dyn, comp, chain, mem, per_node)):
+        return []
+    out = ["## Targets against this run", "", "| target | measured |", "|---|---|"]
+    if dyn:
+        out.append(f"| dynamic engine >= 40x micrograd per demo step | "
+                   f"{_fmt(dyn.get('x micrograd'), '.1f')}x "
+                   f"({_fmt(gc_off.get('x micrograd'), '.1f')}x with the GC paused in the step) |")
+    if comp:
+        ratio = (comp["median ms"] / floor["median ms"]
+                 if isinstance(floor.get("median ms"), float) else "not measured")
+        out += [f"| compiled >= 4,000x micrograd | {_fmt(comp.get('x micrograd'), ',.0f')}x |",
+                f"| compiled faster than PyTorch | {_fmt(comp.get('x PyTorch'), '.1f')}x "
+                "faster |",
+                f"| compiled within 1.5x of the numpy floor | {_fmt(ratio, '.2f')}x the floor |",
+                f"| compiled at least as fast as JAX jit | JAX "
+                f"{'not installed' if jax.get('median ms') == 'missing' else 'measured above'} |",
+                f"| compiled loss = dynamic loss after 100 steps (1e-12) | "
+                f"{_fmt(comp.get('max |loss - dynamic|'), '.1e')} |"]
+    if chain:
+        total = chain["forward s"] + chain["backward s"]
+        out.append(f"| 1,000,000-deep chain, forward + backward in a few seconds | "
+                   f"{total:.1f} s, {chain['bytes per op']:.0f} bytes per op at every depth |")
+    if mem:
+        out.append(f"| memory per node <= 1/3 of micrograd's | "
+                   f"{_fmt(mem.get('bytes per node'), '.3f')} of micrograd's |")
+    for r in per_node:
+        out.append(f"| cost per node <= 1/4 of micrograd's ({r['graph']}) | "
+                   f"{_fmt(r.get('us per node'), '.2f')} of micrograd's |")
+    out.append("")
+    return out
 
 
 def write_atomic(path: str, text: str) -> None:
