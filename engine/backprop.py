@@ -73,17 +73,20 @@ def topological_order(roots: Value | Iterable[Value], *,
         if root in seen or not (include_constants or root.requires_grad):
             continue
         visit(root)
-        stack = [(root, iter(root.parents))]
-        while stack:
-            node, parents = stack[-1]
-            for p in parents:
+        # The DFS path and, in step with it, each node's iterator over its parents
+        # (two lists rather than a list of pairs: no tuple per node, half the
+        # objects for the garbage collector to scan on deep graphs).
+        path, pending = [root], [iter(root.parents)]
+        while path:
+            for p in pending[-1]:
                 if p not in seen and (include_constants or p.requires_grad):
                     visit(p)
-                    stack.append((p, iter(p.parents)))
+                    path.append(p)
+                    pending.append(iter(p.parents))
                     break
             else:
-                stack.pop()
-                emit(node)
+                pending.pop()
+                emit(path.pop())
     return order
 
 
