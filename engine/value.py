@@ -163,8 +163,12 @@ def apply(op: Op, *args: Value | float) -> Value:
     Raises:
         TypeError: An operand is not a ``Value`` or a real number.
     """
-    if len(args) == 2 and type(args[0]) is Value and type(args[1]) is Value:  # fast paths
-        xs = (args[0].data, args[1].data)
+    if len(args) == 2:  # fast paths for the usual arities
+        a, b = args
+        if type(a) is not Value or type(b) is not Value:
+            a, b = _constant(a, op.name), _constant(b, op.name)
+            args = (a, b)
+        xs = (a.data, b.data)
     elif len(args) == 1 and type(args[0]) is Value:
         xs = (args[0].data,)
     else:
