@@ -21,11 +21,12 @@ and backward for the whole batch at once:
 
 The generated source is readable (``print(compiled.source)``) and cached by
 the graph's structure. Python control flow on the data (``if x.data > 0``)
-cannot be vectorised: every sample of the first batch is traced and compared
-(``check="first"``, or every batch with ``check="always"``); a sample whose
-graph differs raises :class:`TraceError` naming the first difference, never a
-silently wrong result. Leaves that are neither inputs nor parameters are
-constants, baked into the code at trace time.
+cannot be vectorised: every distinct sample is traced once, the first time it
+comes, and compared (``check="rows"``); a sample whose graph differs raises
+:class:`TraceError` naming the first difference, never a silently wrong result.
+Leaves that are neither inputs nor parameters are constants, baked into the
+code at trace time (a constant computed from the parameters' data, say under
+``no_grad``, keeps its traced value).
 
 numpy is imported lazily, so ``import engine`` stays standard-library only.
 
@@ -657,8 +658,9 @@ class Compiled:
         np = _np()
         if reduction not in ("mean", "sum"):
             raise ValueError(f"compile: reduction must be 'mean' or 'sum', got {reduction!r}")
-        if check not in ("first", "always", "none"):
-            raise ValueError(f"compile: check must be 'first', 'always' or 'none', got {check!r}")
+        if check not in ("rows", "first", "always", "none"):
+            raise ValueError("compile: check must be 'rows', 'first', 'always' or 'none', "
+                             f"got {check!r}")
         self.fn, self.params, self.n_inputs = fn, list(params), int(n_inputs)
         for i, p in enumerate(self.params):
             if not isinstance(p, Value) or p.parents:
@@ -670,6 +672,8 @@ class Compiled:
         self.source = ""
         self.calls = 0
         self.aux = None
+        self._seen: set[bytes] = set()  # rows already traced (check="rows")
+        self._last_X = None  # the last batch checked (the same array is not checked again)
 
     # -- tracing ---------------------------------------------------------------------------
     def _trace(self, row) -> tuple:
@@ -703,17 +707,34 @@ class Compiled:
         return first, traced
 
     def _prepare(self, X) -> None:
-        np = _np()
-        if self.key is not None and self.check != "always":
+        """Trace the rows ``check`` asks for; (re)build or reject on a new structure."""
+        if self.key is not None and (self.check in ("first", "none") or (
+                self.check == "rows" and X is self._last_X)):
             return
-        rows = X[:1] if self.check == "none" else X[:CHECK_ROWS]
-        key, traced = self._keys(rows)
+        if self.check == "rows":  # each distinct row once, the first time it comes
+            rows = [row for row in X if row.tobytes() not in self._seen]
+        else:
+            rows = X[:1] if self.check == "none" else X if self.check == "always" else (
+                X[:CHECK_ROWS])
+        if len(rows):
+            key, traced = self._keys(rows)
+            if self.key is not None and key != self.key and self.check == "rows":
+                raise TraceError(
+                    "compile: a new sample gives a different graph than the samples seen "
+                    f"before (at {_first_difference(self.key, key)}): the function has "
+                    "Python control flow on the data, which cannot be vectorised; use the "
+                    "dynamic engine for it")
+            if self.check == "rows":
+                self._seen.update(row.tobytes() for row in rows)
+        else:
+            key = self.key
+        self._last_X = X
         if key == self.key:
             return
         if key not in CACHE:
             out, pen, inputs, aux = traced
             source, consts, views = _Builder(out, pen, self.params, inputs, aux).build()
-            namespace = {"np": np, "sigmoid": _sigmoid}
+            namespace = {"np": _np(), "sigmoid": _sigmoid}
             exec(builtins.compile(source, f"<dagrad compiled {len(CACHE)}>", "exec"), namespace)
             CACHE[key] = (source, namespace["forward"], namespace["forward_backward"],
                           consts, views)
@@ -843,7 +864,7 @@ def _view(theta, index):
 
 def compile(fn: Callable[[list[Value]], Value], params: Sequence[Value], n_inputs: int, *,  # noqa: A001
             penalty: Callable[[], Value] | None = None, reduction: str = "mean",
-            check: str = "first") -> Compiled:
+            check: str = "rows") -> Compiled:
     """Compile the per-sample function ``fn`` to numpy code over batches.
 
     The batch loss is ``reduction`` (mean or sum) over the rows of ``X`` of
@@ -860,9 +881,15 @@ def compile(fn: Callable[[list[Value]], Value], params: Sequence[Value], n_input
         n_inputs: Number of placeholders (columns of ``X``).
         penalty: Optional ``() -> Value`` over the parameters only.
         reduction: ``"mean"`` (default) or ``"sum"`` over the batch.
-        check: ``"first"``: trace every row of the first batch and require one
-            structure; ``"always"``: do so for every batch (slow; retraces
-            when all rows agree on a new structure); ``"none"``: trace one row.
+        check: How the structure is checked. ``"rows"`` (default): every
+            distinct row is traced once, the first time it comes (so an
+            epoch of new data costs one dynamic forward pass, later epochs a
+            hash per row), and a row whose graph differs raises
+            :class:`TraceError`; a batch that is the very array of the last
+            call is not checked again. ``"first"``: only the first batch's
+            rows (up to :data:`CHECK_ROWS`). ``"always"``: every row of every
+            batch (slow; retraces when all rows agree on a new structure).
+            ``"none"``: trace one row and trust it.
 
     Returns:
         A :class:`Compiled`. Tracing happens at the first call.

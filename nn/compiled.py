@@ -86,7 +86,8 @@ class CompiledLoss:
         model: A callable ``Module`` (e.g. ``MLP``) with ``parameters()``.
         loss: One of :data:`LOSS_NAMES`.
         alpha: The L2 coefficient (0 for none).
-        check: ``engine.compile``'s structure check (``"first"`` by default).
+        check: ``engine.compile``'s structure check (``"rows"`` by default: each
+            distinct sample is traced once, the first time it comes).
 
     Raises:
         ValueError: An unknown loss name.
@@ -102,7 +103,7 @@ class CompiledLoss:
     """
 
     def __init__(self, model: Any, loss: str = "hinge", alpha: float = 0.0,
-                 check: str = "first") -> None:
+                 check: str = "rows") -> None:
         if loss not in _PER_SAMPLE:
             raise ValueError(f"compiled loss: unknown loss {loss!r}; expected one of "
                              f"{', '.join(LOSS_NAMES)}")

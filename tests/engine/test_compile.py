@@ -284,3 +284,20 @@ def random_function(seed, ps):
 def test_random_graphs_match_the_dynamic_engine(seed):
     ps = params()
     check(random_function(seed, ps), ps, batch(6, seed=seed), rel=1e-10)
+
+
+def test_every_new_row_is_checked_once():
+    w = Value(1.0)
+
+    def leaky(x):
+        z = w * x[0]
+        return z.relu() if x[0].data > 0 else z * 0.1
+
+    compiled = compile(leaky, [w], 1)
+    compiled.loss_and_grad(np.array([[1.0], [2.0]]))  # one structure so far
+    compiled.loss_and_grad(np.array([[2.0], [3.0]]))  # a new row, the same structure
+    with pytest.raises(TraceError, match="new sample gives a different graph"):
+        compiled.loss_and_grad(np.array([[3.0], [-1.0]]))  # the other branch: rejected
+    first = compile(leaky, [w], 1, check="first")
+    first.loss_and_grad(np.array([[1.0], [2.0]]))
+    assert first.loss_and_grad(np.array([[-1.0]]))[0] == 0.0  # relu branch: the documented risk
