@@ -748,6 +748,8 @@ class Compiled:
         self._P = [_view(self.theta, v) for v in self._views]
         self._G = [_view(self.gtheta, v) for v in self._views]
         self._irregular = [i for i, v in enumerate(self._views) if _strides(v) is None]
+        used = {i for v in self._views for i in v.ravel().tolist()}
+        self._unused = {i for i in range(len(self.params)) if i not in used}
 
     def _batch(self, X):
         np = _np()
@@ -822,8 +824,10 @@ class Compiled:
         """
         self.load()
         loss = self._run(X)
-        for p, g in zip(self.params, self.gtheta.tolist(), strict=True):
-            p.grad = g if p.grad is None else p.grad + g
+        unused = self._unused  # parameters the graph does not reach keep grad None
+        for i, (p, g) in enumerate(zip(self.params, self.gtheta.tolist(), strict=True)):
+            if not unused or i not in unused:
+                p.grad = g if p.grad is None else p.grad + g
         return loss
 
 

@@ -301,3 +301,10 @@ def test_every_new_row_is_checked_once():
     first = compile(leaky, [w], 1, check="first")
     first.loss_and_grad(np.array([[1.0], [2.0]]))
     assert first.loss_and_grad(np.array([[-1.0]]))[0] == 0.0  # relu branch: the documented risk
+
+
+def test_parameters_the_graph_does_not_reach_keep_grad_none():
+    used, unused = Value(2.0), Value(3.0)
+    compiled = compile(lambda x: used * x[0], [used, unused], 1)
+    compiled.backward(np.array([[1.0], [3.0]]))
+    assert used.grad == 2.0 and unused.grad is None  # as the dynamic engine and PyTorch
