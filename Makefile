@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint bench graphviz venv clean
+.PHONY: demo test lint bench figures graphviz venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ lint: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python -m bench
+
+# The picture in the README, drawn by the command line it documents.
+figures: $(VENV)/.demo-installed graphviz
+	$(BIN)/dagrad-draw "tanh(x1*w1 + x2*w2 + b)" --set x1=2 x2=0 w1=-3 w2=1 \
+	  b=6.8813735870195432 --flow -o notebooks/figures/neuron.svg
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache runs
