@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print("machine: " + "; ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
     results = run_all(names, args.quick)
+    summary = targets(results)
+    if summary:
+        print("\n".join(summary), flush=True)
     if args.write:
         info["load average after"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
