@@ -3,13 +3,17 @@
 ``--quick`` runs tiny sizes (seconds); ``--only`` picks benchmarks by name
 (demo, chains, memory, scaling, hessian, engine); ``--write`` also writes the
 tables, with the machine they ran on, to ``bench/RESULTS.md`` (atomically).
+Each benchmark runs in a fresh interpreter, all its engines in that one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,15 +35,34 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 
 
 def run_all(names: list[str], quick: bool) -> list[Result]:
+    """Run each benchmark in a fresh interpreter (what one benchmark imports or
+    leaves behind, e.g. torch's objects for the garbage collector to scan, must
+    not change the next one's figures) and collect the results."""
     results = []
     for name in names:
         print(header(name), flush=True)
         t = time.perf_counter()
-        result = importlib.import_module(BENCHMARKS[name]).run(quick=quick)
-        result.notes.append(f"This benchmark took {time.perf_counter() - t:.1f} s.")
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "result.json")
+            command = [sys.executable, "-m", "bench", "--child", name, "--json", out]
+            done = subprocess.run(command + (["--quick"] if quick else []), check=False,
+                                  cwd=os.path.dirname(os.path.dirname(RESULTS)))
+            if done.returncode != 0:
+                raise SystemExit(f"bench: benchmark {name!r} failed (exit {done.returncode})")
+            with open(out) as f:
+                result = Result(**json.load(f))
+        result.notes.append(f"This benchmark took {time.perf_counter() - t:.1f} s "
+                            "(in its own interpreter).")
         print_result(result)
         results.append(result)
     return results
+
+
+def child(name: str, quick: bool, out: str) -> int:
+    """Run one benchmark here and write its result as JSON (for :func:`run_all`)."""
+    result = importlib.import_module(BENCHMARKS[name]).run(quick=quick)
+    write_atomic(out, json.dumps(dataclasses.asdict(result)))
+    return 0
 
 
 def markdown(results: list[Result], info: dict[str, str], command: str) -> str:
@@ -123,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
     parser.add_argument("--only", default="", help="comma-separated: " + ", ".join(BENCHMARKS))
     parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
+    parser.add_argument("--child", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--json", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        return child(args.child, args.quick, args.json)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
