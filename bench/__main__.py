@@ -32,6 +32,7 @@ BENCHMARKS = {
 }
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
 
 
 def run_all(names: list[str], quick: bool) -> list[Result]:
@@ -46,7 +47,7 @@ def run_all(names: list[str], quick: bool) -> list[Result]:
             out = os.path.join(tmp, "result.json")
             command = [sys.executable, "-m", "bench", "--child", name, "--json", out]
             done = subprocess.run(command + (["--quick"] if quick else []), check=False,
-                                  cwd=os.path.dirname(os.path.dirname(RESULTS)))
+                                  cwd=ROOT)
             if done.returncode != 0:
                 raise SystemExit(f"bench: benchmark {name!r} failed (exit {done.returncode})")
             with open(out) as f:
