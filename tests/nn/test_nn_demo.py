@@ -71,8 +71,21 @@ def test_the_same_demo_written_by_hand_gives_the_same_first_loss():
     scores = [model(x) for x in X]
     loss = hinge_loss(scores, y) + l2_penalty(model, 1e-4)
     history = fit(model, X, y, loss="hinge", optimizer=SGD(model, lr=1.0), epochs=1, l2=1e-4,
-                  verbose=False)
+                  verbose=False, backend="dynamic")
     assert history.train_loss[0] == loss.data
+
+
+def test_the_compiled_backend_gives_the_demo_loss_to_rounding():
+    pytest.importorskip("numpy")
+    X, y, model, _, _ = micrograd_setup()
+    loss = hinge_loss([model(x) for x in X], y) + l2_penalty(model, 1e-4)
+    history = fit(model, X, y, loss="hinge", optimizer=SGD(model, lr=1.0), epochs=1, l2=1e-4,
+                  verbose=False, backend="compiled")
+    assert history.train_loss[0] == pytest.approx(loss.data, rel=1e-14)
+    with pytest.raises(ValueError, match="unknown backend"):
+        fit(model, X, y, loss="hinge", epochs=1, verbose=False, backend="gpu")
+    with pytest.raises(ValueError, match="loss given by name"):
+        fit(model, X, y, loss=hinge_loss, epochs=1, verbose=False, backend="compiled")
 
 
 def test_three_class_spiral_with_cross_entropy_and_adam():
