@@ -185,7 +185,9 @@ def test_random_dags_match_torch(point, program):
         tnodes.append(table[name][1](*[tnodes[a % len(tnodes)] for a in args]))
     out = engine.sum(nodes[len(xs):])  # every node contributes: many consumers per node
     tout = torch.stack(tnodes[len(ts):]).sum()
-    assert same(out.data, tout.item(), 1e-9)
+    # the sum may cancel (terms ~1, total ~1e-8): allow rounding relative to the terms
+    scale = 1.0 + sum(abs(n.data) for n in nodes[len(xs):])
+    assert same(out.data, tout.item(), 1e-9) or abs(out.data - tout.item()) < 1e-13 * scale
     grads = engine.grad(out, xs, materialize_grads=True)
     tgrads = torch.autograd.grad(tout, ts, allow_unused=True, materialize_grads=True)
     for g, tg in zip(grads, tgrads, strict=True):
