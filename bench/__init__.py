@@ -170,5 +170,13 @@ def print_result(result: Result, file: Any = None) -> None:
     print(result.markdown(), file=file or sys.stdout, flush=True)
 
 
+def run_script(run: Callable[..., Result], argv: list[str] | None = None) -> Result:
+    """A script's ``main``: run it (``--quick`` for tiny sizes) and print its table."""
+    argv = sys.argv[1:] if argv is None else argv
+    result = run(quick="--quick" in argv)
+    print_result(result)
+    return result
+
+
 def seq(xs: Sequence[float]) -> str:
     return ", ".join(f"{x:g}" for x in xs)

@@ -19,7 +19,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-from bench import MISSING, Result, fresh, peer, print_result, timed
+from bench import MISSING, Result, fresh, peer, run_script, timed
 
 C_MUL, C_ADD = 0.999999, 1e-6
 FULL_DEPTHS = [1_000, 10_000, 100_000, 1_000_000]
@@ -114,10 +114,8 @@ def run(quick: bool = False, depths: list[int] | None = None) -> Result:
 
 
 def main(argv: list[str] | None = None) -> Result:
-    argv = sys.argv[1:] if argv is None else argv
-    result = run(quick="--quick" in argv)
-    print_result(result)
-    return result
+    """Run this benchmark from the command line and print its table."""
+    return run_script(run, argv)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,11 @@ Run: ``python -m bench.demo_step [--quick]``.
 from __future__ import annotations
 
 import random
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import MISSING, Result, fresh, ms, peer, print_result, ratio, timed
+from bench import MISSING, Result, fresh, ms, peer, ratio, run_script, timed
 
 ALPHA = 1e-4
 SIZES = [16, 16, 1]
@@ -396,10 +395,8 @@ def _ratios(rows: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> Result:
-    argv = sys.argv[1:] if argv is None else argv
-    result = run(quick="--quick" in argv)
-    print_result(result)
-    return result
+    """Run this benchmark from the command line and print its table."""
+    return run_script(run, argv)
 
 
 if __name__ == "__main__":

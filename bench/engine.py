@@ -19,11 +19,10 @@ Run: ``python -m bench.engine [--quick]``.
 from __future__ import annotations
 
 import random
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import MISSING, Result, fresh, peer, print_result, timed
+from bench import MISSING, Result, fresh, peer, run_script, timed
 from bench.chains import chain, expected
 
 
@@ -119,10 +118,8 @@ def _chain(V: Callable, depth: int) -> tuple[list, Any, int]:
 
 
 def main(argv: list[str] | None = None) -> Result:
-    argv = sys.argv[1:] if argv is None else argv
-    result = run(quick="--quick" in argv)
-    print_result(result)
-    return result
+    """Run this benchmark from the command line and print its table."""
+    return run_script(run, argv)
 
 
 if __name__ == "__main__":

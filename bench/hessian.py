@@ -13,10 +13,9 @@ Run: ``python -m bench.hessian [--quick]``.
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any
 
-from bench import MISSING, Result, fresh, ms, peer, print_result, ratio, repeat
+from bench import MISSING, Result, fresh, ms, peer, ratio, repeat, run_script
 
 
 def f_generic(x, sin, exp) -> Any:
@@ -74,10 +73,8 @@ def run(quick: bool = False, n: int | None = None) -> Result:
 
 
 def main(argv: list[str] | None = None) -> Result:
-    argv = sys.argv[1:] if argv is None else argv
-    result = run(quick="--quick" in argv)
-    print_result(result)
-    return result
+    """Run this benchmark from the command line and print its table."""
+    return run_script(run, argv)
 
 
 if __name__ == "__main__":

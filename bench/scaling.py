@@ -11,10 +11,9 @@ Run: ``python -m bench.scaling [--quick]``.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from bench import Result, fresh, ms, peer, print_result, repeat
+from bench import Result, fresh, ms, peer, repeat, run_script
 
 FULL_WIDTHS = [4, 8, 16, 32, 64, 128]
 QUICK_WIDTHS = [2, 4]
@@ -71,10 +70,8 @@ def run(quick: bool = False, widths: list[int] | None = None, n: int = 100) -> R
 
 
 def main(argv: list[str] | None = None) -> Result:
-    argv = sys.argv[1:] if argv is None else argv
-    result = run(quick="--quick" in argv)
-    print_result(result)
-    return result
+    """Run this benchmark from the command line and print its table."""
+    return run_script(run, argv)
 
 
 if __name__ == "__main__":
