@@ -51,15 +51,12 @@ CONV2D_CASES = [
 ]
 
 
-@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
-@pytest.mark.parametrize("case", CONV2D_CASES)
-def test_conv2d_matches_torch(case):
+def check_conv_against_torch(cls, args, kwargs, xshape, seed):
+    """Forward values, and input, weight and bias gradients, of ``cls`` vs torch's."""
     torch = pytest.importorskip("torch")
-    cin, cout, k, s, p, d, bias, xshape = case
-    rng = random.Random(1)
-    conv = Conv2d(cin, cout, k, stride=s, padding=p, dilation=d, bias=bias, rng=rng)
-    ref = torch.nn.Conv2d(cin, cout, k, stride=s, padding=p, dilation=d, bias=bias,
-                          dtype=torch.float64)
+    rng = random.Random(seed)
+    conv = cls(*args, **kwargs, rng=rng)
+    ref = getattr(torch.nn, cls.__name__)(*args, **kwargs, dtype=torch.float64)
     copy_weights(conv, ref, torch)
     xdata = rand_tensor(rng, xshape)
     x = to_values(xdata)
@@ -73,47 +70,21 @@ def test_conv2d_matches_torch(case):
     (tout * torch.tensor(coeffs, dtype=torch.float64)).sum().backward()
     assert_close(grads_of(x), tx.grad.flatten().tolist())
     assert_close(grads_of(conv.weight), ref.weight.grad.flatten().tolist())
-    if bias:
+    if conv.bias is not None:
         assert_close(grads_of(conv.bias), ref.bias.grad.tolist())
+    return conv
 
 
-@pytest.mark.parametrize("groups, cin, cout, conv_cls, xshape", [
-    (2, 4, 6, "Conv2d", (4, 5, 5)), (3, 3, 3, "Conv2d", (2, 3, 4, 4)),
-    (2, 2, 4, "Conv1d", (2, 7)),
-])
-def test_grouped_convolution_matches_torch(groups, cin, cout, conv_cls, xshape):
-    torch = pytest.importorskip("torch")
-    rng = random.Random(9)
-    cls = Conv2d if conv_cls == "Conv2d" else Conv1d
-    conv = cls(cin, cout, 3, padding=1, groups=groups, rng=rng)
-    ref = getattr(torch.nn, conv_cls)(cin, cout, 3, padding=1, groups=groups,
-                                      dtype=torch.float64)
-    copy_weights(conv, ref, torch)
-    xdata = rand_tensor(rng, xshape)
-    x = to_values(xdata)
-    out = conv(x)
-    tx = torch.tensor(xdata, dtype=torch.float64, requires_grad=True)
-    tout = ref(tx)
-    assert_close(to_data(out), tout.tolist())
-    coeffs = rand_tensor(rng, list(tout.shape))
-    weighted_sum(out, coeffs).backward()
-    (tout * torch.tensor(coeffs, dtype=torch.float64)).sum().backward()
-    assert_close(grads_of(x), tx.grad.flatten().tolist())
-    assert_close(grads_of(conv.weight), ref.weight.grad.flatten().tolist())
-    assert_close(grads_of(conv.bias), ref.bias.grad.tolist())
-    assert shape(conv.weight)[1] == cin // groups
+def check_case(cls, case, seed):
+    cin, cout, k, s, p, d, bias, xshape = case
+    kwargs = {"stride": s, "padding": p, "dilation": d, "bias": bias}
+    check_conv_against_torch(cls, (cin, cout, k), kwargs, xshape, seed)
 
 
-def test_depthwise_output_reads_only_its_channel():
-    conv = Conv2d(2, 2, 1, groups=2, bias=False, rng=0)
-    conv.weight[0][0][0][0].data, conv.weight[1][0][0][0].data = 2.0, 3.0
-    out = conv([[[1.0]], [[10.0]]])
-    assert to_data(out) == [[[2.0]], [[30.0]]]
-    assert repr(conv) == "Conv2d(2, 2, kernel_size=(1, 1), stride=(1, 1), groups=2, bias=False)"
-    with pytest.raises(ValueError, match="groups=2 must divide in_channels=3 and out_channels=4"):
-        Conv2d(3, 4, 1, groups=2)
-    out = conv2d([[[1.0]], [[1.0]]], [[[[1.0]]], [[[2.0]]]], groups=2)
-    assert to_data(out) == [[[1.0]], [[2.0]]]
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("case", CONV2D_CASES)
+def test_conv2d_matches_torch(case):
+    check_case(Conv2d, case, seed=1)
 
 
 CONV1D_CASES = [
@@ -125,27 +96,26 @@ CONV1D_CASES = [
 
 @pytest.mark.parametrize("case", CONV1D_CASES)
 def test_conv1d_matches_torch(case):
-    torch = pytest.importorskip("torch")
-    cin, cout, k, s, p, d, bias, xshape = case
-    rng = random.Random(2)
-    conv = Conv1d(cin, cout, k, stride=s, padding=p, dilation=d, bias=bias, rng=rng)
-    ref = torch.nn.Conv1d(cin, cout, k, stride=s, padding=p, dilation=d, bias=bias,
-                          dtype=torch.float64)
-    copy_weights(conv, ref, torch)
-    xdata = rand_tensor(rng, xshape)
-    x = to_values(xdata)
-    out = conv(x)
-    tx = torch.tensor(xdata, dtype=torch.float64, requires_grad=True)
-    tout = ref(tx)
-    assert list(shape(out)) == list(tout.shape)
-    assert_close(to_data(out), tout.tolist())
-    coeffs = rand_tensor(rng, list(tout.shape))
-    weighted_sum(out, coeffs).backward()
-    (tout * torch.tensor(coeffs, dtype=torch.float64)).sum().backward()
-    assert_close(grads_of(x), tx.grad.flatten().tolist())
-    assert_close(grads_of(conv.weight), ref.weight.grad.flatten().tolist())
-    if bias:
-        assert_close(grads_of(conv.bias), ref.bias.grad.tolist())
+    check_case(Conv1d, case, seed=2)
+
+
+@pytest.mark.parametrize("groups, cin, cout, cls, xshape", [
+    (2, 4, 6, Conv2d, (4, 5, 5)), (3, 3, 3, Conv2d, (2, 3, 4, 4)), (2, 2, 4, Conv1d, (2, 7)),
+])
+def test_grouped_convolution_matches_torch(groups, cin, cout, cls, xshape):
+    conv = check_conv_against_torch(cls, (cin, cout, 3), {"padding": 1, "groups": groups},
+                                    xshape, seed=9)
+    assert shape(conv.weight)[1] == cin // groups
+
+
+def test_depthwise_output_reads_only_its_channel():
+    conv = Conv2d(2, 2, 1, groups=2, bias=False, rng=0)
+    conv.weight[0][0][0][0].data, conv.weight[1][0][0][0].data = 2.0, 3.0
+    out = conv([[[1.0]], [[10.0]]])
+    assert to_data(out) == [[[2.0]], [[30.0]]]
+    assert repr(conv) == "Conv2d(2, 2, kernel_size=(1, 1), stride=(1, 1), groups=2, bias=False)"
+    with pytest.raises(ValueError, match="groups=2 must divide in_channels=3 and out_channels=4"):
+        Conv2d(3, 4, 1, groups=2)
 
 
 def test_functional_conv2d_matches_torch():
