@@ -80,9 +80,12 @@ assert abs(losses[0] - 0.8958441028683222) < 1e-12 and accuracies[0] == 0.5
 assert abs(losses[1] - 1.7235905336972022) < 1e-12 and accuracies[1] == 0.81
 
 # %% [markdown]
-# `nn.train.fit` runs the same loop (it is `dynamic_step` plus the optimizer
-# and the schedule) and records a `History`. Here are all 100 steps of the
-# demo, from the same initial weights:
+# `nn.train.fit` runs the same loop (a step function plus the optimizer and
+# the schedule) and records a `History`. By default, when numpy is installed,
+# its step runs the **compiled** version of the graph (notebook 8: the same
+# numbers to about $10^{-15}$, many times faster); `fit(backend="dynamic")`
+# runs the scalar graph exactly as the loop above. Here are all 100 steps of
+# the demo, from the same initial weights:
 
 # %%
 random.seed(1337)

@@ -30,7 +30,7 @@ import engine
 from bench import demo_step
 from engine import Value
 from nn import MLP
-from nn.compiled import CompiledLoss, compiled_step
+from nn.compiled import CompiledLoss
 from nn.data import micrograd_moons
 from nn.losses import hinge_loss, l2_penalty
 from nn.optim import SGD, LinearLR
@@ -168,26 +168,27 @@ assert np.allclose(dynamic_grads, compiled_grads, rtol=1e-10, atol=1e-14)
 print(compiled.source)
 
 # %% [markdown]
-# `nn.compiled.compiled_step` packages this as a drop-in for the training step
-# of `fit` (`fit(step=...)`): the same optimizer and schedule, the same
-# `History`, with the gradient work done by the generated code. The first 30
-# steps of micrograd's demo (notebook 4: SGD with a decaying learning rate),
-# once each way, from the same initial weights:
+# `fit` uses this path by itself: `fit(backend="compiled")` (and the default
+# `"auto"`, whenever numpy is installed and the loss is given by name) runs
+# each training step through `nn.compiled.compiled_step`, with the same
+# optimizer, schedule and `History` as `backend="dynamic"`, the scalar graph.
+# The first 30 steps of micrograd's demo (notebook 4: SGD with a decaying
+# learning rate), once each way, from the same initial weights:
 
 # %%
-def train(step):
+def train(backend):
     random.seed(1337)
     net = MLP(2, [16, 16, 1])
     optimizer = SGD(net.parameters(), lr=1.0)
     schedule = LinearLR(optimizer, start_factor=1.0, end_factor=0.1, total_iters=100)
     t0 = time.perf_counter()
     history = fit(net, X, y, loss="hinge", optimizer=optimizer, schedule=schedule, l2=1e-4,
-                  epochs=30, verbose=False, step=step)
+                  epochs=30, verbose=False, backend=backend)
     return history, time.perf_counter() - t0
 
 
-dynamic_history, dynamic_s = train(None)
-compiled_history, compiled_s = train(compiled_step("hinge"))
+dynamic_history, dynamic_s = train("dynamic")
+compiled_history, compiled_s = train("compiled")
 print(f"dynamic : {dynamic_s:6.2f} s, final loss {dynamic_history.train_loss[-1]:.10f}, "
       f"accuracy {dynamic_history.train_acc[-1]:.0%}")
 print(f"compiled: {compiled_s:6.2f} s, final loss {compiled_history.train_loss[-1]:.10f}, "
