@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from golden import micrograd_example
 
 import engine
 from engine import Value, adjoints, no_grad, topological_order, zero_grad
@@ -11,16 +12,7 @@ from engine import Value, adjoints, no_grad, topological_order, zero_grad
 def test_micrograd_readme_golden_numbers():
     a = Value(-4.0)
     b = Value(2.0)
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
+    g = micrograd_example(a, b)
     assert f"{g.data:.4f}" == "24.7041"
     g.backward()
     assert f"{a.grad:.4f}" == "138.8338"

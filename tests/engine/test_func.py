@@ -4,6 +4,7 @@ import collections
 import math
 
 import pytest
+from golden import micrograd_example
 
 import engine
 from engine import Value
@@ -20,21 +21,7 @@ def test_grad_of_a_cube_is_a_float():
 
 def test_grad_matches_micrograd_golden_numbers():
     """micrograd's README expression, as a function of (a, b)."""
-
-    def g(a, b):
-        c = a + b
-        d = a * b + b**3
-        c += c + 1
-        c += 1 + c + (-a)
-        d += d * 2 + (b + a).relu()
-        d += 3 * d + (b - a).relu()
-        e = c - d
-        f = e**2
-        out = f / 2.0
-        out += 10.0 / f
-        return out
-
-    value, (da, db) = value_and_grad(g, argnums=(0, 1))(-4.0, 2.0)
+    value, (da, db) = value_and_grad(micrograd_example, argnums=(0, 1))(-4.0, 2.0)
     assert f"{value:.4f} {da:.4f} {db:.4f}" == "24.7041 138.8338 645.5773"
 
 
