@@ -38,6 +38,7 @@ loop over a dict of outgoing gradients.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Sequence
 
 from engine.modes import STATE, check_backward, enable_grad
@@ -125,13 +126,19 @@ def adjoints(roots: Value | Sequence[Value], grad_outputs: float | Sequence | No
                 "made under no_grad()), so there is nothing to differentiate"
             )
         table[root] = table[root] + seed if root in table else seed
-    order = topological_order(roots)
     anomaly = STATE.anomaly
-    if create_graph:
-        with enable_grad():
-            _fill(table, order, True, anomaly)
-    else:
-        _fill(table, order, False, anomaly)
+    collecting = gc.isenabled()
+    gc.disable()  # the DP makes no reference cycles: spare the collector's scans (~25%)
+    try:
+        order = topological_order(roots)
+        if create_graph:
+            with enable_grad():
+                _fill(table, order, True, anomaly)
+        else:
+            _fill(table, order, False, anomaly)
+    finally:
+        if collecting:
+            gc.enable()
     return table
 
 

@@ -216,3 +216,21 @@ def test_detach_cuts_the_graph():
     y.backward()
     assert x.grad == 6.0
     assert not x.detach().requires_grad
+
+
+def test_backward_restores_the_garbage_collector_state():
+    import gc
+
+    x = Value(2.0)
+    assert gc.isenabled()
+    (x * x).backward()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        (x * x).backward()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError):
+        Value(1.0, requires_grad=False).backward()
+    assert gc.isenabled()
