@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint bench figures graphviz venv clean
+.PHONY: demo test lint bench figures notebooks graphviz venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench: $(VENV)/.test-installed
 figures: $(VENV)/.demo-installed graphviz
 	$(BIN)/dagrad-draw "tanh(x1*w1 + x2*w2 + b)" --set x1=2 x2=0 w1=-3 w2=1 \
 	  b=6.8813735870195432 --flow -o notebooks/figures/neuron.svg
+
+# Rebuild and re-execute every notebook from its source in notebooks/src/.
+notebooks: $(VENV)/.test-installed graphviz
+	$(BIN)/python notebooks/build.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache runs
