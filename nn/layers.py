@@ -363,15 +363,12 @@ class Linear(Module):
     def _one(self, x: Sequence[Value | float]) -> list[Value]:
         if isinstance(x, (Value, numbers.Real)) or len(x) != self.in_features:
             got = "a scalar" if isinstance(x, (Value, numbers.Real)) else f"[{len(x)}]"
-            raise ValueError(f"{self.extra_repr_full()}: expected input [{self.in_features}] "
+            raise ValueError(f"{self!r}: expected input [{self.in_features}] "
                              f"or [N][{self.in_features}], got {got}")
         xs = _lift(x, self.in_features, "Linear")
         if self.bias is None:
             return [apply(ops.DOT, *w, *xs) for w in self.weight]
         return [apply(ops.DOT, *w, *xs, b) for w, b in zip(self.weight, self.bias, strict=True)]
-
-    def extra_repr_full(self) -> str:
-        return f"Linear({self.extra_repr()})"
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (weights come from the state dict)."""
