@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from bench import Result, header, machine, print_result
+from nn.io import atomic_write_text
 
 #: Benchmark name -> module, in the order they run.
 BENCHMARKS = {
@@ -62,7 +63,7 @@ def run_all(names: list[str], quick: bool) -> list[Result]:
 def child(name: str, quick: bool, out: str) -> int:
     """Run one benchmark here and write its result as JSON (for :func:`run_all`)."""
     result = importlib.import_module(BENCHMARKS[name]).run(quick=quick)
-    write_atomic(out, json.dumps(dataclasses.asdict(result)))
+    atomic_write_text(out, json.dumps(dataclasses.asdict(result)))
     return 0
 
 
@@ -142,13 +143,6 @@ def targets(results: list[Result]) -> list[str]:
     return out
 
 
-def write_atomic(path: str, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
@@ -173,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         info["load average after"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
-        write_atomic(RESULTS, markdown(results, info, command.strip()))
+        atomic_write_text(RESULTS, markdown(results, info, command.strip()))
         print(f"wrote {RESULTS}")
     return 0
 

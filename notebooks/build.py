@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nn.io import atomic_write_text
+
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "src"
 
@@ -234,15 +236,8 @@ def build(name: str) -> float:
 
     start = time.perf_counter()
     nb = execute(make_notebook(name))
-    path = notebook_path(name)
-    fd, tmp = tempfile.mkstemp(dir=HERE, prefix=f".{name}.", suffix=".ipynb")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            nbformat.write(nb, f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    text = nbformat.writes(nb)
+    atomic_write_text(notebook_path(name), text if text.endswith("\n") else text + "\n")
     return time.perf_counter() - start
 
 
