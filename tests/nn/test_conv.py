@@ -1,36 +1,17 @@
 """Conv1d/Conv2d: forward values and gradients vs PyTorch (float64) and finite differences."""
 
 import random
+from functools import partial
 
 import pytest
+from layer_check import close, compare_with_torch, grads_of, rand_tensor
 
 from engine import Value, gradcheck
 from engine import sum as vsum
 from nn.conv import Conv1d, Conv2d, conv1d, conv2d, output_size
-from nn.utils import flatten_values, shape, to_data, to_values
+from nn.utils import flatten_values, shape, to_data
 
-
-def rand_tensor(rng, dims):
-    if not dims:
-        return rng.uniform(-1.0, 1.0)
-    return [rand_tensor(rng, dims[1:]) for _ in range(dims[0])]
-
-
-def weighted_sum(out, coeffs):
-    """sum(out * coeffs): a scalar whose gradient seeds every output differently."""
-    outs, cs = flatten_values(out), flatten_values(coeffs)
-    return vsum([o * c for o, c in zip(outs, cs, strict=True)])
-
-
-def grads_of(nested):
-    return [0.0 if v.grad is None else v.grad for v in flatten_values(nested)]
-
-
-def assert_close(a, b, tol=1e-10):
-    a, b = flatten_values(a), flatten_values(b)
-    assert len(a) == len(b)
-    for i, (u, v) in enumerate(zip(a, b, strict=True)):
-        assert abs(u - v) <= tol * (1.0 + abs(v)), (i, u, v)
+assert_close = partial(close, tol=1e-10)
 
 
 def copy_weights(ours, theirs, torch):
@@ -58,17 +39,7 @@ def check_conv_against_torch(cls, args, kwargs, xshape, seed):
     conv = cls(*args, **kwargs, rng=rng)
     ref = getattr(torch.nn, cls.__name__)(*args, **kwargs, dtype=torch.float64)
     copy_weights(conv, ref, torch)
-    xdata = rand_tensor(rng, xshape)
-    x = to_values(xdata)
-    out = conv(x)
-    tx = torch.tensor(xdata, dtype=torch.float64, requires_grad=True)
-    tout = ref(tx)
-    assert list(shape(out)) == list(tout.shape)
-    assert_close(to_data(out), tout.tolist())
-    coeffs = rand_tensor(rng, list(tout.shape))
-    weighted_sum(out, coeffs).backward()
-    (tout * torch.tensor(coeffs, dtype=torch.float64)).sum().backward()
-    assert_close(grads_of(x), tx.grad.flatten().tolist())
+    compare_with_torch(conv, ref, rand_tensor(rng, xshape), torch, rng, assert_close)
     assert_close(grads_of(conv.weight), ref.weight.grad.flatten().tolist())
     if conv.bias is not None:
         assert_close(grads_of(conv.bias), ref.bias.grad.tolist())

@@ -1,19 +1,16 @@
 """LayerNorm and BatchNorm1d/2d vs PyTorch (float64, both modes), finite differences, errors."""
 
 import random
+from functools import partial
 
+import layer_check
 import pytest
+from layer_check import compare_with_torch, rand_tensor
 
 from engine import Value, gradcheck
 from engine import sum as vsum
 from nn.norm import BatchNorm1d, BatchNorm2d, LayerNorm, batch_norm, layer_norm
-from nn.utils import flatten_values, shape, to_data, to_values
-
-
-def rand_tensor(rng, dims, scale=1.0, offset=0.0):
-    if not dims:
-        return offset + scale * rng.uniform(-1.0, 1.0)
-    return [rand_tensor(rng, dims[1:], scale, offset) for _ in range(dims[0])]
+from nn.utils import flatten_values, to_data, to_values
 
 
 def randomize(params, rng):
@@ -21,27 +18,13 @@ def randomize(params, rng):
         p.data = rng.uniform(0.5, 1.5)
 
 
-def close(a, b, tol=1e-9):
-    a, b = flatten_values(a), flatten_values(b)
-    assert len(a) == len(b)
-    for i, (u, v) in enumerate(zip(a, b, strict=True)):
-        assert abs(u - v) <= tol * (1.0 + abs(v)), (i, u, v)
+close = partial(layer_check.close, tol=1e-9)
 
 
 def run_both(layer, ref, xdata, torch, seed=0):
     """Forward and backward through both; return (x Values, torch input)."""
-    rng = random.Random(seed)
-    x = to_values(xdata)
-    out = layer(x)
-    tx = torch.tensor(xdata, dtype=torch.float64, requires_grad=True)
-    tout = ref(tx)
-    assert list(shape(out)) == list(tout.shape)
-    close(to_data(out), tout.tolist())
-    coeffs = rand_tensor(rng, list(tout.shape))
-    vsum([o * c for o, c in zip(flatten_values(out), flatten_values(coeffs),
-                                 strict=True)]).backward()
-    (tout * torch.tensor(coeffs, dtype=torch.float64)).sum().backward()
-    close([v.grad for v in flatten_values(x)], tx.grad.flatten().tolist())
+    x, tx = compare_with_torch(layer, ref, xdata, torch, seed, close)
+    assert all(v.grad is not None for v in flatten_values(x))  # every input reaches the output
     return x, tx
 
 

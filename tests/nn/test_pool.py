@@ -4,6 +4,7 @@ import math
 import random
 
 import pytest
+from layer_check import compare_with_torch, rand_tensor
 
 from engine import gradcheck
 from engine import sum as vsum
@@ -20,32 +21,17 @@ from nn.pool import (
     max_pool1d,
     max_pool2d,
 )
-from nn.utils import flatten_values, shape, to_data, to_values
+from nn.utils import flatten_values, to_data, to_values
 
 
-def rand_tensor(rng, dims, values=None):
-    if not dims:
-        return rng.choice(values) if values else rng.uniform(-1.0, 1.0)
-    return [rand_tensor(rng, dims[1:], values) for _ in range(dims[0])]
+def approx_close(ours, theirs):
+    for a, b in zip(flatten_values(ours), theirs, strict=True):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-14)
 
 
 def check_against_torch(layer, ref, xdata, seed=0):
     torch = pytest.importorskip("torch")
-    rng = random.Random(seed)
-    x = to_values(xdata)
-    out = layer(x)
-    tx = torch.tensor(xdata, dtype=torch.float64, requires_grad=True)
-    tout = ref(tx)
-    assert list(shape(out)) == list(tout.shape)
-    for a, b in zip(flatten_values(to_data(out)), tout.flatten().tolist(), strict=True):
-        assert a == pytest.approx(b, rel=1e-12, abs=1e-14)
-    coeffs = rand_tensor(rng, list(tout.shape))
-    vsum([o * c for o, c in zip(flatten_values(out), flatten_values(coeffs),
-                                 strict=True)]).backward()
-    (tout * torch.tensor(coeffs, dtype=torch.float64)).sum().backward()
-    ours = [0.0 if v.grad is None else v.grad for v in flatten_values(x)]
-    for a, b in zip(ours, tx.grad.flatten().tolist(), strict=True):
-        assert a == pytest.approx(b, rel=1e-12, abs=1e-14)
+    compare_with_torch(layer, ref, xdata, torch, seed, approx_close)
 
 
 POOL2D_CASES = [

@@ -1,8 +1,11 @@
 """RNNCell, GRUCell, RNN, GRU vs PyTorch (float64); BPTT vs finite differences; errors."""
 
 import random
+from functools import partial
 
+import layer_check
 import pytest
+from layer_check import rand_tensor, seeded_loss
 
 from engine import gradcheck
 from engine import sum as vsum
@@ -12,17 +15,7 @@ from nn.utils import flatten_values, shape, to_data, to_values
 PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
-def rand_tensor(rng, dims):
-    if not dims:
-        return rng.uniform(-1.0, 1.0)
-    return [rand_tensor(rng, dims[1:]) for _ in range(dims[0])]
-
-
-def close(a, b, tol=1e-10):
-    a, b = flatten_values(a), flatten_values(b)
-    assert len(a) == len(b)
-    for i, (u, v) in enumerate(zip(a, b, strict=True)):
-        assert abs(u - v) <= tol * (1.0 + abs(v)), (i, u, v)
+close = partial(layer_check.close, tol=1e-10)
 
 
 def copy_cell(cell, ref, torch, suffix=""):
@@ -39,14 +32,6 @@ def check_cell_grads(cell, ref, suffix=""):
         if ours is not None:
             close([p.grad for p in flatten_values(ours)],
                   getattr(ref, name + suffix).grad.flatten().tolist())
-
-
-def seeded_loss(out, torch_out, torch, seed):
-    """sum(out * c) for random c, in both worlds."""
-    coeffs = rand_tensor(random.Random(seed), list(torch_out.shape))
-    ours = vsum([o * c for o, c in zip(flatten_values(out), flatten_values(coeffs), strict=True)])
-    theirs = (torch_out * torch.tensor(coeffs, dtype=torch.float64)).sum()
-    return ours, theirs
 
 
 CELL_CASES = [
