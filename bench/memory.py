@@ -5,8 +5,9 @@ nodes, 100,000 ops by default) is built with each engine under
 ``tracemalloc``; we report the bytes held per node after the forward pass
 (the graph itself) and after backward (plus the gradients, and for dagrad
 nothing else: backward's table is freed). micrograd's node carries a
-``__dict__``, a ``set`` of children and a closure; dagrad's is a
-``__slots__`` object with a tuple of parents and a tuple of float partials.
+``__dict__``, a ``set`` of children and a closure; dagrad's is one
+``__slots__`` object holding its one or two parents and their float partials
+(tuples only for n-ary ops such as ``dot``).
 
 Run: ``python -m bench.memory [--quick]``.
 """

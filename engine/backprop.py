@@ -43,7 +43,7 @@ from collections.abc import Iterable, Sequence
 
 from engine.modes import STATE, check_backward, enable_grad
 from engine.ops import F
-from engine.value import V, Value
+from engine.value import _MANY, V, Value
 
 
 def topological_order(roots: Value | Iterable[Value], *,
@@ -163,22 +163,37 @@ def _fill(table: dict, order: list[Value], create_graph: bool, anomaly: bool) ->
     """
     get = table.get
     zero = _ZERO if create_graph else -0.0
+    recorded = not (create_graph or anomaly)  # use the float partials apply recorded
     for node in reversed(order):
-        parents = node.parents
-        if not parents:
+        a, b, da = node._a, node._b, node._da  # the edges, kept in slots (see Value)
+        if a is None:  # a leaf
             continue
         g = table[node]
-        if create_graph:
-            local = _aligned(node, node.op.partials(V, node, *parents))
+        if recorded and da is not None:  # the fast path: the recorded (parent, partial) pairs
+            if b is None:
+                edges = ((a, da),)
+            elif b is _MANY:
+                edges = zip(a, da, strict=True)
+            else:
+                edges = ((a, da), (b, node._db))
         else:
-            local = node.local_grads  # aligned with parents: apply made them together
-            if local is None:  # made while a parent was a constant
-                local = _aligned(node, node.op.partials(F, node.data, *[p.data for p in parents]))
-        if anomaly:
-            check_backward(node, g, local)
-        for parent, d in zip(parents, local):  # noqa: B905 (aligned; strict costs 13% here)
+            local = _partials(node, create_graph)
+            if anomaly:
+                check_backward(node, g, local)
+            edges = zip(node.parents, local)  # noqa: B905 (_partials checked the length)
+        for parent, d in edges:
             if parent.requires_grad:
                 table[parent] = get(parent, zero) + g * d  # the one summing site
+
+
+def _partials(node: Value, create_graph: bool) -> tuple:
+    """``node``'s local partials: ``Value`` graphs, the recorded floats, or floats anew."""
+    if create_graph:
+        return _aligned(node, node.op.partials(V, node, *node.parents))
+    local = node.local_grads
+    if local is None:  # made while no parent required grad
+        local = _aligned(node, node.op.partials(F, node.data, *[p.data for p in node.parents]))
+    return local
 
 
 def _aligned(node: Value, local: tuple) -> tuple:

@@ -358,13 +358,13 @@ class _Level:
         """Connect each leaf to the outer node it was lifted from: ``leaf = sum(outer)``."""
         for leaf, src in zip(self.leaves, self.sources, strict=True):
             if src is not None:
-                leaf.parents, leaf.op, leaf.local_grads = (src,), ops.SUM, (1.0,)
+                leaf._link(ops.SUM, (src,), (1.0,))
 
     def cut(self) -> None:
         """Undo :meth:`graft` (for a later pass that must stop at this level's leaves)."""
         for leaf, src in zip(self.leaves, self.sources, strict=True):
             if src is not None:
-                leaf.parents, leaf.op, leaf.local_grads = (), None, None
+                leaf._link(None, (), None)
 
     def result(self, x: float | Value, cg: bool | None = None) -> float | Value:
         """A leaf of a result: a float at the top level, a ``Value`` when nested."""

@@ -2,10 +2,10 @@
 place where an op is applied.
 
 ``apply`` lifts plain numbers to constants, checks operand types, computes the
-output on floats, and records what backward needs: the parents (a tuple, so
-order and duplicates are kept: ``x * x`` has two parents) and the local
-partial derivatives as floats. Every operator and function below is a
-one-line wrapper over it.
+output on floats, and records what backward needs: the parents (in operand
+order, duplicates kept: ``x * x`` has two parents) and the local partial
+derivatives as floats. Every operator and function below is a one-line
+wrapper over it.
 
 NB: a ``Value`` is PyTorch's 0-d ``Tensor`` with ``dtype=float64``; ``op`` and
 ``parents`` are its ``grad_fn`` and ``grad_fn.next_functions``.
@@ -39,10 +39,10 @@ class Value:
         grad: The accumulated gradient after ``backward()``; ``None`` before,
             as in PyTorch.
         parents: The inputs of the op that made this node (a tuple, in
-            operand order); ``()`` for leaves.
+            operand order); ``()`` for leaves. Read-only.
         op: The :class:`engine.ops.Op` that made this node, ``None`` for leaves.
         local_grads: ``d self / d parents[i]`` as floats, or ``None`` when no
-            gradient flows through this node.
+            gradient flows through this node. Read-only.
         requires_grad: See above.
         label: See above.
         trace: Where the node was created (only under ``detect_anomaly``).
@@ -60,18 +60,50 @@ class Value:
     (-4.0, -2.0, 2.0)
     """
 
-    __slots__ = ("data", "grad", "parents", "op", "local_grads", "requires_grad", "label",
-                 "trace")
+    # How the edges are stored (the ``parents`` and ``local_grads`` properties
+    # read them back as tuples): an op of one or two inputs keeps them in ``_a``
+    # and ``_b`` and their partials in ``_da`` and ``_db``, so a node is a single
+    # object for the garbage collector to track, not three (node, parents tuple,
+    # partials tuple), which makes building a graph about twice as fast. An op
+    # of more inputs (sum, dot, max) keeps the two tuples in ``_a`` and ``_da``,
+    # with ``_b`` set to ``_MANY``. A leaf has ``_a = _b = None``.
+    __slots__ = ("data", "grad", "op", "requires_grad", "label", "trace",
+                 "_a", "_b", "_da", "_db")
 
     def __init__(self, data: float, label: str = "", requires_grad: bool = True) -> None:
         self.data = _to_float(data, "Value")
         self.grad: float | Value | None = None
-        self.parents: tuple[Value, ...] = ()
         self.op: Op | None = None
-        self.local_grads: tuple | None = None
         self.requires_grad = bool(requires_grad)
         self.label = label
         self.trace: str | None = None
+        self._a = self._b = self._da = self._db = None
+
+    @property
+    def parents(self) -> tuple[Value, ...]:
+        """The op's inputs in operand order (``x * x`` has two); ``()`` for a leaf."""
+        a, b = self._a, self._b
+        if b is None:
+            return () if a is None else (a,)
+        return a if b is _MANY else (a, b)
+
+    @property
+    def local_grads(self) -> tuple | None:
+        """``d self / d parents[i]`` as floats, or ``None`` when no gradient flows here."""
+        da, b = self._da, self._b
+        if da is None or b is _MANY:
+            return da
+        return (da,) if b is None else (da, self._db)
+
+    def _link(self, op: Op | None, parents: tuple, local: tuple | None) -> None:
+        """Make this node the output of ``op`` on ``parents``, with partials ``local``
+        (or a leaf again when ``op`` is ``None``). :func:`apply` inlines this."""
+        self.op = op
+        if len(parents) > 2:
+            self._a, self._b, self._da, self._db = parents, _MANY, local, None
+            return
+        self._a, self._b = (parents + (None, None))[:2]
+        self._da, self._db = (None, None) if local is None else (tuple(local) + (None,))[:2]
 
     # -- operators: one-line wrappers over apply ------------------------------
     def __add__(self, other): return apply(ops.ADD, self, other)
@@ -163,17 +195,22 @@ def apply(op: Op, *args: Value | float) -> Value:
     Raises:
         TypeError: An operand is not a ``Value`` or a real number.
     """
-    if len(args) == 2:  # fast paths for the usual arities
+    n = len(args)
+    if n == 2:  # the usual arities first, without building lists
         a, b = args
-        if type(a) is not Value or type(b) is not Value:
-            a, b = _constant(a, op.name), _constant(b, op.name)
-            args = (a, b)
+        if type(a) is not Value:
+            a = _constant(a, op.name)
+        if type(b) is not Value:
+            b = _constant(b, op.name)
         xs = (a.data, b.data)
-    elif len(args) == 1 and type(args[0]) is Value:
-        xs = (args[0].data,)
+    elif n == 1:
+        a, b = args[0], None
+        if type(a) is not Value:
+            a = _constant(a, op.name)
+        xs = (a.data,)
     else:
         xs = [a.data for a in args if type(a) is Value]  # checks types, reads data: one pass
-        if len(xs) != len(args):
+        if len(xs) != n:
             args = tuple([a if type(a) is Value else _constant(a, op.name) for a in args])
             xs = [a.data for a in args]
     out = op.forward(*xs)
@@ -182,23 +219,32 @@ def apply(op: Op, *args: Value | float) -> Value:
     node.grad = None
     node.label = ""
     node.trace = None
+    node._da = node._db = None
     state = STATE
     if not state.grad_enabled:
-        node.parents = ()
-        node.op = None
-        node.local_grads = None
+        node.op = node._a = node._b = None
         node.requires_grad = False
-    else:
-        node.parents = args
+    elif n > 2 or n == 0:
         node.op = op
+        node._a, node._b = args, _MANY
+        node.requires_grad = False
         for a in args:
             if a.requires_grad:
                 node.requires_grad = True
-                node.local_grads = op.partials(_F, out, *xs)
+                node._da = op.partials(_F, out, *xs)
                 break
+    else:
+        node.op = op
+        node._a = a
+        node._b = b
+        if a.requires_grad or (b is not None and b.requires_grad):
+            node.requires_grad = True
+            if b is None:
+                (node._da,) = op.partials(_F, out, *xs)
+            else:
+                node._da, node._db = op.partials(_F, out, *xs)
         else:
             node.requires_grad = False
-            node.local_grads = None
     if state.anomaly:
         node.trace = creation_site()
         check_forward(op, xs, out, node.trace)
@@ -206,6 +252,7 @@ def apply(op: Op, *args: Value | float) -> Value:
 
 
 _new = object.__new__
+_MANY = object()  # ``_b`` of a node with more than two parents (see Value.__slots__)
 _F = ops.F
 _BIG = 2**1023  # ints below this convert to float without overflow
 
@@ -237,8 +284,8 @@ def _constant(x: object, opname: str) -> Value:
         node.data = float(x)
     else:
         node.data = _to_float(x, f"operand of {opname}")
-    node.grad = node.op = node.local_grads = node.trace = None
-    node.parents = ()
+    node.grad = node.op = node.trace = None
+    node._a = node._b = node._da = node._db = None
     node.requires_grad = False
     node.label = ""
     return node

@@ -63,6 +63,11 @@ print(inspect.getsource(engine.backprop._fill))
 # %% [markdown]
 # `table` is the DP table (a dict from node to adjoint); the line marked
 # `# the one summing site` is the only place where contributions are added up.
+# `edges` are the node's `(parent, local derivative)` pairs: on the fast path
+# the floats the rule table gave when the node was made (a node keeps one or two
+# parents and their partials in its own slots, so building a graph allocates
+# one object per node); with `create_graph=True` the same rule evaluated on
+# `Value`s, so the adjoints are graphs too.
 # `engine.adjoints(L)` returns the table; `L.backward()` adds it into `.grad`.
 #
 # ## A worked example

@@ -1,6 +1,7 @@
 """The Value node: construction, operand types, conversions, anomaly detection."""
 
 import fractions
+import gc
 import math
 import subprocess
 import sys
@@ -84,6 +85,56 @@ def test_repr_and_is_leaf():
 
 def test_nodes_are_small():
     assert not hasattr(Value(1.0), "__dict__")
+
+
+# -- how the edges are stored ---------------------------------------------------------
+
+
+def test_parents_and_local_grads_by_arity():
+    x, y = Value(0.5), Value(-2.0)
+    assert x.parents == () and x.local_grads is None
+    e = x.exp()
+    assert e.parents == (x,) and e.local_grads == (math.exp(0.5),)
+    m = x * y
+    assert m.parents == (x, y) and m.local_grads == (-2.0, 0.5)
+    d = engine.dot([x, y], [3.0, 4.0], bias=1.0)
+    assert d.parents[:2] == (x, y) and [p.data for p in d.parents[2:]] == [3.0, 4.0, 1.0]
+    assert d.local_grads == (3.0, 4.0, 0.5, -2.0, 1.0)
+
+
+def test_constants_record_parents_but_no_partials():
+    c = Value(3.0, requires_grad=False)
+    two = c * 2.0
+    assert two.parents[0] is c and two.parents[1].data == 2.0 and not two.requires_grad
+    assert two.local_grads is None
+    with engine.no_grad():
+        y = Value(1.0) * Value(2.0)
+    assert y.parents == () and y.local_grads is None and y.is_leaf
+
+
+def test_a_binary_node_is_one_object_for_the_garbage_collector():
+    # its parents and partials live in slots, not in tuples the collector must track
+    x, y = Value(1.0), Value(2.0)
+    for node in (x * y, x.tanh(), x + 3.0):
+        assert not [r for r in gc.get_referents(node) if isinstance(r, tuple)]
+
+
+def test_parents_are_read_only():
+    y = Value(1.0) * 2.0
+    with pytest.raises(AttributeError):
+        y.parents = ()
+    with pytest.raises(AttributeError):
+        y.local_grads = (1.0, 1.0)
+
+
+def test_requires_grad_turned_on_after_the_op_recomputes_the_partials():
+    # made from constants, so apply recorded no partials; backward computes them
+    a = Value(3.0, requires_grad=False)
+    y = a * a + a.sin()
+    a.requires_grad = True
+    y.requires_grad = y.parents[0].requires_grad = y.parents[1].requires_grad = True
+    y.backward()
+    assert a.grad == 2 * 3.0 + math.cos(3.0)
 
 
 # -- detect_anomaly ------------------------------------------------------------------
