@@ -117,6 +117,54 @@ def fresh() -> None:
     gc.collect()
 
 
+_THREADED = ("torch", "jax", "tensorflow")  # modules that run threads of their own
+
+
+def isolated(fn: Callable[[], Any]) -> Any:
+    """``fn()`` run in a forked child process; its result comes back pickled.
+
+    For measurements of huge graphs: the child starts from this process's small,
+    clean heap, so a timing does not depend on what an earlier measurement left
+    behind (freeing a 2,000,000-node graph leaves the allocator's free lists
+    scattered over a large heap, which slows the next engine's graph walks by
+    ~20%). Where ``fork`` is unavailable or unsafe (a multithreaded library such
+    as torch or JAX is loaded: forking it can deadlock), ``fn`` runs here after
+    :func:`fresh`. The runner gives each benchmark its own interpreter, which
+    loads only the peers that benchmark needs. An exception in the child is
+    raised here as a ``RuntimeError`` with its text.
+    """
+    import multiprocessing
+
+    try:
+        ctx = multiprocessing.get_context("fork")
+    except ValueError:
+        ctx = None
+    if ctx is None or any(m in sys.modules for m in _THREADED):
+        fresh()
+        return fn()
+    receive, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            send.send(("ok", fn()))
+        except BaseException as e:  # noqa: BLE001 (reported to the parent)
+            send.send(("error", f"{type(e).__name__}: {e}"))
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    send.close()
+    try:
+        status, value = receive.recv()
+    except EOFError:  # it died without a word (killed, out of memory)
+        status, value = "error", "the child process died"
+    proc.join()
+    if status == "error" and value == "the child process died":
+        value += f" (exit code {proc.exitcode})"
+    if status != "ok":
+        raise RuntimeError(f"isolated benchmark run failed: {value}")
+    return value
+
+
 def ms(seconds: float) -> float:
     return seconds * 1e3
 

@@ -11,7 +11,9 @@ Two graphs, built and backpropagated by each engine in the same run:
 
 Cost per node is (forward + backward seconds) / nodes created, with Python's
 garbage collector on, as users run both engines. Both engines must give the
-same root value and the same gradients.
+same root value and the same gradients. Each (graph, engine) pair is measured
+in a forked child process (:func:`bench.isolated`), so no engine runs in the
+heap another one's 2,000,000-node chain has just left behind.
 
 Run: ``python -m bench.engine [--quick]``.
 """
@@ -22,7 +24,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from bench import MISSING, Result, fresh, peer, run_script, timed
+from bench import MISSING, Result, fresh, isolated, peer, run_script, timed
 from bench.chains import chain, expected
 
 
@@ -88,7 +90,7 @@ def run(quick: bool = False, depth: int | None = None, width: int | None = None,
             if V is None:
                 rows.append({"graph": gname, "engine": name, "us per node": MISSING})
                 continue
-            c = _cost(lambda V=V, build=build: build(V))
+            c = isolated(lambda V=V, build=build: _cost(lambda: build(V)))
             costs[name] = c
             rows.append({"graph": gname, "engine": name, **{k: c[k] for k in (
                 "nodes", "forward s", "backward s", "us per node", "root")}})
@@ -106,7 +108,8 @@ def run(quick: bool = False, depth: int | None = None, width: int | None = None,
             rows[-2 if m else -1]["root"] = d["root"]
     headers = ["graph", "engine", "nodes", "forward s", "backward s", "us per node", "root"]
     notes = ["us per node: (forward + backward) / nodes made (lifted constants count as nodes "
-             "in both engines); garbage collector on, as users run them.",
+             "in both engines); garbage collector on, as users run them; each measured in a "
+             "fresh forked process.",
              "micrograd sorts the graph recursively: RecursionError on the chain."]
     return Result("engine", "Cost per node (issue 3): a deep chain and a wide random DAG",
                   headers, rows, notes)

@@ -85,6 +85,45 @@ def test_engine_benchmark_engines_agree():
         assert ratio[0]["root"] == "agree" and ratio[0]["backward s"] == "grads agree"
 
 
+_ISOLATED = """
+import os, bench
+seen = []
+def work():
+    seen.append(1)
+    return {"pid": os.getpid(), "sum": sum(range(10))}
+out = bench.isolated(work)
+assert out["sum"] == 45 and out["pid"] != os.getpid(), out
+assert seen == [], "the child's side effects leaked into the parent"
+try:
+    bench.isolated(lambda: 1 / 0)
+except RuntimeError as e:
+    assert "ZeroDivisionError: division by zero" in str(e), e
+else:
+    raise AssertionError("no error")
+print("ok")
+"""
+
+
+def test_isolated_runs_in_a_forked_child_and_reports_its_errors():
+    # in a fresh interpreter: this one may have torch loaded, where isolated() does not fork
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _ISOLATED], capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_isolated_runs_in_process_when_a_threaded_library_is_loaded(monkeypatch):
+    import os
+    import sys
+
+    import bench
+
+    monkeypatch.setitem(sys.modules, "torch", sys.modules.get("torch", object()))
+    assert bench.isolated(os.getpid) == os.getpid()
+
+
 def test_runner_writes_a_results_file(tmp_path, monkeypatch, capsys):
     import bench.__main__ as runner
 
