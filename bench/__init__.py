@@ -1,5 +1,5 @@
 """dagrad's benchmark suite: each script runs every engine on the same work in
-the same process and prints a table.
+the same run and prints a table.
 
 Run them all with one command (``make bench`` does the same)::
 

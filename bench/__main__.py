@@ -70,7 +70,8 @@ def child(name: str, quick: bool, out: str) -> int:
 def markdown(results: list[Result], info: dict[str, str], command: str) -> str:
     lines = ["# dagrad benchmark results", "",
              f"Produced by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
-             "Every table ran all its engines in the same process run.", "",
+             "Every table ran all its engines in the same run (the engine table forks one "
+             "child per measurement).", "",
              "| machine | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in info.items()]
     lines.append("")

@@ -266,8 +266,11 @@ assert abs(ref[0] - 0.8958441028683222) < 1e-12     # micrograd's printed step 0
 #
 # * micrograd and dagrad's dynamic engine pay Python's price per scalar node;
 #   dagrad's is tens of times faster mostly from the fused `dot` (far fewer
-#   nodes), an iterative DP loop, and float local derivatives computed once
-#   in the forward pass. "GC paused" switches off Python's cyclic garbage
+#   nodes), an iterative DP loop, float local derivatives computed once in
+#   the forward pass, and small nodes: a unary or binary node is one object
+#   holding its parents and partials in slots, where micrograd's is about
+#   seven (a dict, a set, a closure and its cells) for Python's cyclic
+#   garbage collector to track and scan. "GC paused" switches off that
 #   collector during the step: dagrad's graph has no reference cycles, so
 #   reference counting frees it and the collector's scans of thousands of
 #   live nodes are pure overhead.
