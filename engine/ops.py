@@ -62,6 +62,22 @@ class Op:
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
 
+    def __reduce__(self) -> tuple:
+        return (lookup, (self.name,))  # pickled by name: the table row is the op
+
+
+def lookup(name: str) -> Op:
+    """The row of :data:`TABLE` called ``name`` (how a pickled graph finds its ops).
+
+    Raises:
+        KeyError: No such op (a user primitive not registered in this process).
+    """
+    try:
+        return TABLE[name]
+    except KeyError:
+        raise KeyError(f"no op {name!r} in the rule table; register the primitive "
+                       f"(engine.primitive) before loading a graph that uses it") from None
+
 
 # -- safe float math (IEEE semantics, as torch float64) -----------------------
 

@@ -252,7 +252,22 @@ def apply(op: Op, *args: Value | float) -> Value:
 
 
 _new = object.__new__
-_MANY = object()  # ``_b`` of a node with more than two parents (see Value.__slots__)
+
+
+class _Many:
+    """The marker in ``_b`` of a node with more than two parents (see ``Value``).
+    One instance, which copying and pickling keep (``__reduce__`` names it)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "_MANY"
+
+    def __repr__(self) -> str:
+        return "_MANY"
+
+
+_MANY = _Many()
 _F = ops.F
 _BIG = 2**1023  # ints below this convert to float without overflow
 

@@ -1,8 +1,10 @@
 """The Value node: construction, operand types, conversions, anomaly detection."""
 
+import copy
 import fractions
 import gc
 import math
+import pickle
 import subprocess
 import sys
 
@@ -117,6 +119,30 @@ def test_a_binary_node_is_one_object_for_the_garbage_collector():
     x, y = Value(1.0), Value(2.0)
     for node in (x * y, x.tanh(), x + 3.0):
         assert not [r for r in gc.get_referents(node) if isinstance(r, tuple)]
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_or_pickled_graph_keeps_its_edges(how):
+    x = Value(2.0)
+    y = engine.dot([x, x * 3.0], [1.0, 2.0], bias=x.exp())  # d/dx = 1 + 6 + e^2
+    z = copy.deepcopy(y) if how == "deepcopy" else pickle.loads(pickle.dumps(y))
+    assert len(z.parents) == 5 and z.local_grads == y.local_grads and z.op is engine.ops.DOT
+    z.backward()
+    (x2,) = {p for p in z.parents if p.is_leaf and p.requires_grad}
+    assert x2 is not x and x2.grad == 7.0 + math.exp(2.0) and x.grad is None
+
+
+def test_unpickling_a_graph_with_an_unknown_op_names_it():
+    from engine.primitive import primitive, unregister
+
+    @primitive(partials=lambda m, out, x: (3.0,), name="triple_pickled")
+    def triple(x):
+        return 3.0 * x
+
+    data = pickle.dumps(triple(Value(1.0)))
+    unregister("triple_pickled")
+    with pytest.raises(KeyError, match="triple_pickled"):
+        pickle.loads(data)
 
 
 def test_parents_are_read_only():
