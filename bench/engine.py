@@ -106,11 +106,16 @@ def run(quick: bool = False, depth: int | None = None, width: int | None = None,
             d["chain ok"] = abs(d["root"] - value) <= 1e-12 * abs(value) and abs(
                 d["grads"][0] - grad) <= 1e-12 * abs(grad)
             rows[-2 if m else -1]["root"] = d["root"]
+        if d and m and not isinstance(m["us per node"], float):  # micrograd's backward failed
+            rows.append({"graph": gname, "engine": "dagrad / micrograd, forward only",
+                         "forward s": d["forward s"] / m["forward s"],
+                         "root": "agree" if d["root"] == m["root"] else "DIFFER"})
     headers = ["graph", "engine", "nodes", "forward s", "backward s", "us per node", "root"]
     notes = ["us per node: (forward + backward) / nodes made (lifted constants count as nodes "
              "in both engines); garbage collector on, as users run them; each measured in a "
              "fresh forked process.",
-             "micrograd sorts the graph recursively: RecursionError on the chain."]
+             "micrograd sorts the graph recursively: RecursionError on the chain, so the "
+             "chain's ratio row compares the two forward passes only."]
     return Result("engine", "Cost per node (issue 3): a deep chain and a wide random DAG",
                   headers, rows, notes)
 

@@ -83,6 +83,23 @@ def test_engine_benchmark_engines_agree():
     ratio = [r for r in result.rows if r["engine"] == "dagrad / micrograd"]
     if ratio:  # micrograd installed
         assert ratio[0]["root"] == "agree" and ratio[0]["backward s"] == "grads agree"
+    mg_chain = [r for r in result.rows
+                if r["engine"] == "micrograd 0.1.0" and r["graph"].startswith("chain")]
+    if mg_chain and mg_chain[0]["us per node"] == "fails":  # its recursion gave up
+        (fwd,) = [r for r in result.rows if r["engine"] == "dagrad / micrograd, forward only"]
+        assert fwd["root"] == "agree" and fwd["forward s"] > 0
+
+
+def test_engine_benchmark_compares_forwards_where_micrograd_cannot_go_back():
+    pytest.importorskip("micrograd")
+    from bench import engine as bench_engine
+
+    result = bench_engine.run(depth=3000, width=10, layers=2)  # 6,000 nodes deep
+    rows = {(r["graph"][:5], r["engine"]): r for r in result.rows}
+    assert rows["chain", "micrograd 0.1.0"]["backward s"] == "RecursionError"
+    fwd = rows["chain", "dagrad / micrograd, forward only"]
+    d, m = rows["chain", "dagrad"], rows["chain", "micrograd 0.1.0"]
+    assert fwd["forward s"] == d["forward s"] / m["forward s"] and fwd["root"] == "agree"
 
 
 _ISOLATED = """
