@@ -156,10 +156,9 @@ def isolated(fn: Callable[[], Any]) -> Any:
     try:
         status, value = receive.recv()
     except EOFError:  # it died without a word (killed, out of memory)
-        status, value = "error", "the child process died"
+        proc.join()
+        status, value = "error", f"the child process died (exit code {proc.exitcode})"
     proc.join()
-    if status == "error" and value == "the child process died":
-        value += f" (exit code {proc.exitcode})"
     if status != "ok":
         raise RuntimeError(f"isolated benchmark run failed: {value}")
     return value
