@@ -97,7 +97,8 @@ class Value:
 
     def _link(self, op: Op | None, parents: tuple, local: tuple | None) -> None:
         """Make this node the output of ``op`` on ``parents``, with partials ``local``
-        (or a leaf again when ``op`` is ``None``). :func:`apply` inlines this."""
+        (or a leaf again when ``parents`` is empty), in the slot layout :func:`apply`
+        writes. For :mod:`engine.func`, which grafts leaves onto outer graphs."""
         self.op = op
         if len(parents) > 2:
             self._a, self._b, self._da, self._db = parents, _MANY, local, None
