@@ -298,6 +298,8 @@ def _constant(x: object, opname: str) -> Value:
         node.data = x
     elif type(x) is int and -_BIG < x < _BIG:
         node.data = float(x)
+    elif x is ops.STOP:  # a mask's zero, multiplied on the Value path (engine.backprop)
+        node.data = x
     else:
         node.data = _to_float(x, f"operand of {opname}")
     node.grad = node.op = node.trace = None
