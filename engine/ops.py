@@ -165,10 +165,13 @@ class _Stop(float):
     def __new__(cls) -> _Stop:
         return super().__new__(cls, 0.0)
 
-    def __mul__(self, other):
+    def __mul__(self, other):  # STOP * x: forward mode, and the Value path's partial first
         return 0.0 if isinstance(other, (float, int)) else NotImplemented
 
-    __rmul__ = __mul__
+    # adjoint * STOP, the float DP's product: ``().count(adjoint)`` is 0 for any float. A
+    # C callable (not a descriptor, so called without self) costs about 25 ns where a
+    # Python method costs 220 ns; the int 0 adds to the table's float sums exactly.
+    __rmul__ = ().count
 
     def __reduce__(self) -> str:
         return "STOP"  # one instance, which pickling and copying keep
