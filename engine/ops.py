@@ -97,7 +97,14 @@ def f_div(x: float, y: float) -> float:
 
 
 def f_pow(x: float, y: float) -> float:
-    """``x ** y`` with IEEE semantics: ``0**-1 = inf``, ``(-8)**(1/3) = nan``."""
+    """``x ** y`` with IEEE semantics: ``0**-1 = inf``, ``(-8)**(1/3) = nan``.
+
+    ``y = 0.5`` and ``y = -0.5`` are ``sqrt(x)`` and ``1 / sqrt(x)``, as in torch's pow
+    with a number exponent: so ``(-0.0)**0.5 = -0.0`` and ``d/dx x**0.5 = -inf`` there
+    (``0.5 * (-0.0)**-0.5``), ``(-inf)**0.5 = nan``.
+    """
+    if y == 0.5 or y == -0.5:
+        return f_sqrt(x) if y > 0.0 else f_div(1.0, f_sqrt(x))
     try:
         return math.pow(x, y)
     except ValueError:  # 0 ** negative, or negative ** non-integer
