@@ -343,7 +343,9 @@ def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value],
          allow_unused: bool = False, materialize_grads: bool = False) -> tuple:
     """Gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``.
 
-    Does not touch ``.grad``.
+    Does not touch ``.grad``. Not :func:`engine.func.grad`, which transforms a
+    function (``grad(f)(x)``, as ``jax.grad``); this one differentiates nodes of
+    a graph already built.
 
     Args:
         outputs: A node, or several (their seeded sum is differentiated).
