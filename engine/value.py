@@ -366,9 +366,13 @@ def _to_float(x: object, what: str) -> float:
             f"{type(x).__name__} {x!r:.40}{hint}"
         )
     try:
-        return float(x)
-    except OverflowError:
-        raise ValueError(f"{what}: {type(x).__name__} {x!r:.40} is too large for a float") from None
+        f = float(x)
+    except OverflowError:  # one rule for every type: a finite number beyond the float range
+        f = None  # raises (torch too), never becomes inf; inf and nan inputs stay themselves
+    if f is None or (f - f != 0.0 and f == f and -ops.inf < x < ops.inf):
+        raise ValueError(f"{what}: {type(x).__name__} {x!r:.40} is too large for a float "
+                         f"(beyond +-1.8e308)")
+    return f
 
 
 def _constant(x: object, opname: str) -> Value:

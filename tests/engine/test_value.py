@@ -30,6 +30,39 @@ def test_huge_int_is_a_clear_error():
         Value(10**400)
 
 
+# One rule for out-of-range numbers (issue 16): a finite number beyond the float range is a
+# ValueError whatever its type (torch.tensor(10**400) raises too); inf and nan stay themselves.
+
+@pytest.mark.parametrize("make", [lambda: 10**400, lambda: -(10**400),
+                                  lambda: fractions.Fraction(10**400, 3)])
+def test_out_of_range_numbers_raise_for_every_type(make):
+    with pytest.raises(ValueError, match="too large for a float"):
+        Value(make())
+    with pytest.raises(ValueError, match="operand of mul: .* too large"):
+        Value(1.0) * make()
+
+
+def test_out_of_range_numpy_longdouble_raises_like_an_int():
+    np = pytest.importorskip("numpy")
+    if np.finfo(np.longdouble).max <= np.finfo(np.float64).max:
+        pytest.skip("longdouble is double on this platform")
+    with pytest.raises(ValueError, match="longdouble .* too large for a float"):
+        Value(np.longdouble("1e4000"))
+    with pytest.raises(ValueError, match="too large"):
+        Value(np.longdouble("-1e4000"))
+    with pytest.raises(ValueError, match="operand of add"):
+        Value(1.0) + np.longdouble("1e4000")
+    assert Value(np.longdouble("inf")).data == math.inf  # infinities stay infinite
+    assert math.isnan(Value(np.longdouble("nan")).data)
+    assert Value(np.longdouble("1e300")).data == 1e300
+
+
+def test_infinite_and_nan_inputs_are_kept():
+    assert Value(math.inf).data == math.inf and Value(-math.inf).data == -math.inf
+    assert math.isnan(Value(math.nan).data)
+    assert (Value(1.0) * fractions.Fraction(1, 2)).data == 0.5
+
+
 def test_value_accepts_ints_fractions_and_numpy_scalars():
     assert Value(3).data == 3.0 and type(Value(3).data) is float
     assert Value(fractions.Fraction(1, 4)).data == 0.25
