@@ -46,7 +46,7 @@ from typing import NamedTuple
 
 from engine.modes import STATE, check_backward, enable_grad
 from engine.ops import F
-from engine.value import _MANY, V, Value
+from engine.value import _MANY, RemovableHandle, V, Value, _to_float
 
 
 def topological_order(roots: Value | Iterable[Value], *,
@@ -121,7 +121,7 @@ def adjoints(roots: Value | Sequence[Value], grad_outputs: float | Sequence | No
     table = _seed_table(roots, grad_outputs, create_graph)
     with _gc_paused():
         order = topological_order(roots)
-        if create_graph or STATE.anomaly:
+        if create_graph or STATE.anomaly or RemovableHandle.live:
             with enable_grad():
                 for _ in _steps(table, order, create_graph, STATE.anomaly):
                     pass
@@ -236,8 +236,11 @@ def _steps(table: dict, order: list[Value], create_graph: bool,
     """
     get = table.get
     zero = _ZERO if create_graph else -0.0
+    hooked = RemovableHandle.live > 0
     for node in reversed(order):
         g = table[node]
+        if hooked and getattr(node, "_hooks", None):
+            g = table[node] = _run_hooks(node._hooks, g, create_graph)
         sent = []
         local = ()
         if node._a is not None:
@@ -250,6 +253,15 @@ def _steps(table: dict, order: list[Value], create_graph: bool,
                     table[parent] = get(parent, zero) + c  # the one summing site
                     sent.append((parent, slot, c))
         yield DPStep(node, g, local, tuple(sent), table)
+
+
+def _run_hooks(hooks: dict, g, create_graph: bool):
+    """``g`` passed through a node's hooks in order; ``None`` keeps it (see register_hook)."""
+    for hook in list(hooks.values()):
+        new = hook(g)
+        if new is not None:
+            g = new if create_graph or type(new) is float else _to_float(new, "hook's result")
+    return g
 
 
 def _fill(table: dict, order: list[Value]) -> None:

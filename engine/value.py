@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import numbers
 import threading
+from collections.abc import Callable
 from types import SimpleNamespace
 
 from engine import ops
@@ -70,7 +71,7 @@ class Value:
     # of more inputs (sum, dot, max) keeps the two tuples in ``_a`` and ``_da``,
     # with ``_b`` set to ``_MANY``. A leaf has ``_a = _b = None``.
     __slots__ = ("data", "grad", "op", "requires_grad", "label", "trace",
-                 "_a", "_b", "_da", "_db")
+                 "_a", "_b", "_da", "_db", "_hooks")  # _hooks: set by register_hook only
 
     def __init__(self, data: float, label: str = "", requires_grad: bool = True) -> None:
         self.data = _to_float(data, "Value")
@@ -225,9 +226,54 @@ class Value:
             new.grad = copy.deepcopy(new.grad, memo)
         return memo[id(self)]
 
+    def register_hook(self, hook: Callable) -> RemovableHandle:
+        """Call ``hook(grad)`` with this node's total gradient once the DP has summed it.
+
+        As ``torch.Tensor.register_hook``: hooks run in the order registered, in
+        ``backward()``, :func:`engine.grad` and :func:`engine.adjoints`; a hook that
+        returns something other than ``None`` replaces the gradient, which then
+        flows on to the parents (and is what a leaf's ``.grad`` receives).
+
+        Returns:
+            A handle whose ``remove()`` takes the hook off.
+
+        Raises:
+            RuntimeError: The node does not require grad.
+
+        >>> x = Value(2.0); handle = x.register_hook(lambda g: 10 * g)
+        >>> (x * x).backward(); x.grad
+        40.0
+        >>> handle.remove()
+        """
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a Value that does "
+                               "not require grad")
+        hooks = getattr(self, "_hooks", None)
+        if hooks is None:
+            self._hooks = hooks = {}
+        return RemovableHandle(hooks, hook)
+
     def __repr__(self) -> str:
         label = f"{self.label!r}, " if self.label else ""
         return f"Value({label}data={self.data!r}, grad={self.grad!r})"
+
+
+class RemovableHandle:
+    """What :meth:`Value.register_hook` returns: ``remove()`` takes the hook off."""
+
+    live = 0  # hooks registered and not removed: while > 0, backward takes the loop calling them
+    _lock = threading.Lock()
+
+    def __init__(self, hooks: dict, hook: Callable) -> None:
+        self._hooks = hooks
+        with RemovableHandle._lock:
+            hooks[self] = hook
+            RemovableHandle.live += 1
+
+    def remove(self) -> None:
+        with RemovableHandle._lock:
+            if self._hooks.pop(self, None) is not None:
+                RemovableHandle.live -= 1
 
 
 # -- the choke point ---------------------------------------------------------------
