@@ -44,9 +44,12 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
-from engine.modes import STATE, check_backward, enable_grad
+from engine.anomaly import check_backward
+from engine.hooks import RemovableHandle
+from engine.hooks import run as run_hooks
+from engine.modes import STATE, enable_grad
 from engine.ops import F
-from engine.value import _MANY, RemovableHandle, V, Value, _to_float
+from engine.value import _MANY, V, Value
 
 
 def topological_order(roots: Value | Iterable[Value], *,
@@ -240,7 +243,7 @@ def _steps(table: dict, order: list[Value], create_graph: bool,
     for node in reversed(order):
         g = table[node]
         if hooked and getattr(node, "_hooks", None):
-            g = table[node] = _run_hooks(node._hooks, g, create_graph)
+            g = table[node] = run_hooks(node, g, create_graph)
         sent = []
         local = ()
         if node._a is not None:
@@ -253,15 +256,6 @@ def _steps(table: dict, order: list[Value], create_graph: bool,
                     table[parent] = get(parent, zero) + c  # the one summing site
                     sent.append((parent, slot, c))
         yield DPStep(node, g, local, tuple(sent), table)
-
-
-def _run_hooks(hooks: dict, g, create_graph: bool):
-    """``g`` passed through a node's hooks in order; ``None`` keeps it (see register_hook)."""
-    for hook in list(hooks.values()):
-        new = hook(g)
-        if new is not None:
-            g = new if create_graph or type(new) is float else _to_float(new, "hook's result")
-    return g
 
 
 def _fill(table: dict, order: list[Value]) -> None:

@@ -13,14 +13,13 @@ NB: a ``Value`` is PyTorch's 0-d ``Tensor`` with ``dtype=float64``; ``op`` and
 
 from __future__ import annotations
 
-import copy
 import numbers
-import threading
 from collections.abc import Callable
 from types import SimpleNamespace
 
-from engine import ops
-from engine.modes import STATE, check_forward, creation_site
+from engine import graphcopy, hooks, ops
+from engine.anomaly import check_forward, creation_site
+from engine.modes import STATE
 from engine.ops import Op
 
 
@@ -176,57 +175,13 @@ class Value:
 
         backward(self, gradient, create_graph=create_graph)
 
-    # -- copying and pickling: iterative, so a graph of any depth survives ----------
-    def _fields(self) -> tuple:
-        return (self.data, self.grad, self.op, self.requires_grad, self.label, self.trace,
-                self._a, self._b, self._da, self._db)
+    # -- copying and pickling walk the graph iteratively (any depth): engine.graphcopy
+    def __reduce_ex__(self, protocol: int) -> tuple: return graphcopy.reduce(self)
+    def __setstate__(self, state: tuple) -> None: graphcopy.setstate(self, state)
+    def __copy__(self) -> Value: return graphcopy.shallow_copy(self)
+    def __deepcopy__(self, memo: dict) -> Value: return graphcopy.deepcopy(self, memo)
 
-    def __reduce_ex__(self, protocol: int) -> tuple:
-        """Pickle a node after its ancestors (parents first), each stored once and flat, so
-        pickle never recurses along the graph (a 1,000,000-op chain pickles). The fields
-        are the state, set once the node exists (a ``grad`` graph may refer back to it)."""
-        if self._a is None or self in _PICKLING.pending:  # a leaf, or its graph is underway
-            _PICKLING.pending.discard(self)
-            return _blank, (), self._fields()
-        from engine.backprop import topological_order
-
-        ancestors = topological_order(self, include_constants=True)[:-1]
-        _PICKLING.pending.update(ancestors)
-        return _blank, (ancestors, _Release(ancestors)), self._fields()
-
-    def __setstate__(self, fields: tuple) -> None:
-        (self.data, self.grad, self.op, self.requires_grad, self.label, self.trace,
-         self._a, self._b, self._da, self._db) = fields
-
-    def __copy__(self) -> Value:
-        node = _new(Value)
-        node.__setstate__(self._fields())
-        return node
-
-    def __deepcopy__(self, memo: dict) -> Value:
-        """Copy the graph up to ``self`` in topological order (no recursion), sharing
-        with ``memo`` what the same ``copy.deepcopy`` call already copied."""
-        from engine.backprop import topological_order
-
-        keep, grads = memo.setdefault(id(memo), []), []  # keep originals alive, as copy does
-        for node in topological_order(self, include_constants=True):
-            if id(node) in memo:
-                continue
-            data, grad, op, rg, label, trace, a, b, da, db = node._fields()
-            if b is _MANY:
-                a = tuple([memo[id(p)] for p in a])
-            elif a is not None:
-                a, b = memo[id(a)], None if b is None else memo[id(b)]
-            memo[id(node)] = new = _new(Value)
-            new.__setstate__((data, grad, op, rg, label, trace, a, b, da, db))
-            if grad is not None and type(grad) is not float:
-                grads.append(new)  # a gradient graph: copied once every node has its copy
-            keep.append(node)
-        for new in grads:
-            new.grad = copy.deepcopy(new.grad, memo)
-        return memo[id(self)]
-
-    def register_hook(self, hook: Callable) -> RemovableHandle:
+    def register_hook(self, hook: Callable) -> hooks.RemovableHandle:
         """Call ``hook(grad)`` with this node's total gradient once the DP has summed it.
 
         As ``torch.Tensor.register_hook``: hooks run in the order registered, in
@@ -245,35 +200,11 @@ class Value:
         40.0
         >>> handle.remove()
         """
-        if not self.requires_grad:
-            raise RuntimeError("register_hook: cannot register a hook on a Value that does "
-                               "not require grad")
-        hooks = getattr(self, "_hooks", None)
-        if hooks is None:
-            self._hooks = hooks = {}
-        return RemovableHandle(hooks, hook)
+        return hooks.register(self, hook)
 
     def __repr__(self) -> str:
         label = f"{self.label!r}, " if self.label else ""
         return f"Value({label}data={self.data!r}, grad={self.grad!r})"
-
-
-class RemovableHandle:
-    """What :meth:`Value.register_hook` returns: ``remove()`` takes the hook off."""
-
-    live = 0  # hooks registered and not removed: while > 0, backward takes the loop calling them
-    _lock = threading.Lock()
-
-    def __init__(self, hooks: dict, hook: Callable) -> None:
-        self._hooks = hooks
-        with RemovableHandle._lock:
-            hooks[self] = hook
-            RemovableHandle.live += 1
-
-    def remove(self) -> None:
-        with RemovableHandle._lock:
-            if self._hooks.pop(self, None) is not None:
-                RemovableHandle.live -= 1
 
 
 # -- the choke point ---------------------------------------------------------------
@@ -369,34 +300,6 @@ class _Many:
 _MANY = _Many()
 
 
-class _Pickling(threading.local):
-    pending: set  # ancestors whose graph is being pickled: their parents come first
-
-    def __init__(self) -> None:
-        self.pending = set()
-
-
-_PICKLING = _Pickling()
-
-
-class _Release:
-    """Pickled after a graph's ancestors: forgets those pickle found already stored."""
-
-    def __init__(self, nodes: list) -> None:
-        self.nodes = nodes
-
-    def __reduce__(self) -> tuple:
-        _PICKLING.pending.difference_update(self.nodes)
-        return _released, ()
-
-
-def _released() -> None:
-    return None
-
-
-def _blank(*ancestors_first) -> Value:
-    """An empty node for ``__setstate__`` to fill (its ancestors, if given, are rebuilt)."""
-    return _new(Value)
 _F = ops.F
 _BIG = 2**1023  # ints below this convert to float without overflow
 

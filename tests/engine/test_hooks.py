@@ -6,7 +6,7 @@ import pytest
 
 import engine
 from engine import Value
-from engine.value import RemovableHandle
+from engine.hooks import RemovableHandle
 
 torch = pytest.importorskip("torch")
 
