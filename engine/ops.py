@@ -240,6 +240,12 @@ def value_of(x) -> float:
     return x if type(x) is float else getattr(x, "data", x)
 
 
+#: The names a rule's ``partials(m, ...)`` may use from its math namespace ``m``: every
+#: namespace (:data:`F`, ``engine.value.V``, ``engine.compile.SYMBOLIC``) has each (a test
+#: checks). ``F`` and ``V`` also have ``needs(x)``: whether slot ``x`` needs its partial.
+MATH_NAMES = ("div", "pow", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "sign",
+              "step")
+
 # The float namespace: partials evaluated here give plain floats.
 F = SimpleNamespace(
     div=f_div, pow=f_pow, exp=f_exp, log=f_log, sqrt=f_sqrt, sin=f_sin, cos=f_cos,

@@ -123,16 +123,7 @@ class Value:
     def __pos__(self): return self
     def __abs__(self): return apply(ops.ABS, self)
 
-    # -- unary ops as methods (also functions in engine) ---------------------
-    def exp(self) -> Value: return apply(ops.EXP, self)
-    def log(self) -> Value: return apply(ops.LOG, self)
-    def tanh(self) -> Value: return apply(ops.TANH, self)
-    def sigmoid(self) -> Value: return apply(ops.SIGMOID, self)
-    def relu(self) -> Value: return apply(ops.RELU, self)
-    def abs(self) -> Value: return apply(ops.ABS, self)
-    def sin(self) -> Value: return apply(ops.SIN, self)
-    def cos(self) -> Value: return apply(ops.COS, self)
-    def sqrt(self) -> Value: return apply(ops.SQRT, self)
+    # unary ops as methods (x.exp() is engine.exp(x)): made from the rule table, see UNARY
 
     # -- comparisons and conversions read data -------------------------------
     def __lt__(self, other): return self.data < _operand_data(other, "<")
@@ -351,53 +342,22 @@ def _operand_data(x: object, opname: str) -> float:
 # -- the op functions: what ``engine`` exports ------------------------------------
 
 
-def exp(x: Value | float) -> Value:
-    """``e ** x``. ``exp(1000) = inf``.
+def _unary(op: Op) -> Callable[[Value | float], Value]:
+    def fn(x: Value | float) -> Value:
+        return apply(op, x)
 
-    >>> exp(0.0).data
-    1.0
-    """
-    return apply(ops.EXP, x)
-
-
-def log(x: Value | float) -> Value:
-    """Natural logarithm. ``log(0) = -inf``, ``log(-1) = nan``."""
-    return apply(ops.LOG, x)
+    fn.__name__ = fn.__qualname__ = op.name
+    fn.__doc__ = f"``{op.name}(x)`` (rule table row {op.name!r}): {op.forward.__doc__}"
+    return fn
 
 
-def tanh(x: Value | float) -> Value:
-    """Hyperbolic tangent."""
-    return apply(ops.TANH, x)
-
-
-def sigmoid(x: Value | float) -> Value:
-    """Logistic function ``1 / (1 + e**-x)``, stable for large ``|x|``."""
-    return apply(ops.SIGMOID, x)
-
-
-def relu(x: Value | float) -> Value:
-    """``max(x, 0)``; its derivative at 0 is 0, as in PyTorch."""
-    return apply(ops.RELU, x)
-
-
-def abs(x: Value | float) -> Value:  # noqa: A001 (shadows the builtin on purpose)
-    """``|x|``; its derivative at 0 is 0, as in PyTorch."""
-    return apply(ops.ABS, x)
-
-
-def sin(x: Value | float) -> Value:
-    """Sine."""
-    return apply(ops.SIN, x)
-
-
-def cos(x: Value | float) -> Value:
-    """Cosine."""
-    return apply(ops.COS, x)
-
-
-def sqrt(x: Value | float) -> Value:
-    """Square root. ``sqrt(-1) = nan``; its derivative at 0 is ``inf``."""
-    return apply(ops.SQRT, x)
+#: A function and a ``Value`` method per one-input primitive of the rule table, made from its
+#: row: ``engine.exp(x)`` and ``x.exp()``; a new unary primitive in ``ops.TABLE`` gets both.
+UNARY: dict[str, Callable[[Value | float], Value]] = {
+    op.name: _unary(op) for op in ops.TABLE.values() if op.arity == 1 and op is not ops.NEG}
+globals().update(UNARY)  # exp, log, tanh, sigmoid, relu, abs, sin, cos, sqrt
+for _name, _fn in UNARY.items():
+    setattr(Value, _name, _fn)
 
 
 def pow(x: Value | float, y: Value | float) -> Value:  # noqa: A001
@@ -434,7 +394,10 @@ def dot(weights, inputs, bias: Value | float | None = None) -> Value:
     >>> dot([Value(2.0), Value(3.0)], [1.0, -1.0], bias=0.5).data
     -0.5
     """
-    weights, inputs = tuple(weights), tuple(inputs)
+    if type(weights) is not list and type(weights) is not tuple:
+        weights = tuple(weights)
+    if type(inputs) is not list and type(inputs) is not tuple:
+        inputs = tuple(inputs)
     if len(weights) != len(inputs):
         raise ValueError(f"dot: {len(weights)} weights but {len(inputs)} inputs")
     if bias is None:
@@ -459,8 +422,7 @@ def max(*values) -> Value:  # noqa: A001
 
 #: The Value namespace: the rule table's partials evaluated here build graphs.
 V = SimpleNamespace(
-    div=div, pow=pow, exp=exp, log=log, sqrt=sqrt, sin=sin, cos=cos, tanh=tanh,
-    sigmoid=sigmoid,
+    div=div, pow=pow, **{name: UNARY[name] for name in ops.MATH_NAMES if name in UNARY},
     sign=lambda x: ops.f_sign(ops.value_of(x)),
     step=lambda x: ops.f_step(ops.value_of(x)),
     needs=lambda x: type(x) is Value and x.requires_grad,
