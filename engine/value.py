@@ -97,17 +97,6 @@ class Value:
             return da
         return (da,) if b is None else (da, self._db)
 
-    def _link(self, op: Op | None, parents: tuple, local: tuple | None) -> None:
-        """Make this node the output of ``op`` on ``parents``, with partials ``local``
-        (or a leaf again when ``parents`` is empty), in the slot layout :func:`apply`
-        writes. For :mod:`engine.func`, which grafts leaves onto outer graphs."""
-        self.op = op
-        if len(parents) > 2:
-            self._a, self._b, self._da, self._db = parents, _MANY, local, None
-            return
-        self._a, self._b = (parents + (None, None))[:2]
-        self._da, self._db = (None, None) if local is None else (tuple(local) + (None,))[:2]
-
     # -- operators: one-line wrappers over apply ------------------------------
     def __add__(self, other): return apply(ops.ADD, self, other)
     def __radd__(self, other): return apply(ops.ADD, other, self)
@@ -173,23 +162,14 @@ class Value:
     def __deepcopy__(self, memo: dict) -> Value: return graphcopy.deepcopy(self, memo)
 
     def register_hook(self, hook: Callable) -> hooks.RemovableHandle:
-        """Call ``hook(grad)`` with this node's total gradient once the DP has summed it.
-
-        As ``torch.Tensor.register_hook``: hooks run in the order registered, in
-        ``backward()``, :func:`engine.grad` and :func:`engine.adjoints`; a hook that
-        returns something other than ``None`` replaces the gradient, which then
-        flows on to the parents (and is what a leaf's ``.grad`` receives).
-
-        Returns:
-            A handle whose ``remove()`` takes the hook off.
-
-        Raises:
-            RuntimeError: The node does not require grad.
+        """Call ``hook(grad)`` with this node's summed gradient; a non-``None`` result
+        replaces it (flows on, reaches a leaf's ``.grad``). As ``torch.Tensor.register_hook``:
+        see :mod:`engine.hooks`. Returns a handle (``remove()``); RuntimeError if the node
+        does not require grad.
 
         >>> x = Value(2.0); handle = x.register_hook(lambda g: 10 * g)
-        >>> (x * x).backward(); x.grad
-        40.0
-        >>> handle.remove()
+        >>> (x * x).backward(); x.grad, handle.remove()
+        (40.0, None)
         """
         return hooks.register(self, hook)
 
