@@ -41,11 +41,40 @@ from typing import Any, NamedTuple
 
 from engine import Value
 
+__all__ = ["REGISTRY", "IncompatibleKeys", "Module", "StateDictError", "install_writer",
+           "layer_of"]
+
 #: Every ``Module`` subclass by class name, for rebuilding models from files.
 REGISTRY: dict[str, type[Module]] = {}
 
 #: The function ``Module.save`` calls, installed by :mod:`nn.io` (see :meth:`Module.save`).
 _WRITER: Callable[[Module, Any], None] | None = None
+
+
+def layer_of(name: str) -> str:
+    """The layer a parameter (or buffer) belongs to, read from its dotted name.
+
+    The one rule of dagrad (training histories, per-layer norms and pictures
+    use it), from the name alone (the same name gives the same layer in
+    every model):
+
+    * a ``Sequential``'s layer: the leading index (``0.weight.3.0.1.2`` -> ``0``);
+    * a layer in a list attribute or in a ``Sequential`` attribute: the
+      attribute and its index (``layers.1.neurons.3.w.0`` -> ``layers.1``,
+      ``head.0.weight.0.0`` -> ``head.0``);
+    * a layer held by attribute: the attribute (``conv.weight.0.0.1.2`` ->
+      ``conv``; ``encoder.attn.q`` -> ``encoder``);
+    * a parameter held by the model itself: its attribute (``b``; ``w.0`` -> ``w``).
+
+    >>> layer_of("0.weight.3.0.1.2"), layer_of("layers.1.neurons.3.w.0")
+    ('0', 'layers.1')
+    >>> layer_of("conv.weight.0.0.1.2"), layer_of("b"), layer_of("w.0")
+    ('conv', 'b', 'w')
+    """
+    parts = name.split(".")
+    if not parts[0].isdigit() and len(parts) >= 3 and parts[1].isdigit():
+        return f"{parts[0]}.{parts[1]}"
+    return parts[0]
 
 
 def install_writer(writer: Callable[[Module, Any], None]) -> None:
