@@ -36,7 +36,7 @@ NB: this is ``torch.nn.Module`` reduced to what a scalar engine needs;
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from engine import Value
@@ -447,36 +447,51 @@ def _walk(root: Module, prefix: str, depth: int | None = None) -> Iterator[tuple
 
     Nothing is deduplicated (a shared module or weight comes once per path,
     as PyTorch's ``state_dict`` walks); a module is not entered again inside
-    itself (a cycle). Iterative: no recursion limit on nesting depth.
-    ``depth=1`` stops below ``root``'s direct submodules.
+    itself (a cycle). Iterative (a stack of iterators): no recursion limit on
+    nesting depth. ``depth=1`` stops below ``root``'s direct submodules.
     """
     yield _MODULE, prefix, root
-    on_path: dict[int, int] = {id(root): 1}
-    stack: list[tuple[str, Any, int]] = [
-        (_join(prefix, n), v, 1) for n, v in reversed(list(root._public_items()))]
-    exits: list[tuple[int, int]] = []  # (stack height, module id): leave the path
+    on_path = {id(root)}
+    stack: list[tuple[Iterator[tuple[str, Any]], Module | None, int]] = [
+        (_items(root, prefix), root, 0)]
     while stack:
-        while exits and exits[-1][0] > len(stack):
-            _, mid = exits.pop()
-            on_path[mid] -= 1
-        name, value, level = stack.pop()
-        if type(value) is Value:
-            yield _VALUE, name, value
-        elif isinstance(value, Module):
-            if on_path.get(id(value)):
-                continue
-            yield _MODULE, name, value
-            if depth is not None and level >= depth:
-                continue
-            on_path[id(value)] = on_path.get(id(value), 0) + 1
-            exits.append((len(stack) + 1, id(value)))
-            stack.extend((_join(name, n), v, level + 1)
-                         for n, v in reversed(list(value._public_items())))
-        elif isinstance(value, (list, tuple)):
-            stack.extend((f"{name}.{i}", v, level) for i, v in reversed(list(enumerate(value))))
-        elif isinstance(value, dict):
-            stack.extend((f"{name}.{k}", v, level) for k, v in reversed(list(value.items()))
-                         if isinstance(k, str))
+        items, owner, level = stack[-1]
+        for name, value in items:
+            if type(value) is Value:
+                yield _VALUE, name, value
+            elif isinstance(value, Module):
+                if id(value) in on_path:
+                    continue
+                yield _MODULE, name, value
+                if depth is not None and level + 1 >= depth:
+                    continue
+                on_path.add(id(value))
+                stack.append((_items(value, name), value, level + 1))
+                break
+            elif isinstance(value, (list, tuple)):
+                if all(type(v) is Value for v in value):  # the common leaf list
+                    for i, v in enumerate(value):
+                        yield _VALUE, f"{name}.{i}", v
+                else:
+                    stack.append((_indexed(name, enumerate(value)), None, level))
+                    break
+            elif isinstance(value, dict):
+                keyed = [(k, v) for k, v in value.items() if isinstance(k, str)]
+                stack.append((_indexed(name, keyed), None, level))
+                break
+        else:
+            stack.pop()
+            if owner is not None:
+                on_path.discard(id(owner))
+
+
+def _items(module: Module, prefix: str) -> Iterator[tuple[str, Any]]:
+    return ((_join(prefix, n), v) for n, v in module._public_items())
+
+
+def _indexed(prefix: str, pairs: Iterable[tuple[Any, Any]]) -> Iterator[tuple[str, Any]]:
+    """``(prefix.key, item)`` for each ``(list index or dict key, item)``."""
+    return ((f"{prefix}.{k}", v) for k, v in pairs)
 
 
 def _same_list(first: str, other: str, offset: int) -> bool:
