@@ -521,6 +521,16 @@ def _check_numbers(doc: dict[str, Any], where: str) -> None:
                 break
         if len(bad) > 3:
             break
+    stack: list[Any] = [doc["model"], doc.get("modules")]
+    while stack and not bad:  # configs: save refuses non-finite numbers there too
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise ModelFileError(f"{where}: a config holds the non-finite number {v!r} (save "
+                                 "refuses it; the file is damaged or was not written by dagrad)")
     if bad:
         raise ModelFileError(f"{where}: non-finite or out-of-range weight(s): "
                              f"{', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} (save "

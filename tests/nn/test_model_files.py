@@ -70,6 +70,13 @@ def test_1e999_weight_is_refused(tmp_path):
         load(write(tmp_path, text))
 
 
+def test_non_finite_config_number_is_refused(tmp_path):
+    text = to_json(nn.LayerNorm(2)).replace('"eps": 1e-05', '"eps": 1e999')
+    assert "1e999" in text
+    with pytest.raises(ModelFileError, match="a config holds the non-finite number inf"):
+        load(write(tmp_path, text))
+
+
 def test_non_finite_buffer_is_refused(tmp_path):
     model = nn.BatchNorm1d(2)
     doc = json.loads(to_json(model))
