@@ -250,3 +250,15 @@ def test_none_uses_the_global_generator_everywhere():
     again = (MLP(2, [2]).parameters()[0].data, make_moons(4, rng=None)[0],
              [v.data for v in Dropout(0.5)([1.0] * 6)])
     assert first == again
+
+
+@pytest.mark.parametrize("lr", [-1.0, math.nan, math.inf])
+def test_fit_lr_reaching_a_given_optimizer_is_checked(lr):
+    from nn import fit, make_moons
+
+    X, y = make_moons(20, rng=0)
+    model = MLP(2, [3, 1], rng=0)
+    before = model.state_dict()
+    with pytest.raises(ValueError, match="invalid learning rate"):
+        fit(model, X, y, optimizer=SGD(model, lr=0.1), lr=lr, epochs=1, verbose=False)
+    assert model.state_dict() == before  # refused before any training
