@@ -499,6 +499,15 @@ def _declared_size(spec: dict[str, Any]) -> int:
             return n("out_channels") * (n("in_channels") // max(n("groups", 1), 1) * kernel + 1)
         if name in ("RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM"):
             return n("hidden_size") * (n("input_size") + n("hidden_size"))
+        if name == "LayerNorm":
+            dims = c.get("normalized_shape")
+            dims = [dims] if isinstance(dims, int) else dims
+            if not c.get("elementwise_affine", True) or not isinstance(dims, list) or not all(
+                    isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
+                return 0
+            return math.prod(dims)
+        if name in ("BatchNorm1d", "BatchNorm2d"):
+            return 2 * n("num_features") if c.get("affine", True) else 0
     except LookupError:
         return 0
     return 0

@@ -130,6 +130,25 @@ def test_152_byte_file_declaring_a_huge_mlp_fails_fast(tmp_path):
     assert len(str(info.value)) < 300
 
 
+@pytest.mark.parametrize("spec", [
+    {"class": "Linear", "module": "nn.layers",
+     "config": {"in_features": 100000, "out_features": 100000}},
+    {"class": "Conv2d", "module": "nn.conv",
+     "config": {"in_channels": 1000, "out_channels": 1000, "kernel_size": [9, 9]}},
+    {"class": "LSTM", "module": "nn.rnn", "config": {"input_size": 10**5, "hidden_size": 10**5}},
+    {"class": "LayerNorm", "module": "nn.norm", "config": {"normalized_shape": [10**5, 10**5]}},
+    {"class": "Layer", "module": "nn.layers", "config": {"nin": 10**6, "nout": 10**6}},
+])
+def test_tiny_files_declaring_huge_layers_fail_fast(tmp_path, spec):
+    doc = {"format": "dagrad-model", "version": 2, "model": {
+        "class": "Sequential", "module": "nn.containers",
+        "config": {"modules": [{"__module__": 0}]}}, "modules": [spec], "state": {"a": 1.0}}
+    start = time.perf_counter()
+    with pytest.raises(ModelFileError, match="declares .* weights but the file holds 1$"):
+        load(write(tmp_path, doc))
+    assert time.perf_counter() - start < 1.0
+
+
 def test_mismatch_messages_stay_short(tmp_path):
     doc = mlp_text(nin=1000, sizes=[1000, 1])  # 1,002,001 declared, 13 present
     with pytest.raises(ModelFileError, match="declares 1002001 weights") as info:
