@@ -39,6 +39,7 @@ NB: one parameter group (``optimizer.lr`` is a float); PyTorch's
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
@@ -79,13 +80,13 @@ def check_lr(lr: Any, where: str = "learning rate") -> float:
     ...
     ValueError: invalid learning rate: -1.0 (expected a finite number >= 0)
     """
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0.0 <= lr < math.inf:
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0.0 <= lr < math.inf:
         raise ValueError(f"invalid {where}: {lr!r} (expected a finite number >= 0)")
     return float(lr)
 
 
 def _check(name: str, value: float, low: float = 0.0, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value \
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value \
             or value < low or (high is not None and value >= high):
         bound = f"in [{low}, {high})" if high is not None else f">= {low}"
         raise ValueError(f"invalid {name}: {value!r} (expected a number {bound})")
@@ -456,16 +457,16 @@ class LRScheduler:
 
 
 def _check_factor(value: Any, name: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) \
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
             or not 0.0 <= value < math.inf:
         raise ValueError(f"{where}: {name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
 def _check_count(value: Any, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{where}: {name} must be an int >= 1, got {value!r}")
-    return value
+    return int(value)
 
 
 class LinearLR(LRScheduler):

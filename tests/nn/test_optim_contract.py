@@ -262,3 +262,17 @@ def test_fit_lr_reaching_a_given_optimizer_is_checked(lr):
     with pytest.raises(ValueError, match="invalid learning rate"):
         fit(model, X, y, optimizer=SGD(model, lr=0.1), lr=lr, epochs=1, verbose=False)
     assert model.state_dict() == before  # refused before any training
+
+
+def test_numpy_numbers_are_numbers():
+    np = pytest.importorskip("numpy")
+    opt = Adam([Value(0.0)], lr=np.float32(0.5), betas=(np.float64(0.9), 0.99))
+    assert opt.lr == 0.5 and type(opt.lr) is float
+    opt.lr = np.int64(1)
+    assert opt.lr == 1.0 and type(opt.lr) is float
+    sched = StepLR(opt, step_size=np.int64(2), gamma=np.float64(0.5))
+    assert sched.step_size == 2 and type(sched.step_size) is int
+    with pytest.raises(ValueError, match="invalid learning rate"):
+        opt.lr = np.float64(-1.0)
+    with pytest.raises(ValueError, match="invalid learning rate"):
+        opt.lr = np.bool_(True)
