@@ -430,6 +430,10 @@ class LRScheduler:
         As in PyTorch the optimizer's ``lr`` is not touched: load the
         optimizer's state dict too.
 
+        A state dict of the same PyTorch schedule (one parameter group) is
+        accepted too: ``base_lrs[0]`` becomes ``base_lr`` and PyTorch's private
+        bookkeeping (``_step_count``, ``_last_lr``, ...) is dropped.
+
         Raises:
             ValueError: ``state`` is not a dict of this schedule's attributes,
                 or a value has the wrong type (nothing is changed then).
@@ -438,6 +442,8 @@ class LRScheduler:
         if not isinstance(state, dict):
             raise ValueError(f"{name}.load_state_dict: expected a dict, got "
                              f"{type(state).__name__}")
+        if "base_lrs" in state:  # a torch.optim.lr_scheduler state dict
+            state = _from_torch_state(state, name)
         own = self.state_dict()
         unknown = [k for k in state if k not in own]
         missing = [k for k in own if k not in state]
@@ -454,6 +460,17 @@ class LRScheduler:
                                  f"{value!r:.40}")
         check_lr(state["base_lr"], f"base_lr in the state of {name}")
         self.__dict__.update(state)
+
+
+def _from_torch_state(state: dict[str, Any], name: str) -> dict[str, Any]:
+    base = state["base_lrs"]
+    if not isinstance(base, list) or len(base) != 1:
+        raise ValueError(f"{name}.load_state_dict: a PyTorch state with "
+                         f"{len(base) if isinstance(base, list) else '?'} parameter groups; "
+                         "dagrad's optimizers have one")
+    kept = {k: v for k, v in state.items()
+            if not k.startswith("_") and k not in ("base_lrs", "verbose")}
+    return {**kept, "base_lr": base[0]}
 
 
 def _check_factor(value: Any, name: str, where: str) -> float:

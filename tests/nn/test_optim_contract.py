@@ -175,6 +175,28 @@ def test_schedule_resume_matches_torch(cls, kwargs):
         assert opt2.lr == pytest.approx(tsched2.get_last_lr()[0], rel=1e-12, abs=1e-15)
 
 
+@pytest.mark.parametrize("cls,kwargs", SCHEDULES)
+def test_schedule_loads_torchs_own_state_dict(cls, kwargs):
+    torch = pytest.importorskip("torch")
+    tcls = getattr(torch.optim.lr_scheduler, cls.__name__)
+    w = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    topt = torch.optim.SGD([w], lr=0.5)
+    tsched = tcls(topt, **kwargs)
+    for _ in range(4):
+        topt.step()
+        tsched.step()
+    opt = SGD([Value(0.0)], lr=0.5)
+    sched = cls(opt, **kwargs)
+    sched.load_state_dict(tsched.state_dict())
+    opt.lr = tsched.get_last_lr()[0]
+    assert sched.last_epoch == 4 and sched.base_lr == 0.5
+    for _ in range(6):
+        topt.step()
+        tsched.step()
+        sched.step()
+        assert opt.lr == pytest.approx(tsched.get_last_lr()[0], rel=1e-12, abs=1e-15)
+
+
 def test_schedule_load_state_dict_refuses_what_does_not_fit():
     sched = StepLR(SGD([Value(0.0)], lr=1.0), step_size=2)
     good = sched.state_dict()
@@ -188,6 +210,8 @@ def test_schedule_load_state_dict_refuses_what_does_not_fit():
         sched.load_state_dict({**good, "base_lr": math.nan})
     with pytest.raises(ValueError, match="expected a dict"):
         sched.load_state_dict([1])
+    with pytest.raises(ValueError, match="a PyTorch state with 2 parameter groups"):
+        sched.load_state_dict({**good, "base_lrs": [1.0, 2.0]})
     assert sched.state_dict() == good
     assert issubclass(StepLR, LRScheduler)
 
