@@ -226,6 +226,16 @@ def test_killed_save_leaves_no_orphan_for_good(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
 
 
+def test_old_style_orphans_are_removed_after_an_hour(tmp_path):
+    old = tmp_path / ".m.json.k2j4h5g6.tmp"
+    fresh = tmp_path / ".m.json.a1b2c3d4.tmp"
+    old.write_text("left by an earlier dagrad")
+    fresh.write_text("maybe being written")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    MLP(1, [1], rng=0).save(tmp_path / "m.json")
+    assert not old.exists() and fresh.exists()
+
+
 def test_temporary_files_of_live_writers_are_kept(tmp_path):
     live = tmp_path / f".m.json.{os.getppid()}.abc123.tmp"
     live.write_text("someone else is writing")
