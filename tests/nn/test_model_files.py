@@ -395,3 +395,18 @@ def test_version_written_is_the_lowest_that_reads_the_file():
     assert json.loads(to_json(Sequential(Linear(1, 1))))["version"] == 2 == VERSION
     model = Sequential(Linear(1, 1))
     assert from_json(to_json(model)).state_dict() == model.state_dict()
+
+
+def test_tie_between_module_attributes_in_a_version_1_file(tmp_path):
+    model = MLP(2, [2, 2], rng=0)
+    model.layers[1].neurons[0].b = model.layers[0].neurons[1].b
+    model.layers[1].neurons[1].w[0] = model.layers[0].neurons[0].w[1]
+    doc = json.loads(to_json(model))
+    assert doc["version"] == 1 and doc["ties"] == {
+        "layers.1.neurons.0.b": "layers.0.neurons.1.b",
+        "layers.1.neurons.1.w.0": "layers.0.neurons.0.w.1"}
+    model.save(tmp_path / "m.json")
+    back = load(tmp_path / "m.json")
+    assert back.layers[1].neurons[0].b is back.layers[0].neurons[1].b
+    assert back.layers[1].neurons[1].w[0] is back.layers[0].neurons[0].w[1]
+    assert back.num_parameters() == model.num_parameters() == 10
