@@ -99,6 +99,28 @@ class Expr:
     def __neg__(self): return Expr(f"(-{self})")
 
 
+class Masked(Expr):
+    """A partial that is exactly zero where ``blocked`` holds, else ``value``.
+
+    The rule table's masks (relu's step, max's one-hot, pow's flat exponent)
+    stop the gradient as PyTorch's ``where`` does: the contribution there is
+    0.0 even when the adjoint is inf or nan (``0 * inf`` would be nan). As
+    text it is the partial itself; :meth:`times` writes the masked product.
+    """
+
+    __slots__ = ("blocked", "value")
+
+    def __init__(self, blocked: str, value: Expr | float = 1.0) -> None:
+        super().__init__(f"np.where({blocked}, 0.0, {_t(value)})")
+        self.blocked, self.value = blocked, value
+
+    def times(self, g: str) -> str:
+        """``g * self`` with the masked entries exactly 0."""
+        product = g if isinstance(self.value, float) and self.value == 1.0 else (
+            f"({g} * {_t(self.value)})")
+        return f"np.where({self.blocked}, 0.0, {product})"
+
+
 def _t(x: Any) -> str:
     return literal(x) if isinstance(x, (int, float)) else str(x)
 
@@ -135,7 +157,7 @@ SYMBOLIC.__dict__.update(
     exp=_call("np.exp"), log=_call("np.log"), sqrt=_call("np.sqrt"), sin=_call("np.sin"),
     cos=_call("np.cos"), tanh=_call("np.tanh"), sigmoid=_call("sigmoid"),
     sign=lambda x: Expr(f"((({_t(x)}) > 0.0) * 1.0 - (({_t(x)}) < 0.0))"),  # sign(nan) = 0
-    step=lambda x: Expr(f"(1.0 - (({_t(x)}) <= 0.0))"),  # 0 where x <= 0, else 1 (nan too)
+    step=lambda x: Masked(f"({_t(x)} <= 0.0)"),  # 0 where x <= 0, else 1 (nan too)
 )
 
 #: Forward emission: how each built-in elementwise primitive of the rule table is
@@ -150,12 +172,19 @@ FORWARD: dict[str, Callable[..., Expr]] = {
 }
 
 
+#: Ops whose partials are finite wherever their inputs are (the rest, log, div,
+#: sqrt, pow, exp and user primitives, can give an infinite partial, where a zero
+#: adjoint must still give a zero contribution, not ``0 * inf = nan``).
+BOUNDED = frozenset({"add", "sub", "mul", "neg", "tanh", "sigmoid", "relu", "abs", "sin",
+                     "cos", "sum", "dot", "max"})
+
+
 def _pow_partials(out: Expr, x: Expr | float, p: Expr | float) -> tuple:
     """pow's partials with torch's masks (engine.ops._pow_partials branches on data)."""
     if isinstance(p, float):  # a constant exponent: the common case
         dx = 0.0 if p == 0.0 else Expr(f"({_t(p)} * ({_t(x)} ** {_t(p - 1.0)}))")
     else:
-        dx = Expr(f"np.where({p} == 0.0, 0.0, {p} * ({_t(x)} ** ({p} - 1.0)))")
+        dx = Masked(f"({p} == 0.0)", Expr(f"({p} * ({_t(x)} ** ({p} - 1.0)))"))
     dp = Expr(f"np.where(({_t(x)} == 0.0) & ({_t(p)} >= 0.0), 0.0, {out} * np.log({_t(x)}))")
     return dx, dp
 
@@ -420,8 +449,8 @@ class _Builder:
             a = self.gather(v.parents)
             self.fwd.append(f"m{name} = {a.text}")
             self.fwd.append(f"{name} = m{name}.max(-1, keepdims=True)  # max")
-            onehot = f"(np.arange({a.width}) == m{name}.argmax(-1)[..., None])"
-            return lambda: self.accumulate(a, f"{g} * {onehot}", batched, a.width)
+            others = f"(np.arange({a.width}) != m{name}.argmax(-1)[..., None])"
+            return lambda: self.accumulate(a, Masked(others).times(g), batched, a.width)
         raise TraceError(f"compile: op {op.name!r} has no numpy emission rule "
                          "(add one to engine.compile.FORWARD)")
 
@@ -477,10 +506,16 @@ class _Builder:
                         continue
                     contrib, fresh = (g, False) if d == 1.0 else (
                         (f"(-{g})", True) if d == -1.0 else (f"({g} * {literal(d)})", True))
-                elif op is ops.RELU:  # one call instead of step(x) then a product
-                    contrib, fresh = f"np.where({a.text} <= 0.0, 0.0, {g})", True
+                elif op.name not in BOUNDED:  # a zero adjoint stops it too: never 0 * inf
+                    blocked = f"({g} == 0.0)"
+                    if isinstance(d, Masked):
+                        blocked = f"({d.blocked} | {blocked})"
+                    contrib, fresh = Masked(blocked, d.value if isinstance(d, Masked) else d
+                                            ).times(g), True
+                elif isinstance(d, Masked):  # a mask stops the gradient, inf and nan too
+                    contrib, fresh = d.times(g), True
                 else:
-                    contrib, fresh = f"{g} * {d}", True
+                    contrib, fresh = f"({g} * {d})", True
                 self.accumulate(a, contrib, slab.batched, len(nodes), fresh)
         return backward
 
