@@ -412,3 +412,139 @@ def test_bce_on_a_saturated_sigmoid_gives_torch_zero_gradient_not_nan():
     assert not np.isnan(grad).any()
     same(loss, tl.item())
     same(grad, tw.grad.tolist())
+
+
+# -- when a trace is reused (issue 13, item 3) ----------------------------------------------
+
+
+def counting(fn):
+    """``fn`` with a count of its calls (each call is one trace)."""
+    def wrapped(x):
+        wrapped.calls += 1
+        return fn(x)
+    wrapped.calls = 0
+    return wrapped
+
+
+def test_a_branch_free_function_is_traced_once_whatever_the_rows_and_parameters():
+    w = Value(0.5)
+    fn = counting(lambda x: (w * x[0] - x[1]).tanh() ** 2)
+    compiled = compile(fn, [w], 2)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        compiled.sgd_step(rng.normal(size=(16, 2)), 0.1)  # new rows, new theta
+    assert fn.calls == 2  # the first row, twice (the determinism check), then never again
+    assert not compiled.reads.inputs and not compiled.reads.params
+    static = counting(lambda x: (w * x[0] - x[1]).tanh() ** 2)
+    compiled = compile(static, [w], 2, check="static")
+    compiled.loss_and_grad(rng.normal(size=(4, 2)))
+    compiled.loss_and_grad(rng.normal(size=(4, 2)))
+    assert static.calls == 1
+
+
+def test_a_batch_edited_in_place_gives_the_new_loss_and_is_checked_again():
+    w = Value(2.0)
+    compiled = compile(lambda x: w * x[0], [w], 1)
+    X = np.array([[1.0], [2.0]])
+    assert compiled.loss_and_grad(X)[0] == 3.0
+    X[:] = 10.0
+    assert compiled.loss_and_grad(X)[0] == 20.0
+
+    def leaky(x):
+        z = w * x[0]
+        return z.relu() if x[0].data > 0 else z * 0.1
+
+    rows = compile(leaky, [w], 1)
+    X = np.array([[1.0], [2.0]])
+    rows.loss_and_grad(X)
+    X[1, 0] = -1.0  # the same array, now a row that takes the other branch
+    with pytest.raises(TraceError, match="new sample gives a different graph"):
+        rows.loss_and_grad(X)
+
+
+def test_a_branch_on_a_parameter_follows_the_parameters():
+    w = Value(1.0)
+    fn = lambda x: (w * x[0]) ** 2 if w.data > 0 else -(w * x[0])  # noqa: E731
+    compiled = compile(fn, [w], 1)
+    X = np.array([[2.0], [3.0]])
+    assert compiled.loss_and_grad(X)[0] == pytest.approx((4.0 + 9.0) / 2)
+    assert compiled.reads.params and not compiled.reads.inputs
+    w.data = -1.0
+    compiled.load()
+    loss, grad = compiled.loss_and_grad(X)  # the other branch, as the dynamic engine
+    want_loss, want_grad, _ = dynamic(fn, [w], X)
+    assert (loss, grad.tolist()) == (want_loss, want_grad) == (2.5, [-2.5])
+    compiled.theta[:] = 3.0  # theta changed by a step (p.data is not written)
+    assert compiled.loss_and_grad(X)[0] == pytest.approx((36.0 + 81.0) / 2)
+    assert w.data == -1.0  # traced at theta, then restored
+
+
+def test_a_constant_made_from_a_parameter_under_no_grad_follows_theta():
+    w = Value(2.0)
+
+    def fn(x):
+        with engine.no_grad():
+            scale = w * 1.0  # a constant: its value is baked into the code
+        return w * x[0] * scale
+
+    compiled = compile(fn, [w], 1)
+    X = np.array([[1.0]])
+    assert compiled.loss_and_grad(X)[0] == 4.0
+    compiled.theta[:] = 3.0
+    assert compiled.loss_and_grad(X)[0] == 9.0
+
+
+def test_a_graph_drawn_at_random_is_refused_not_frozen():
+    import random
+
+    w = Value(1.0)
+    rng = random.Random(0)
+
+    def dropout(x):  # 20 units, each kept with probability 1/2: a new mask at every call
+        return engine.sum([w * x[0] * (0.0 if rng.random() < 0.5 else 2.0) for _ in range(20)])
+
+    with pytest.raises(TraceError, match="random numbers or keeps state"):
+        compile(dropout, [w], 1).loss_and_grad(np.ones((3, 1)))
+    calls = iter(range(1000))
+    with pytest.raises(TraceError, match="two traces of the same sample"):
+        compile(lambda x: w * x[0] * float(next(calls)), [w], 1).loss_and_grad(np.ones((2, 1)))
+
+
+def test_the_rows_checked_are_bounded_and_forgotten_rows_are_checked_again(monkeypatch):
+    import engine.compile as ec
+
+    monkeypatch.setattr(ec, "SEEN_ROWS", 50)
+    w = Value(1.0)
+
+    def leaky(x):
+        z = w * x[0]
+        return z.relu() if x[0].data > -1e9 else z * 0.1
+
+    compiled = compile(leaky, [w], 1)
+    rng = np.random.default_rng(0)
+    first = np.abs(rng.normal(size=(8, 1)))
+    compiled.loss_and_grad(first)
+    for _ in range(20):
+        compiled.loss_and_grad(np.abs(rng.normal(size=(16, 1))))
+        assert len(compiled._seen) <= 50
+    fn_calls = counting(leaky)
+    compiled.fn = fn_calls
+    compiled.loss_and_grad(first)  # forgotten long ago: traced again, row by row
+    assert fn_calls.calls == len(first)
+
+
+def test_a_read_is_named_in_the_error():
+    w = Value(1.0)
+    fn = lambda x: w * x[0] if x[0].data > 0 else w  # noqa: E731
+    with pytest.raises(TraceError, match=r"reads the data at .*test_compile\.py:\d+"):
+        compile(fn, [w], 1).loss_and_grad(np.array([[1.0], [-1.0]]))
+
+
+def test_the_code_cache_is_bounded(monkeypatch):
+    import engine.compile as ec
+
+    monkeypatch.setattr(ec, "CACHE_SIZE", 3)
+    w = Value(1.0)
+    for k in range(6):
+        compile(lambda x, k=k: w * x[0] + float(k), [w], 1).loss_and_grad(np.ones((1, 1)))
+        assert len(CACHE) <= 3
