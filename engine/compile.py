@@ -74,6 +74,7 @@ from typing import Any
 from engine import ops
 from engine.backprop import topological_order
 from engine.modes import STATE
+from engine.primitive import USER_OPS
 from engine.value import Value, apply
 
 
@@ -176,6 +177,7 @@ SYMBOLIC.__dict__.update(
     cos=_call("np.cos"), tanh=_call("np.tanh"), sigmoid=_call("sigmoid"),
     sign=lambda x: Expr(f"((({_t(x)}) > 0.0) * 1.0 - (({_t(x)}) < 0.0))"),  # sign(nan) = 0
     step=lambda x: Masked(f"({_t(x)} <= 0.0)"),  # 0 where x <= 0, else 1 (nan too)
+    needs=lambda x: True,  # as engine.ops.F: every slot's partial is computed
 )
 
 #: Forward emission: how each built-in elementwise primitive of the rule table is
@@ -469,8 +471,8 @@ class _Builder:
             self.fwd.append(f"{name} = m{name}.max(-1, keepdims=True)  # max")
             others = f"(np.arange({a.width}) != m{name}.argmax(-1)[..., None])"
             return lambda: self.accumulate(a, Masked(others).times(g), batched, a.width)
-        raise TraceError(f"compile: op {op.name!r} has no numpy emission rule "
-                         "(add one to engine.compile.FORWARD)")
+        raise TraceError(f"compile: node {v!r} is made by the n-ary op {op.name!r}, which "
+                         "has no numpy emission rule (only sum, dot and max do)")
 
     def _emit_matmul(self, slab: _Slab, nodes: list[Value], mm) -> Callable[[], None]:
         x, _, bias = mm
@@ -507,13 +509,17 @@ class _Builder:
             text = str(FORWARD[op.name](*syms))
             local = (_pow_partials(out, *syms) if op is ops.POW
                      else op.partials(SYMBOLIC, out, *syms))
-        else:  # a user primitive: its float functions, vectorised (correct, not fast)
+        elif op.name in USER_OPS:  # its row's float functions, vectorised (exact, not fast)
             forward, partials = _vectorized(op)
             self.consts += [forward, *partials]
             at = len(self.consts) - len(partials) - 1
             text = f"C[{at}]({', '.join(a.text for a in args)})"
             local = tuple(Expr(f"C[{at + 1 + i}]({', '.join([out.text] + [a.text for a in args])})")
                           for i in range(len(partials)))
+        else:
+            raise TraceError(f"compile: node {nodes[0]!r} is made by the built-in op "
+                             f"{op.name!r}, which has no numpy emission rule (add one to "
+                             "engine.compile.FORWARD)")
         self.fwd.append(f"{slab.name} = {text}  # {len(nodes)} x {op.name}")
         g = f"g_{slab.name}"
 
@@ -1193,3 +1199,7 @@ def compile_function(fn: Callable[[list[Value]], Value], params: Sequence[Value]
 
 #: The old name (it shadows the builtin ``compile`` where imported with ``*``).
 compile = compile_function  # noqa: A001
+
+
+__all__ = ["CACHE", "CHECKS", "FORWARD", "SYMBOLIC", "Compiled", "TraceError", "compile_function",
+           "literal", "structure"]  # not ``compile``: a star import keeps the builtin

@@ -548,3 +548,44 @@ def test_the_code_cache_is_bounded(monkeypatch):
     for k in range(6):
         compile(lambda x, k=k: w * x[0] + float(k), [w], 1).loss_and_grad(np.ones((1, 1)))
         assert len(CACHE) <= 3
+
+
+# -- one source of truth for ops and names (issue 18) ----------------------------------------
+
+
+def test_every_built_in_op_of_the_rule_table_has_an_emission_rule():
+    from engine.compile import FORWARD
+    from engine.primitive import USER_OPS
+
+    n_ary = {"sum", "dot", "max"}  # emitted as reductions and matrix products
+    built_in = {name for name in engine.TABLE if name not in USER_OPS}
+    assert built_in - n_ary <= set(FORWARD), built_in - n_ary - set(FORWARD)
+    assert set(FORWARD) <= built_in  # and no rule for an op that does not exist
+
+
+def test_the_symbolic_namespace_has_every_name_of_the_math_namespaces():
+    from engine import ops
+    from engine.compile import SYMBOLIC
+    from engine.value import V
+
+    names = set(getattr(ops, "MATH_NAMES", ())) | set(vars(ops.F)) | set(vars(V))
+    assert names <= set(vars(SYMBOLIC)), names - set(vars(SYMBOLIC))
+
+
+def test_a_built_in_op_without_an_emission_rule_is_refused_by_name(monkeypatch):
+    import engine.compile as ec
+
+    monkeypatch.delitem(ec.FORWARD, "sin")
+    monkeypatch.setattr(ec, "CACHE", type(ec.CACHE)())  # no code built before for this graph
+    w = Value(1.0)
+    with pytest.raises(TraceError, match="built-in op 'sin', which has no numpy emission rule"):
+        compile(lambda x: (w * x[0]).sin(), [w], 1).loss_and_grad(np.ones((2, 1)))
+
+
+def test_compile_function_is_the_name_and_compile_an_alias():
+    import engine.compile as ec
+
+    assert ec.compile is ec.compile_function
+    namespace: dict = {}
+    exec("from engine.compile import *", namespace)
+    assert "compile" not in namespace and "compile_function" in namespace
