@@ -34,11 +34,11 @@ data); one that read the parameters is traced again when ``theta`` changes.
 by construction (``nn``'s modules and losses). Leaves that are neither inputs
 nor parameters are constants, baked into the code.
 
-Masks stop the gradient as in PyTorch: relu's step, max's one-hot and pow's
-flat exponent are written with ``np.where``, so a masked slot gets exactly 0
-even from an infinite or nan adjoint; and a zero adjoint gives a zero
-contribution at ops whose partial can be infinite (log, div, sqrt, pow, exp),
-never ``0 * inf = nan``.
+Masks stop the gradient as in PyTorch and the dynamic engine
+(:data:`engine.ops.STOP`): relu's step, max's one-hot and pow's flat exponent
+are written with ``np.where``, so a masked slot gets exactly 0 even from an
+infinite or nan adjoint. Every other partial is a plain product, as torch's
+``mul`` backward: a zero adjoint times an infinite partial is nan.
 
 numpy is imported lazily, so ``import engine`` stays standard-library only.
 
@@ -172,7 +172,7 @@ def _call(name: str) -> Callable[..., Expr]:
 SYMBOLIC = type("Symbolic", (), {})()
 SYMBOLIC.__dict__.update(
     div=lambda x, y: Expr(f"({_t(x)} / {_t(y)})"),
-    pow=lambda x, y: Expr(f"({_t(x)} ** {_t(y)})"),
+    pow=lambda x, y: _power(x, y),
     exp=_call("np.exp"), log=_call("np.log"), sqrt=_call("np.sqrt"), sin=_call("np.sin"),
     cos=_call("np.cos"), tanh=_call("np.tanh"), sigmoid=_call("sigmoid"),
     sign=lambda x: Expr(f"((({_t(x)}) > 0.0) * 1.0 - (({_t(x)}) < 0.0))"),  # sign(nan) = 0
@@ -192,19 +192,35 @@ FORWARD: dict[str, Callable[..., Expr]] = {
 }
 
 
-#: Ops whose partials are finite wherever their inputs are (the rest, log, div,
-#: sqrt, pow, exp and user primitives, can give an infinite partial, where a zero
-#: adjoint must still give a zero contribution, not ``0 * inf = nan``).
-BOUNDED = frozenset({"add", "sub", "mul", "neg", "tanh", "sigmoid", "relu", "abs", "sin",
-                     "cos", "sum", "dot", "max"})
+def _power(x: Expr | float, p: Expr | float) -> Expr:
+    """``x ** p`` as engine.ops.f_pow has it: exponents 0.5 and -0.5 are ``sqrt(x)``
+    and ``1 / sqrt(x)`` (torch's pow with a number exponent: ``(-0.0)**0.5 = -0.0``)."""
+    if isinstance(p, float):
+        if p == 0.5:
+            return Expr(f"np.sqrt({_t(x)})")
+        if p == -0.5:
+            return Expr(f"(1.0 / np.sqrt({_t(x)}))")
+        return Expr(f"({_t(x)} ** {_t(p)})")
+    return Expr(f"power({_t(x)}, {p})")  # an array of exponents: see _power_arrays
+
+
+def _power_arrays(x, p):
+    """Elementwise ``x ** p`` with f_pow's rule for exponents of +-0.5 (generated code's
+    ``power``)."""
+    np = _np()
+    out = np.power(x, p)
+    if np.any((p == 0.5) | (p == -0.5)):
+        root = np.sqrt(x)
+        out = np.where(p == 0.5, root, np.where(p == -0.5, 1.0 / root, out))
+    return out
 
 
 def _pow_partials(out: Expr, x: Expr | float, p: Expr | float) -> tuple:
     """pow's partials with torch's masks (engine.ops._pow_partials branches on data)."""
     if isinstance(p, float):  # a constant exponent: the common case
-        dx = 0.0 if p == 0.0 else Expr(f"({_t(p)} * ({_t(x)} ** {_t(p - 1.0)}))")
+        dx = ops.STOP if p == 0.0 else Expr(f"({_t(p)} * {_power(x, p - 1.0)})")
     else:
-        dx = Masked(f"({p} == 0.0)", Expr(f"({p} * ({_t(x)} ** ({p} - 1.0)))"))
+        dx = Masked(f"({p} == 0.0)", Expr(f"({p} * {_power(x, Expr(f'({p} - 1.0)'))})"))
     dp = Expr(f"np.where(({_t(x)} == 0.0) & ({_t(p)} >= 0.0), 0.0, {out} * np.log({_t(x)}))")
     return dx, dp
 
@@ -525,17 +541,11 @@ class _Builder:
 
         def backward() -> None:
             for a, d in zip(args, local, strict=True):
-                if isinstance(d, (int, float)) and not isinstance(d, bool):
-                    if d == 0.0:
-                        continue
+                if d is ops.STOP:  # a mask's zero: the parent is reached, with exactly 0
+                    contrib, fresh = f"np.zeros_like({g})", True
+                elif isinstance(d, (int, float)) and not isinstance(d, bool):
                     contrib, fresh = (g, False) if d == 1.0 else (
                         (f"(-{g})", True) if d == -1.0 else (f"({g} * {literal(d)})", True))
-                elif op.name not in BOUNDED:  # a zero adjoint stops it too: never 0 * inf
-                    blocked = f"({g} == 0.0)"
-                    if isinstance(d, Masked):
-                        blocked = f"({d.blocked} | {blocked})"
-                    contrib, fresh = Masked(blocked, d.value if isinstance(d, Masked) else d
-                                            ).times(g), True
                 elif isinstance(d, Masked):  # a mask stops the gradient, inf and nan too
                     contrib, fresh = d.times(g), True
                 else:
@@ -985,7 +995,7 @@ class Compiled:
         else:
             out, pen, inputs, aux = traced
             source, consts, views = _Builder(out, pen, self.params, inputs, aux).build()
-            namespace = {"np": np, "sigmoid": _sigmoid}
+            namespace = {"np": np, "sigmoid": _sigmoid, "power": _power_arrays}
             exec(builtins.compile(source, "<dagrad compiled>", "exec"), namespace)
             CACHE[key] = (source, namespace["forward"], namespace["forward_backward"],
                           consts, views)

@@ -339,7 +339,7 @@ def test_a_negative_constant_base_keeps_its_parentheses():
     w = Value(1.0)
     compiled = check_ieee(lambda i: (-2.0) ** (w * i[0]), [w], [[2.0]])
     assert compiled.loss_and_grad(np.array([[2.0]]))[0] == 4.0  # not -(2.0 ** 2)
-    assert "(-2.0) **" in compiled.source
+    assert "(-2.0)" in compiled.source and "-2.0 **" not in compiled.source
 
 
 @pytest.mark.parametrize("c", [math.inf, -math.inf, math.nan, -0.0, 0.0, -3.5])
@@ -393,18 +393,20 @@ def test_a_zero_mask_stops_an_infinite_adjoint_as_in_torch(name, x):
     same(grad, [want_grad])
 
 
-def test_bce_on_a_saturated_sigmoid_gives_torch_zero_gradient_not_nan():
-    # p = sigmoid(50) is exactly 1.0: log(1 - p) = -inf is clamped at -100 by max, whose
-    # mask gives log's node a zero adjoint; 0 * (1 / (1 - p)) = 0 * inf must not be nan
+def test_bce_on_a_saturated_sigmoid_stops_at_the_clamp_as_torch():
+    # p = sigmoid(50) is exactly 1.0. Clamping the probability (torch.clamp: a where) stops
+    # the gradient at max's mask: 0, as torch's fused BCE; the dynamic engine agrees
     torch = pytest.importorskip("torch")
     w, b = Value(1.0), Value(0.0)
+    tiny = math.exp(-100.0)
 
     def bce(i):
         p, t = (w * i[0] + b).sigmoid(), i[1]
-        return -(t * engine.max(p.log(), -100.0) + (1.0 - t) * engine.max((1.0 - p).log(), -100.0))
+        return -(t * engine.max(p, tiny).log() + (1.0 - t) * engine.max(1.0 - p, tiny).log())
 
     X = np.array([[50.0, 1.0], [-50.0, 0.0], [0.3, 1.0]])
-    loss, grad = compile(bce, [w, b], 2).loss_and_grad(X)
+    compiled = check_ieee(bce, [w, b], X)
+    loss, grad = compiled.loss_and_grad(X)
     tw = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
     tX = torch.tensor(X, dtype=torch.float64)
     tl = torch.nn.functional.binary_cross_entropy((tw[0] * tX[:, 0] + tw[1]).sigmoid(), tX[:, 1])
@@ -412,6 +414,23 @@ def test_bce_on_a_saturated_sigmoid_gives_torch_zero_gradient_not_nan():
     assert not np.isnan(grad).any()
     same(loss, tl.item())
     same(grad, tw.grad.tolist())
+
+
+def test_a_zero_adjoint_times_an_infinite_partial_is_nan_as_in_torch():
+    # torch's log backward is grad / x: 0 / 0 at x = 0, and mul's is grad * other
+    w = Value(0.0)
+    compiled = check_ieee(lambda i: (w * i[0]).log() * 0.0 + w, [w], [[1.0]])
+    assert math.isnan(compiled.loss_and_grad(np.array([[1.0]]))[1][0])
+    want = torch_loss_and_grad(lambda t, w, x: (w * x).log() * 0.0 + w, 0.0, [[1.0]])
+    assert math.isnan(want[1])
+
+
+@pytest.mark.parametrize("p", [0.5, -0.5, 1.5, 0.0])
+@pytest.mark.parametrize("x", [-0.0, 0.0, 4.0, -math.inf, math.inf])
+def test_pow_with_half_exponents_is_sqrt_as_the_dynamic_engine(p, x):
+    w = Value(1.0)
+    check_ieee(lambda i: (w * i[0]) ** p + w, [w], [[x]])
+    check_ieee(lambda i: (w * i[0]) ** (i[1] * w) + w, [w], [[x, p]])  # an array of exponents
 
 
 # -- when a trace is reused (issue 13, item 3) ----------------------------------------------
