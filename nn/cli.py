@@ -142,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "cross_entropy for classes and mse for regression")
     net.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
     net.add_argument("--lr", type=_positive_float, default=None,
-                     help="learning rate (default: 1.0 for sgd, as micrograd's demo; else the "
-                          "optimizer's default_lr)")
+                     help="learning rate (default: 1.0 for sgd on the toy sets, as micrograd's "
+                          "demo; else the optimizer's default_lr)")
     net.add_argument("--momentum", type=_nonneg_float, default=0.0, help="SGD momentum")
     net.add_argument("--schedule", choices=["none", "linear", "step", "cosine"],
                      default="linear", help="lr schedule over the epochs (linear: lr -> 0.1 lr)")
@@ -225,11 +225,10 @@ def _schedule(name: str, opt: Any, epochs: int) -> LRScheduler | None:
     }[name]()
 
 
-def _default_lr(optimizer: str) -> float:
-    if optimizer == "sgd":
+def _default_lr(optimizer: str, toy: bool) -> float:
+    if optimizer == "sgd" and toy:
         return 1.0  # micrograd's demo
-    lr = getattr(OPTIMIZERS[optimizer], "default_lr", None)
-    return lr if isinstance(lr, float) else 0.01
+    return OPTIMIZERS[optimizer].default_lr
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
@@ -304,7 +303,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     model = MLP(n_features, [*args.hidden, nout], activation=args.activation,
                 output_activation="sigmoid" if loss == "bce" else None, init=args.init,
                 rng=random.Random(args.seed))
-    lr = args.lr if args.lr is not None else _default_lr(args.optimizer)
+    lr = args.lr if args.lr is not None else _default_lr(args.optimizer, toy)
     if args.optimizer == "sgd":
         opt = OPTIMIZERS["sgd"](model, lr=lr, momentum=args.momentum)
     else:

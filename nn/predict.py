@@ -24,7 +24,6 @@ the sorted classes) for losses that define them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 from engine import Value, no_grad
@@ -43,71 +42,11 @@ def loss_spec(name: str) -> Any:
     Raises:
         ValueError: An unknown loss name.
     """
-    from nn import losses
+    from nn.losses import REGISTRY
 
-    registry = getattr(losses, "REGISTRY", None) or _FALLBACK
-    if name not in registry:
-        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(registry)}")
-    return registry[name]
-
-
-def _argmax(row: Sequence[float]) -> int:
-    return max(range(len(row)), key=row.__getitem__)
-
-
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
-
-
-def _softmax(row: Sequence[float]) -> list[float]:
-    m = max(row)
-    es = [math.exp(v - m) for v in row]
-    s = sum(es)
-    return [e / s for e in es]
-
-
-class _Spec:
-    """What ``fit`` and ``predict`` need of a loss, until ``nn.losses.REGISTRY`` exists."""
-
-    def __init__(self, name: str, kind: str, output: str) -> None:
-        self.name, self.kind, self.output = name, kind, output
-
-    def encode(self, c: int, n_outputs: int) -> Any:
-        if self.name == "hinge":
-            return 1.0 if c else -1.0
-        if self.name == "cross_entropy":
-            return c
-        if self.name == "mse" and n_outputs > 1:
-            return [1.0 if j == c else 0.0 for j in range(n_outputs)]
-        return float(c)
-
-    def decide(self, row: Sequence[float]) -> int:
-        if len(row) > 1:
-            return _argmax(row)
-        cut = {"margin": 0.0, "logits": 0.0}.get(self.output, 0.5)
-        return int(row[0] > cut)
-
-    def proba(self, row: Sequence[float]) -> list[float] | None:
-        if self.output == "logits":
-            if len(row) > 1:
-                return _softmax(row)
-            p = _sigmoid(row[0])
-            return [1.0 - p, p]
-        if self.output == "probability":
-            return [1.0 - row[0], row[0]]
-        return None
-
-    def check(self, targets: Sequence[Any], n_outputs: int) -> None:
-        return None
-
-
-_FALLBACK = {
-    "mse": _Spec("mse", "regress", "linear"),
-    "bce": _Spec("bce", "classify", "probability"),
-    "bce_logits": _Spec("bce_logits", "classify", "logits"),
-    "cross_entropy": _Spec("cross_entropy", "classify", "logits"),
-    "hinge": _Spec("hinge", "classify", "margin"),
-}
+    if name not in REGISTRY:
+        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(REGISTRY)}")
+    return REGISTRY[name]
 
 
 # -- scaling ----------------------------------------------------------------------------------

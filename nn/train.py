@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import inspect
 import io as _io
 import json
 import math
@@ -391,21 +392,32 @@ def class_weights(class_weight: str | dict | None, idx: list[int],
     return weights
 
 
-def _weighted_loss(loss: str, weights: list[float] | None) -> Callable[..., Value]:
-    """The batch loss function, with the class weights as the loss takes them."""
-    fn = LOSSES[loss]
+def loss_options(loss: str, weights: list[float] | None) -> dict[str, Any]:
+    """The loss's keyword options that carry class weights (C4): PyTorch's
+    ``weight=`` per class for ``cross_entropy``, ``pos_weight = w1 / w0`` for
+    ``bce_logits`` (the same minimiser as weighing each sample by its class,
+    scaled by ``1 / w0``).
+
+    Raises:
+        ValueError: Another loss, or a zero weight for the negative class.
+    """
     if weights is None:
-        return fn
+        return {}
     if loss == "cross_entropy":
-        return lambda outputs, targets: fn(outputs, targets, weight=weights)
+        return {"weight": list(weights)}
     if loss == "bce_logits":
         if weights[0] == 0.0:
             raise ValueError("fit: class_weight gives the negative class weight 0; bce_logits "
                              "weighs positives by pos_weight = w1 / w0")
-        pos_weight = weights[1] / weights[0]
-        return lambda outputs, targets: fn(outputs, targets, pos_weight=pos_weight)
+        return {"pos_weight": weights[1] / weights[0]}
     raise ValueError(f"fit: class_weight works with loss='cross_entropy' (PyTorch's weight=) "
                      f"or 'bce_logits' (pos_weight=), not {loss!r}")
+
+
+def _with_options(fn: Callable[..., Value], options: dict[str, Any]) -> Callable[..., Value]:
+    if not options:
+        return fn
+    return lambda outputs, targets: fn(outputs, targets, **options)
 
 
 # -- steppers --------------------------------------------------------------------------
@@ -562,12 +574,16 @@ def _compiled_loss_stepper(model: Module, loss: str, optimizer: Optimizer, l2: f
 def make_stepper(backend: str, model: Module, loss: str | None,
                  loss_fn: Callable[..., Value], optimizer: Optimizer, l2: float,
                  X_example: Sequence[Any], *, l2_bias: bool = True,
-                 weighted: bool = False) -> Any:
+                 options: dict[str, Any] | None = None) -> Any:
     """The stepper for ``fit(backend=...)``: the one place the backend is chosen.
 
     ``"dynamic"``: :class:`DynamicStepper`. ``"compiled"``: the compiled
     numpy path (``nn.compiled.compiled_stepper``), an error when it cannot
     be used. ``"auto"``: compiled when it can be used, else dynamic.
+    Non-default settings reach the compiled path as keyword arguments:
+    ``loss_options`` (the loss's class weights) and ``decayed`` (the
+    parameters L2 covers when ``l2_bias`` is False); a compiled stepper that
+    does not take them is not used.
 
     Raises:
         ValueError: An unknown backend, or ``"compiled"`` when it cannot run.
@@ -575,19 +591,33 @@ def make_stepper(backend: str, model: Module, loss: str | None,
     if backend not in ("auto", "dynamic", "compiled"):
         raise ValueError(f"fit: unknown backend {backend!r}; expected 'auto', 'dynamic' or "
                          "'compiled'")
+    options = options or {}
     stepper = None
-    if backend != "dynamic" and loss is not None and loss_fn is LOSSES.get(loss) \
-            and l2_bias and not weighted:
+    if backend != "dynamic" and loss is not None and loss_fn is not None:
         from nn import compiled as nc
 
-        build = getattr(nc, "compiled_stepper", None) or _compiled_loss_stepper
-        stepper = build(model, loss, optimizer, l2, X_example)
+        build = getattr(nc, "compiled_stepper", None)
+        extra: dict[str, Any] = {}
+        if options:
+            extra["loss_options"] = options
+        if not l2_bias:
+            extra["decayed"] = decayed_parameters(model)
+        if build is None:
+            build = _compiled_loss_stepper if not extra else None
+        elif extra:
+            try:
+                inspect.signature(build).bind(model, loss, optimizer, l2, X_example, **extra)
+            except TypeError:
+                build = None
+        if build is not None:
+            stepper = build(model, loss, optimizer, l2, X_example, **extra)
     if stepper is None:
         if backend == "compiled":
             raise ValueError("fit: backend='compiled' needs numpy (pip install 'dagrad[speed]'),"
                              " a loss given by name, not a function, and a model the compiled "
                              "path can trace")
-        stepper = DynamicStepper(model, loss_fn, optimizer, l2, l2_bias)
+        stepper = DynamicStepper(model, _with_options(loss_fn, options), optimizer, l2,
+                                 l2_bias)
     return stepper
 
 
@@ -799,19 +829,7 @@ def _make_optimizer(optimizer: Optimizer | str | None, lr: float | None,
         raise ValueError(f"fit: unknown optimizer {optimizer!r}; expected an Optimizer or one "
                          f"of {', '.join(OPTIMIZERS)}")
     cls = OPTIMIZERS[name]
-    return cls(params, lr=_default_lr(cls) if lr is None else lr)
-
-
-#: Learning rates for optimizers given by name without ``lr``, until every
-#: optimizer class carries ``default_lr``.
-_DEFAULT_LR = {"sgd": 0.1, "adam": 0.01, "adamw": 0.01}
-
-
-def _default_lr(cls: type[Optimizer]) -> float:
-    lr = getattr(cls, "default_lr", None)
-    if isinstance(lr, float):
-        return lr
-    return _DEFAULT_LR[next(k for k, v in OPTIMIZERS.items() if v is cls)]
+    return cls(params, lr=cls.default_lr if lr is None else lr)
 
 
 def _refuse_batch_norm(model: Module) -> None:
@@ -1020,8 +1038,10 @@ def fit(model: Module, X: Any, y: Any, *,
         if class_weight is not None and plan.task == "classify" else None
     if class_weight is not None and plan.task != "classify":
         raise ValueError("fit: class_weight needs class labels (a classification task)")
+    options = loss_options(name, weights) if weights is not None else {}
+    custom_fn = loss_fn
     if loss_fn is None:
-        loss_fn = _weighted_loss(name, weights)
+        loss_fn = LOSSES[name]
     if plan.task is not None:
         loss_spec(name).check(targets, nout)
     test_targets = test_idx = None
@@ -1052,9 +1072,13 @@ def fit(model: Module, X: Any, y: Any, *,
     if len(loader) == 0:
         raise ValueError(f"fit: batch_size={batch_size} with drop_last=True leaves no batch of "
                          f"the {len(X)} training samples")
-    stepper = make_stepper(backend, model, name, loss_fn, opt, l2, X, l2_bias=l2_bias,
-                           weighted=weights is not None) if step is None else \
-        DynamicStepper(model, loss_fn, opt, l2, l2_bias, step_fn=step)
+    if step is not None:
+        stepper = DynamicStepper(model, _with_options(loss_fn, options), opt, l2, l2_bias,
+                                 step_fn=step)
+    else:
+        stepper = make_stepper(backend, model, name if custom_fn is None or custom_fn is
+                               LOSSES.get(name) else None, loss_fn, opt, l2, X,
+                               l2_bias=l2_bias, options=options)
     groups = _layer_groups(model) if track_grads else []
     history = History(grad_norms={g: [] for g, _ in groups})
     early: dict[str, Any] | None = None
