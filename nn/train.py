@@ -495,7 +495,7 @@ def _choose_step(backend: str, loss: Any) -> Callable[..., tuple[float, list[Any
         return dynamic_step
     from nn.compiled import compiled_step  # numpy, if any, is imported only here
 
-    step = compiled_step(loss)
+    step = compiled_step(loss, dynamic_step)
     if step is None:
         if backend == "compiled":
             raise ValueError("fit: backend='compiled' needs numpy (pip install 'dagrad[speed]') "
