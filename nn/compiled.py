@@ -66,6 +66,7 @@ class CompiledLoss:
         loss: A name of :data:`nn.losses.REGISTRY`.
         alpha: The L2 coefficient (0 for none).
         check: ``engine.compile``'s structure check (its default when None).
+        l2_params: The parameters the L2 term covers (default: all of them).
         **options: The loss's options (``weight``, ``pos_weight``, ``margin``), as the
             batch function takes them; ``weight`` per class for ``cross_entropy``.
 
@@ -83,7 +84,8 @@ class CompiledLoss:
     """
 
     def __init__(self, model: Any, loss: str = "hinge", alpha: float = 0.0,
-                 check: str | None = None, **options: Any) -> None:
+                 check: str | None = None, l2_params: Sequence[Value] | None = None,
+                 **options: Any) -> None:
         self.spec = _spec(loss)
         unknown = [k for k in options if k not in self.spec.options]
         if unknown:
@@ -92,6 +94,7 @@ class CompiledLoss:
         self.model, self.loss, self.alpha, self.check = model, loss, float(alpha), check
         self.options = options
         self.params = list(model.parameters())
+        self.l2_params = self.params if l2_params is None else list(l2_params)
         self.compiled: Compiled | None = None
         self.n_features = 0
         self.n_outputs = 0
@@ -156,8 +159,9 @@ class CompiledLoss:
                 outs = [out] if isinstance(out, Value) else list(out)
                 return per_sample(outs, inputs[d:]), outs
 
-            params, alpha = self.params, self.alpha
-            penalty = (lambda: l2_penalty(params, alpha)) if alpha else None
+            decayed, alpha = self.l2_params, self.alpha
+            penalty = (lambda: l2_penalty(decayed, alpha)) if alpha else None
+            params = self.params
             kwargs = {} if self.check is None else {"check": self.check}
             self.compiled = compile(fn, params, XY.shape[1], penalty=penalty, **kwargs)
             self.n_features = n_features
@@ -412,13 +416,17 @@ class CompiledStepper:
         optimizer: The optimizer whose settings (``lr`` and the rest) are read at
             every step and whose ``state`` :meth:`sync` writes.
         grad: The last step's gradient, a flat array in ``model.parameters()`` order.
+        write_grads: Write each step's gradient into the parameters' ``grad`` (for
+            callers that read them every batch; costs a pass over the parameters).
     """
 
     def __init__(self, model: Any, spec: LossSpec, optimizer: Optimizer, l2: float,
-                 options: dict[str, Any]) -> None:
+                 options: dict[str, Any], l2_params: Sequence[Value] | None = None,
+                 write_grads: bool = False) -> None:
         self.model, self.spec, self.optimizer = model, spec, optimizer
         self.params = list(model.parameters())
-        self.loss = CompiledLoss(model, spec.name, l2, **options)
+        self.write_grads = write_grads
+        self.loss = CompiledLoss(model, spec.name, l2, l2_params=l2_params, **options)
         self.evaluation = CompiledLoss(model, spec.name, 0.0, **options)
         self.flat = FLAT_OPTIMIZERS[type(optimizer)](optimizer, len(self.params))
         self.grad = None
@@ -454,6 +462,9 @@ class CompiledStepper:
         self.loss.check_outputs()
         self.flat.step(self.optimizer, compiled.theta, grad)
         self.grad, self.steps = grad, self.steps + 1
+        if self.write_grads:
+            for p, g in zip(self.params, grad.tolist(), strict=True):
+                p.grad = g
         return value, _rows_out(compiled.aux)
 
     def forward(self, X: Any, targets: Any) -> tuple[float, list[Any]]:
@@ -500,7 +511,8 @@ class CompiledStepper:
 
 
 def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float,
-                     X_example: Sequence[Any], **loss_options: Any) -> CompiledStepper | None:
+                     X_example: Sequence[Any], *, l2_params: Sequence[Value] | None = None,
+                     write_grads: bool = False, **loss_options: Any) -> CompiledStepper | None:
     """A :class:`CompiledStepper` for ``fit``, or None when the compiled path
     cannot be used: numpy missing, a loss not in the registry, a module that
     declares itself not compilable (``Dropout``, ``BatchNorm``), inputs that are
@@ -513,6 +525,8 @@ def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float
         optimizer: The optimizer ``fit`` built (its settings are read every step).
         l2: The L2 coefficient of the objective.
         X_example: Some inputs (the first is traced to check the model).
+        l2_params: The parameters the L2 term covers (default: all).
+        write_grads: See :attr:`CompiledStepper.write_grads`.
         **loss_options: The loss's options (``weight``, ``pos_weight``, ``margin``).
 
     Returns:
@@ -535,7 +549,8 @@ def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float
     if not _uses_every_parameter(model, X_example[0], params):
         return None
     try:
-        return CompiledStepper(model, REGISTRY[loss_name], optimizer, l2, loss_options)
+        return CompiledStepper(model, REGISTRY[loss_name], optimizer, l2, loss_options,
+                               l2_params, write_grads)
     except _Unsupported:
         return None
 

@@ -344,6 +344,31 @@ class Module:
             i = j + 1
         return head + "\n" + "\n".join(body) + "\n)"
 
+    # -- predictions (scikit-learn's names; see nn.predict) ---------------------------
+    def predict(self, X: Any) -> list:
+        """Predictions for the samples ``X``: the user's own labels for a classifier
+        trained by :func:`nn.fit`, else the outputs; in eval mode, without a graph.
+
+        Args:
+            X: Samples (a list, numpy array or DataFrame; see :mod:`nn.arrays`).
+
+        Returns:
+            One label, float or list of floats per sample; see :func:`nn.predict.predict`.
+        """
+        from nn.predict import predict
+
+        return predict(self, X)
+
+    def predict_proba(self, X: Any) -> list[list[float]]:
+        """Class probabilities per sample, columns in ``self.meta["classes"]`` order.
+
+        Raises:
+            ValueError: Not a classifier, or its loss defines no probabilities.
+        """
+        from nn.predict import predict_proba
+
+        return predict_proba(self, X)
+
 
 # -- helpers ---------------------------------------------------------------------------
 
