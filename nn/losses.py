@@ -68,7 +68,7 @@ def _softplus(x: float) -> float:
 softplus = primitive(_softplus, partials=lambda m, out, x: (m.sigmoid(x),), name="log1pexp",
                      symbol="softplus")
 softplus.__name__ = softplus.__qualname__ = "softplus"
-softplus.__doc__ = """``log(1 + e^x)``, PyTorch's ``softplus`` (beta 1); its derivative is ``sigmoid(x)``.
+softplus.__doc__ = """``log(1 + e^x)``, PyTorch's ``softplus`` (beta 1); derivative ``sigmoid(x)``.
 
 A primitive of the rule table (op ``"log1pexp"``, after Maechler's note
 "Accurately computing log(1 - exp(-|a|))"): ``max(x, 0) + log1p(e^-|x|)``,
@@ -83,9 +83,11 @@ def _register_numpy_forward() -> None:
     """Give the compiled path softplus as one numpy call (``np.logaddexp`` uses log1p)."""
     from engine import compile as compiled_engine
 
-    table = getattr(compiled_engine, "FORWARD", None)
-    if isinstance(table, dict):
-        table.setdefault("log1pexp", "np.logaddexp(0.0, {0})")
+    table, expr = getattr(compiled_engine, "FORWARD", None), getattr(compiled_engine, "Expr", None)
+    if isinstance(table, dict) and expr is not None:
+        def emit(x: Any) -> Any:
+            return expr(f"np.logaddexp(0.0, {x if isinstance(x, expr) else repr(float(x))})")
+        table.setdefault("log1pexp", emit)
 
 
 _register_numpy_forward()

@@ -69,6 +69,10 @@ class Module:
 
     Attributes:
         training: True in training mode (the default), False after ``eval()``.
+        compilable: Whether ``nn.compiled`` may trace the module once and reuse the
+            trace (False for a module whose forward is random or updates state,
+            such as ``Dropout`` and ``BatchNorm``: models holding one train on the
+            dynamic engine).
 
     >>> from engine import Value
     >>> class Affine(Module):
@@ -87,6 +91,7 @@ class Module:
     """
 
     training: bool = True
+    compilable: bool = True
     _buffer_names: tuple[str, ...] = ()
 
     def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:

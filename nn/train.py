@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import gc
-import inspect
 import io as _io
 import json
 import math
@@ -392,19 +391,12 @@ def class_weights(class_weight: str | dict | None, idx: list[int],
     return weights
 
 
-def loss_options(loss: str, weights: list[float] | None) -> dict[str, Any]:
-    """The loss's keyword options that carry class weights (C4): PyTorch's
-    ``weight=`` per class for ``cross_entropy``, ``pos_weight = w1 / w0`` for
-    ``bce_logits`` (the same minimiser as weighing each sample by its class,
-    scaled by ``1 / w0``).
-
-    Raises:
-        ValueError: Another loss, or a zero weight for the negative class.
-    """
+def _loss_options(loss: str, weights: list[float] | None) -> dict[str, Any]:
+    """The class weights as the loss takes them (PyTorch's ``weight``/``pos_weight``)."""
     if weights is None:
         return {}
     if loss == "cross_entropy":
-        return {"weight": list(weights)}
+        return {"weight": weights}
     if loss == "bce_logits":
         if weights[0] == 0.0:
             raise ValueError("fit: class_weight gives the negative class weight 0; bce_logits "
@@ -414,7 +406,9 @@ def loss_options(loss: str, weights: list[float] | None) -> dict[str, Any]:
                      f"or 'bce_logits' (pos_weight=), not {loss!r}")
 
 
-def _with_options(fn: Callable[..., Value], options: dict[str, Any]) -> Callable[..., Value]:
+def _weighted_loss(loss: str, options: dict[str, Any]) -> Callable[..., Value]:
+    """The batch loss function, with the loss's options (class weights) applied."""
+    fn = LOSSES[loss]
     if not options:
         return fn
     return lambda outputs, targets: fn(outputs, targets, **options)
@@ -526,64 +520,51 @@ class DynamicStepper:
         """Nothing to write back: the parameters are the model's own."""
 
 
-class _CompiledLossStepper(DynamicStepper):
-    """The compiled gradient (``nn.compiled.CompiledLoss``) with ``nn.optim``'s update.
+class _FallbackStepper:
+    """The compiled stepper, until a model's trace cannot be reused (Python control
+    flow on the data: ``TraceError``, raised before any update); then the dynamic
+    stepper for good, from the parameters and optimizer state the compiled one
+    wrote back."""
 
-    Falls back to the dynamic graph for good when the trace cannot be reused
-    (Python control flow on the data).
-    """
+    def __init__(self, compiled: Any, dynamic: DynamicStepper) -> None:
+        self.compiled, self.dynamic = compiled, dynamic
 
-    def __init__(self, compiled: Any, model: Module, loss_fn: Callable[..., Value],
-                 optimizer: Optimizer, l2: float) -> None:
-        super().__init__(model, loss_fn, optimizer, l2)
-        self.compiled = compiled
-
-    def step(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, list[Any]]:
+    def _run(self, method: str, X: Sequence[Any], targets: Sequence[Any]
+             ) -> tuple[float, list[Any]]:
         if self.compiled is not None:
             from engine.compile import TraceError
 
-            for p in self.params:
-                p.grad = None
             try:
-                value = self.compiled.backward(X, targets)
+                return getattr(self.compiled, method)(X, targets)
             except TraceError:
+                self.compiled.sync()
                 self.compiled = None
-            else:
-                self.optimizer.step()
-                outs = self.compiled.outputs.tolist()
-                return value, [row[0] if len(row) == 1 else row for row in outs]
-        return super().step(X, targets)
+        return getattr(self.dynamic, method)(X, targets)
 
+    def step(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, list[Any]]:
+        return self._run("step", X, targets)
 
-def _compiled_loss_stepper(model: Module, loss: str, optimizer: Optimizer, l2: float,
-                           X_example: Sequence[Any]) -> DynamicStepper | None:
-    from nn import compiled as nc
+    def forward(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, list[Any]]:
+        return self._run("forward", X, targets)
 
-    if not hasattr(nc, "CompiledLoss"):
-        return None
-    try:
-        import numpy  # noqa: F401
-    except ImportError:
-        return None
-    if loss not in getattr(nc, "LOSS_NAMES", ()) or not nc.compilable(model, X_example):
-        return None
-    return _CompiledLossStepper(nc.CompiledLoss(model, loss, l2), model, LOSSES[loss],
-                                optimizer, l2)
+    def sync(self) -> None:
+        if self.compiled is not None:
+            self.compiled.sync()
 
 
 def make_stepper(backend: str, model: Module, loss: str | None,
                  loss_fn: Callable[..., Value], optimizer: Optimizer, l2: float,
                  X_example: Sequence[Any], *, l2_bias: bool = True,
-                 options: dict[str, Any] | None = None) -> Any:
+                 loss_options: dict[str, Any] | None = None, track_grads: bool = False) -> Any:
     """The stepper for ``fit(backend=...)``: the one place the backend is chosen.
 
     ``"dynamic"``: :class:`DynamicStepper`. ``"compiled"``: the compiled
     numpy path (``nn.compiled.compiled_stepper``), an error when it cannot
-    be used. ``"auto"``: compiled when it can be used, else dynamic.
-    Non-default settings reach the compiled path as keyword arguments:
-    ``loss_options`` (the loss's class weights) and ``decayed`` (the
-    parameters L2 covers when ``l2_bias`` is False); a compiled stepper that
-    does not take them is not used.
+    be used. ``"auto"``: compiled when it can be used, else dynamic. A
+    compiled stepper whose trace cannot be reused (Python control flow on the
+    data) hands over to the dynamic one (:class:`_FallbackStepper`).
+    ``loss_options`` are the loss's (``weight``, ``pos_weight``) as ``loss_fn``
+    applies them; ``track_grads`` asks for each step's gradients in ``p.grad``.
 
     Raises:
         ValueError: An unknown backend, or ``"compiled"`` when it cannot run.
@@ -591,33 +572,23 @@ def make_stepper(backend: str, model: Module, loss: str | None,
     if backend not in ("auto", "dynamic", "compiled"):
         raise ValueError(f"fit: unknown backend {backend!r}; expected 'auto', 'dynamic' or "
                          "'compiled'")
-    options = options or {}
     stepper = None
-    if backend != "dynamic" and loss is not None and loss_fn is not None:
-        from nn import compiled as nc
+    registered = loss is not None and (loss_fn is LOSSES.get(loss) or bool(loss_options))
+    if backend != "dynamic" and registered:
+        from nn.compiled import compiled_stepper
 
-        build = getattr(nc, "compiled_stepper", None)
-        extra: dict[str, Any] = {}
-        if options:
-            extra["loss_options"] = options
-        if not l2_bias:
-            extra["decayed"] = decayed_parameters(model)
-        if build is None:
-            build = _compiled_loss_stepper if not extra else None
-        elif extra:
-            try:
-                inspect.signature(build).bind(model, loss, optimizer, l2, X_example, **extra)
-            except TypeError:
-                build = None
-        if build is not None:
-            stepper = build(model, loss, optimizer, l2, X_example, **extra)
+        stepper = compiled_stepper(
+            model, loss, optimizer, l2, X_example, **(loss_options or {}),
+            l2_params=None if l2_bias else decayed_parameters(model), write_grads=track_grads)
+        if stepper is not None and backend == "auto":
+            stepper = _FallbackStepper(stepper, DynamicStepper(model, loss_fn, optimizer, l2,
+                                                               l2_bias))
     if stepper is None:
         if backend == "compiled":
             raise ValueError("fit: backend='compiled' needs numpy (pip install 'dagrad[speed]'),"
                              " a loss given by name, not a function, and a model the compiled "
                              "path can trace")
-        stepper = DynamicStepper(model, _with_options(loss_fn, options), optimizer, l2,
-                                 l2_bias)
+        stepper = DynamicStepper(model, loss_fn, optimizer, l2, l2_bias)
     return stepper
 
 
@@ -1038,10 +1009,10 @@ def fit(model: Module, X: Any, y: Any, *,
         if class_weight is not None and plan.task == "classify" else None
     if class_weight is not None and plan.task != "classify":
         raise ValueError("fit: class_weight needs class labels (a classification task)")
-    options = loss_options(name, weights) if weights is not None else {}
-    custom_fn = loss_fn
-    if loss_fn is None:
-        loss_fn = LOSSES[name]
+    loss_options: dict[str, Any] = {}
+    if loss_fn is None or (name is not None and loss_fn is LOSSES.get(name)):
+        loss_options = _loss_options(name, weights)
+        loss_fn = _weighted_loss(name, loss_options)
     if plan.task is not None:
         loss_spec(name).check(targets, nout)
     test_targets = test_idx = None
@@ -1072,13 +1043,6 @@ def fit(model: Module, X: Any, y: Any, *,
     if len(loader) == 0:
         raise ValueError(f"fit: batch_size={batch_size} with drop_last=True leaves no batch of "
                          f"the {len(X)} training samples")
-    if step is not None:
-        stepper = DynamicStepper(model, _with_options(loss_fn, options), opt, l2, l2_bias,
-                                 step_fn=step)
-    else:
-        stepper = make_stepper(backend, model, name if custom_fn is None or custom_fn is
-                               LOSSES.get(name) else None, loss_fn, opt, l2, X,
-                               l2_bias=l2_bias, options=options)
     groups = _layer_groups(model) if track_grads else []
     history = History(grad_norms={g: [] for g, _ in groups})
     early: dict[str, Any] | None = None
@@ -1087,6 +1051,9 @@ def fit(model: Module, X: Any, y: Any, *,
     start = 0
     if resume is not None:
         start, history, early = _resume(resume, model, opt, schedule, loader, early)
+    stepper = make_stepper(backend, model, name, loss_fn, opt, l2, X, l2_bias=l2_bias,
+                           loss_options=loss_options, track_grads=track_grads) \
+        if step is None else DynamicStepper(model, loss_fn, opt, l2, l2_bias, step_fn=step)
     progress = _Progress(epochs, verbose, start)
     was_training = model.training
     model.train()
