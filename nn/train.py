@@ -44,7 +44,7 @@ from engine import Value, no_grad
 from nn import data as datasets
 from nn.arrays import as_inputs, as_targets, find_classes, is_label
 from nn.losses import LOSSES, l2_penalty
-from nn.module import Module
+from nn.module import Module, layer_of
 from nn.optim import OPTIMIZERS, LRScheduler, Optimizer
 from nn.predict import apply_scaler, fit_scaler, loss_spec
 
@@ -754,12 +754,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _layer_groups(model: Module) -> list[tuple[str, list[Value]]]:
-    """Parameters grouped by the model's direct child (or top attribute) they live in."""
-    children = [name for name, _ in model.named_children()]
+    """Parameters grouped by layer (:func:`nn.module.layer_of`)."""
     groups: dict[str, list[Value]] = {}
     for name, p in model.named_parameters():
-        owner = next((c for c in children if name.startswith(c + ".")), name.split(".")[0])
-        groups.setdefault(owner, []).append(p)
+        groups.setdefault(layer_of(name), []).append(p)
     return list(groups.items())
 
 
