@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--activation", choices=["relu", "tanh", "sigmoid", "linear"],
                      default="relu")
     net.add_argument("--init", choices=["uniform", "xavier", "he", "xavier_normal",
-                                        "he_normal"], default="uniform")
+                                        "he_normal"], default=None,
+                     help="weight initialisation (default: uniform on the toy sets, as "
+                          "micrograd's demo; he for relu and xavier otherwise on real data)")
     net.add_argument("--loss", choices=["auto", *LOSSES], default="auto",
                      help="auto: hinge for 2-class toy sets (micrograd's demo), else "
                           "cross_entropy for classes and mse for regression")
@@ -300,8 +302,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         X_train, X_test, y_train, y_test = X, None, y, None
     standardize = (not toy) if args.standardize is None else args.standardize
     n_features = len(X[0])
+    init = args.init or ("uniform" if toy else "he" if args.activation == "relu" else "xavier")
     model = MLP(n_features, [*args.hidden, nout], activation=args.activation,
-                output_activation="sigmoid" if loss == "bce" else None, init=args.init,
+                output_activation="sigmoid" if loss == "bce" else None, init=init,
                 rng=random.Random(args.seed))
     lr = args.lr if args.lr is not None else _default_lr(args.optimizer, toy)
     if args.optimizer == "sgd":
@@ -465,28 +468,9 @@ def _plot_confusion_matrix(C: list[list[int]], labels: list, path: str, split: s
     ax.set_title(f"confusion matrix ({split}, accuracy {100 * accuracy:.1f}%)")
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _write_bytes(path, buf.getvalue())
+    from nn.io import atomic_write
 
-
-def _write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` atomically (``nn.io.atomic_write`` where it exists)."""
-    from nn import io as nio
-
-    write = getattr(nio, "atomic_write", None)
-    if write is not None:
-        write(path, data)
-        return
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, buf.getvalue())
 
 
 # -- dagrad-predict -------------------------------------------------------------------------
