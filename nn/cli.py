@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--hidden", type=_positive_int, nargs="*", default=[16, 16],
                      help="hidden layer widths")
     net.add_argument("--activation", choices=["relu", "tanh", "sigmoid", "linear"],
-                     default="relu")
+                     default="relu", help="hidden layers' activation")
     net.add_argument("--init", choices=["uniform", "xavier", "he", "xavier_normal",
                                         "he_normal"], default=None,
                      help="weight initialisation (default: uniform on the toy sets, as "
@@ -142,14 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--loss", choices=["auto", *LOSSES], default="auto",
                      help="auto: hinge for 2-class toy sets (micrograd's demo), else "
                           "cross_entropy for classes and mse for regression")
-    net.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
+    net.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd",
+                     help="optimizer (nn.optim)")
     net.add_argument("--lr", type=_positive_float, default=None,
                      help="learning rate (default: 1.0 for sgd on the toy sets, as micrograd's "
                           "demo; else the optimizer's default_lr)")
     net.add_argument("--momentum", type=_nonneg_float, default=0.0, help="SGD momentum")
     net.add_argument("--schedule", choices=["none", "linear", "step", "cosine"],
                      default="linear", help="lr schedule over the epochs (linear: lr -> 0.1 lr)")
-    net.add_argument("--epochs", type=_positive_int, default=100)
+    net.add_argument("--epochs", type=_positive_int, default=100,
+                     help="passes over the training set")
     net.add_argument("--batch-size", type=_positive_int, default=None,
                      help="mini-batch size (default: full batch)")
     net.add_argument("--l2", type=_nonneg_float, default=1e-4, help="L2 penalty")
@@ -168,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write checkpoint.json every N epochs (and at the end)")
     out.add_argument("--resume", metavar="CHECKPOINT", default=None,
                      help="continue a run from its checkpoint.json (same other arguments)")
-    out.add_argument("--history-format", choices=["json", "csv"], default="json")
+    out.add_argument("--history-format", choices=["json", "csv"], default="json",
+                     help="history file format")
     out.add_argument("--no-plots", action="store_true", help="skip the PNG pictures")
     out.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return p
