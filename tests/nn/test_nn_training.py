@@ -9,7 +9,8 @@ import pytest
 import nn
 from nn import MLP, SGD, Adam, BatchNorm1d, Dropout, Layer, LinearLR, Sequential, fit
 from nn.data import batches
-from nn.train import STOP, History, class_weights, decayed_parameters
+from nn.targets import class_weights
+from nn.train import STOP, History, decayed_parameters
 
 
 @pytest.fixture
