@@ -39,7 +39,9 @@ built, so a tiny file declaring a huge model fails at once.
 file in the same folder, is flushed to disk (``fsync``), and replaces the
 target with ``os.replace``; a crash or an error mid-save leaves an existing
 file as it was. Temporary files are named ``.<target>.<pid>.<random>.tmp``;
-one left by a killed process is removed by the next write of the same target.
+one left by a killed process is removed by the next write of the same target
+(on the same machine), as is an hour-old ``.<target>.<random>.tmp`` left by an
+earlier dagrad.
 
 **PyTorch**: :func:`to_torch` turns an ``MLP`` into a float64
 ``torch.nn.Sequential`` of ``Linear`` and activation modules with the same
@@ -56,6 +58,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 from typing import Any
 
 from engine import Value
@@ -142,20 +145,29 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
 atomic_write_text = atomic_write
 
 
+_STALE = 3600.0  # seconds: a temporary file without a pid this old is an orphan
+
+
 def _remove_orphans(folder: str, name: str) -> None:
-    """Delete ``.<name>.<pid>.*.tmp`` files whose writing process no longer exists."""
-    pattern = re.compile(re.escape(f".{name}.") + r"(\d+)\.[^.]+\.tmp")
+    """Delete ``.<name>.<pid>.*.tmp`` files whose writing process no longer exists,
+    and ``.<name>.*.tmp`` files of earlier dagrad versions (no pid) older than an hour."""
+    pattern = re.compile(re.escape(f".{name}.") + r"(?:(\d+)\.)?[^.]+\.tmp")
     try:
         entries = os.listdir(folder)
     except OSError:
         return
     for entry in entries:
         m = pattern.fullmatch(entry)
-        if m and not _alive(int(m.group(1))):
-            try:
-                os.unlink(os.path.join(folder, entry))
-            except OSError:
-                pass
+        if m is None:
+            continue
+        path = os.path.join(folder, entry)
+        try:
+            orphan = (not _alive(int(m.group(1))) if m.group(1) is not None
+                      else time.time() - os.stat(path).st_mtime > _STALE)
+            if orphan:
+                os.unlink(path)
+        except OSError:
+            pass
 
 
 def _alive(pid: int) -> bool:
@@ -499,6 +511,15 @@ def _declared_size(spec: dict[str, Any]) -> int:
             return n("out_channels") * (n("in_channels") // max(n("groups", 1), 1) * kernel + 1)
         if name in ("RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM"):
             return n("hidden_size") * (n("input_size") + n("hidden_size"))
+        if name == "LayerNorm":
+            dims = c.get("normalized_shape")
+            dims = [dims] if isinstance(dims, int) else dims
+            if not c.get("elementwise_affine", True) or not isinstance(dims, list) or not all(
+                    isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
+                return 0
+            return math.prod(dims)
+        if name in ("BatchNorm1d", "BatchNorm2d"):
+            return 2 * n("num_features") if c.get("affine", True) else 0
     except LookupError:
         return 0
     return 0
@@ -521,6 +542,16 @@ def _check_numbers(doc: dict[str, Any], where: str) -> None:
                 break
         if len(bad) > 3:
             break
+    stack: list[Any] = [doc["model"], doc.get("modules")]
+    while stack and not bad:  # configs: save refuses non-finite numbers there too
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise ModelFileError(f"{where}: a config holds the non-finite number {v!r} (save "
+                                 "refuses it; the file is damaged or was not written by dagrad)")
     if bad:
         raise ModelFileError(f"{where}: non-finite or out-of-range weight(s): "
                              f"{', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} (save "

@@ -28,6 +28,15 @@ when two classes share a name the loader imports the right one; pass
 ``register=False`` in the class statement (``class Scratch(Module,
 register=False)``) to keep a class out of the registry.
 
+**Layering.** This module imports nothing of ``nn``: files are one layer
+above (:mod:`nn.io` imports this module and installs the writer that
+``Module.save`` calls, see :meth:`Module.save`). Walking the attributes is
+iterative (any nesting depth); a weight reachable under two names (a layer
+used twice, ``b.weight = a.weight``) is one parameter in ``parameters()`` and
+two keys in ``state_dict()``, as in PyTorch. :func:`layer_of` is the one rule
+mapping a parameter name to its layer. :attr:`Module.meta` holds facts about
+a model that are not weights (saved with it).
+
 NB: this is ``torch.nn.Module`` reduced to what a scalar engine needs;
 ``named_parameters``, ``state_dict``, ``train``/``eval`` and the nested
 ``repr`` keep PyTorch's names and meaning.

@@ -70,6 +70,13 @@ def test_1e999_weight_is_refused(tmp_path):
         load(write(tmp_path, text))
 
 
+def test_non_finite_config_number_is_refused(tmp_path):
+    text = to_json(nn.LayerNorm(2)).replace('"eps": 1e-05', '"eps": 1e999')
+    assert "1e999" in text
+    with pytest.raises(ModelFileError, match="a config holds the non-finite number inf"):
+        load(write(tmp_path, text))
+
+
 def test_non_finite_buffer_is_refused(tmp_path):
     model = nn.BatchNorm1d(2)
     doc = json.loads(to_json(model))
@@ -121,6 +128,25 @@ def test_152_byte_file_declaring_a_huge_mlp_fails_fast(tmp_path):
         load(path)
     assert time.perf_counter() - start < 1.0
     assert len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize("spec", [
+    {"class": "Linear", "module": "nn.layers",
+     "config": {"in_features": 100000, "out_features": 100000}},
+    {"class": "Conv2d", "module": "nn.conv",
+     "config": {"in_channels": 1000, "out_channels": 1000, "kernel_size": [9, 9]}},
+    {"class": "LSTM", "module": "nn.rnn", "config": {"input_size": 10**5, "hidden_size": 10**5}},
+    {"class": "LayerNorm", "module": "nn.norm", "config": {"normalized_shape": [10**5, 10**5]}},
+    {"class": "Layer", "module": "nn.layers", "config": {"nin": 10**6, "nout": 10**6}},
+])
+def test_tiny_files_declaring_huge_layers_fail_fast(tmp_path, spec):
+    doc = {"format": "dagrad-model", "version": 2, "model": {
+        "class": "Sequential", "module": "nn.containers",
+        "config": {"modules": [{"__module__": 0}]}}, "modules": [spec], "state": {"a": 1.0}}
+    start = time.perf_counter()
+    with pytest.raises(ModelFileError, match="declares .* weights but the file holds 1$"):
+        load(write(tmp_path, doc))
+    assert time.perf_counter() - start < 1.0
 
 
 def test_mismatch_messages_stay_short(tmp_path):
@@ -198,6 +224,16 @@ def test_killed_save_leaves_no_orphan_for_good(tmp_path):
     assert len(orphans) == 1 and orphans[0].startswith(".m.json.") and not path.exists()
     MLP(1, [1], rng=0).save(path)
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_old_style_orphans_are_removed_after_an_hour(tmp_path):
+    old = tmp_path / ".m.json.k2j4h5g6.tmp"
+    fresh = tmp_path / ".m.json.a1b2c3d4.tmp"
+    old.write_text("left by an earlier dagrad")
+    fresh.write_text("maybe being written")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    MLP(1, [1], rng=0).save(tmp_path / "m.json")
+    assert not old.exists() and fresh.exists()
 
 
 def test_temporary_files_of_live_writers_are_kept(tmp_path):
@@ -359,3 +395,18 @@ def test_version_written_is_the_lowest_that_reads_the_file():
     assert json.loads(to_json(Sequential(Linear(1, 1))))["version"] == 2 == VERSION
     model = Sequential(Linear(1, 1))
     assert from_json(to_json(model)).state_dict() == model.state_dict()
+
+
+def test_tie_between_module_attributes_in_a_version_1_file(tmp_path):
+    model = MLP(2, [2, 2], rng=0)
+    model.layers[1].neurons[0].b = model.layers[0].neurons[1].b
+    model.layers[1].neurons[1].w[0] = model.layers[0].neurons[0].w[1]
+    doc = json.loads(to_json(model))
+    assert doc["version"] == 1 and doc["ties"] == {
+        "layers.1.neurons.0.b": "layers.0.neurons.1.b",
+        "layers.1.neurons.1.w.0": "layers.0.neurons.0.w.1"}
+    model.save(tmp_path / "m.json")
+    back = load(tmp_path / "m.json")
+    assert back.layers[1].neurons[0].b is back.layers[0].neurons[1].b
+    assert back.layers[1].neurons[1].w[0] is back.layers[0].neurons[0].w[1]
+    assert back.num_parameters() == model.num_parameters() == 10
