@@ -116,8 +116,8 @@ def describe(model: Any, targets: list | None = None, loss: str | None = None) -
     if targets is not None and all(is_label(t) for t in targets):
         classes = find_classes(targets)
         if loss is None:
-            loss = "bce_logits" if nout == 1 or len(classes) <= 2 and nout in (None, 1) \
-                else "cross_entropy"
+            binary = nout == 1 or (nout is None and len(classes) <= 2)
+            loss = "bce_logits" if binary else "cross_entropy"
         return {"task": "classify", "classes": classes, "loss": loss, "scaler": None,
                 "target_scaler": None, "n_features": None}
     return {"task": "regress", "classes": None, "loss": loss or "mse", "scaler": None,
