@@ -336,7 +336,14 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         history = getattr(e, "history", History())
         interrupted = True
     except ValueError as e:
-        parser.error(str(e))
+        history = getattr(e, "history", None)
+        if history is None or not history.epoch:
+            parser.error(str(e))  # refused before training: nothing to save
+        written = _write_outputs(model, history, args, X, y, X_test, y_test, X_train, y_train,
+                                 toy, say)
+        print(f"dagrad-train: error after epoch {history.stopped_epoch}: {e}; saved the model "
+              f"trained so far: {', '.join(written)}", file=sys.stderr)
+        return 1
     elapsed = time.perf_counter() - start
     if features is not None:
         model.meta = {**getattr(model, "meta", {}), "features": features,
@@ -370,8 +377,8 @@ def _labels_of(class_weight: Any, y: list) -> Any:
     out = {}
     for key, w in class_weight.items():
         if key not in by_text:
-            raise SystemExit(f"dagrad-train: error: --class-weight names {key!r}, which is not "
-                             f"a label of the data ({', '.join(sorted(by_text))})")
+            raise ValueError(f"--class-weight names {key!r}, which is not a label of the data "
+                             f"({', '.join(sorted(by_text))})")
         out[by_text[key]] = w
     return out
 

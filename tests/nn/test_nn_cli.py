@@ -329,3 +329,33 @@ def test_dagrad_predict_errors(tmp_path, capsys):
         predict_main([str(tmp_path / "missing.json"), str(tmp_path / "x.csv")])
     assert info.value.code == 2
     assert "cannot load the model" in capsys.readouterr().err
+
+
+def test_class_weight_names_a_label_or_fails_clearly(tmp_path, capsys):
+    assert main([*TINY, "--loss", "bce_logits", "--class-weight", "0=1,1=3", "--no-plots",
+                 "--quiet", "--out", str(tmp_path / "ok")]) == 0
+    err = run_error([*TINY, "--loss", "bce_logits", "--class-weight", "7=2",
+                     "--out", str(tmp_path / "bad")], capsys)
+    assert "--class-weight names '7', which is not a label of the data (0, 1)" in err
+    err = run_error([*TINY, "--class-weight", "heavy", "--out", str(tmp_path / "bad")], capsys)
+    assert "expected 'balanced' or label=weight pairs" in err
+
+
+def test_an_error_mid_training_still_saves_the_model(tmp_path, monkeypatch, capsys):
+    import nn.cli
+
+    real_fit = nn.cli.fit
+
+    def failing_fit(*args, **kwargs):
+        def fail(epoch, history):
+            if epoch == 2:
+                raise ValueError("the loss went to nan")
+
+        return real_fit(*args, callback=fail, **kwargs)
+
+    monkeypatch.setattr(nn.cli, "fit", failing_fit)
+    out = tmp_path / "run"
+    assert main([*TINY, "--out", str(out), "--no-plots"]) == 1
+    assert "error after epoch 2: the loss went to nan; saved the model" in capsys.readouterr().err
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]
+    assert nn.load(out / "model.json").num_parameters() == 17
