@@ -444,7 +444,11 @@ class Module:
             i = j + 1
         return head + "\n" + "\n".join(body) + "\n)"
 
-    # -- predictions (scikit-learn's names; see nn.predict) ---------------------------
+    # -- predictions (scikit-learn's names) ------------------------------------------
+    #: ``(predict, predict_proba)`` of :mod:`nn.predict`, which installs them when it is
+    #: imported (``import nn`` does): this module knows no layer above it.
+    _prediction_functions: tuple[Callable[..., Any], Callable[..., Any]] | None = None
+
     def predict(self, X: Any) -> list:
         """Predictions for the samples ``X``: the user's own labels for a classifier
         trained by :func:`nn.fit`, else the outputs; in eval mode, without a graph.
@@ -455,9 +459,7 @@ class Module:
         Returns:
             One label, float or list of floats per sample; see :func:`nn.predict.predict`.
         """
-        from nn.predict import predict
-
-        return predict(self, X)
+        return self._predictions()[0](self, X)
 
     def predict_proba(self, X: Any) -> list[list[float]]:
         """Class probabilities per sample, columns in ``self.meta["classes"]`` order.
@@ -465,9 +467,12 @@ class Module:
         Raises:
             ValueError: Not a classifier, or its loss defines no probabilities.
         """
-        from nn.predict import predict_proba
+        return self._predictions()[1](self, X)
 
-        return predict_proba(self, X)
+    def _predictions(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        if Module._prediction_functions is None:
+            raise RuntimeError("Module.predict: nn.predict is not imported; import nn")
+        return Module._prediction_functions
 
 
 # -- helpers ---------------------------------------------------------------------------

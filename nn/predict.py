@@ -29,6 +29,7 @@ from typing import Any
 
 from engine import Value, no_grad
 from nn.arrays import as_inputs, find_classes, is_label
+from nn.module import Module
 
 __all__ = ["apply_scaler", "describe", "fit_scaler", "forward", "loss_spec", "predict",
            "predict_proba"]
@@ -203,3 +204,6 @@ def predict_proba(model: Any, X: Any, meta: dict[str, Any] | None = None) -> lis
                              "(train with 'cross_entropy', 'bce_logits' or 'bce' for them)")
         rows.append(list(p))
     return rows
+
+
+Module._prediction_functions = (predict, predict_proba)
