@@ -359,3 +359,17 @@ def test_an_error_mid_training_still_saves_the_model(tmp_path, monkeypatch, caps
     assert "error after epoch 2: the loss went to nan; saved the model" in capsys.readouterr().err
     assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]
     assert nn.load(out / "model.json").num_parameters() == 17
+
+
+def test_console_scripts_point_at_the_command_lines():
+    import importlib
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert scripts["dagrad-train"] == "nn.cli:train_main"
+    assert scripts["dagrad-predict"] == "nn.cli:predict_main"
+    for target in scripts.values():
+        module, _, name = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), name))
