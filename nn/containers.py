@@ -162,6 +162,8 @@ class Dropout(Module):
     True
     """
 
+    compilable = False  # a fresh random mask every call: nn.compiled must not trace it once
+
     def __init__(self, p: float = 0.5, rng: random.Random | int | None = None) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
