@@ -607,6 +607,11 @@ def l2_penalty(params: Iterable[Value] | Any, alpha: float) -> Value:
 
 
 def _as_row(output_row: Any) -> list[float]:
+    kind = type(output_row)
+    if kind is float:
+        return [output_row]
+    if kind is list and output_row and type(output_row[0]) is float:
+        return output_row  # the common case: a row of floats from a stepper
     if isinstance(output_row, Value):
         return [output_row.data]
     if isinstance(output_row, numbers.Real):
