@@ -65,7 +65,7 @@ class CompiledLoss:
         model: A callable ``Module`` (e.g. ``MLP``) with ``parameters()``.
         loss: A name of :data:`nn.losses.REGISTRY`.
         alpha: The L2 coefficient (0 for none).
-        check: ``engine.compile``'s structure check. None: ``"none"`` (trace one
+        check: ``engine.compile``'s structure check. None: ``"static"`` (trace one
             sample) for a model of :mod:`nn`'s own modules (:func:`fixed_structure`),
             else ``engine.compile``'s default.
         l2_params: The parameters the L2 term covers (default: all of them).
@@ -166,7 +166,7 @@ class CompiledLoss:
             decayed, alpha = self.l2_params, self.alpha
             penalty = (lambda: l2_penalty(decayed, alpha)) if alpha else None
             params = self.params
-            check = self.check or ("none" if fixed_structure(model) else None)
+            check = self.check or ("static" if fixed_structure(model) else None)
             kwargs = {} if check is None else {"check": check}
             self.compiled = compile(fn, params, XY.shape[1], penalty=penalty, **kwargs)
             self.n_features = n_features
@@ -444,7 +444,7 @@ class CompiledStepper:
         self.model, self.spec, self.optimizer = model, spec, optimizer
         self.params = list(model.parameters())
         self.write_grads = write_grads
-        check = "none" if fixed_structure(model) else None
+        check = "static" if fixed_structure(model) else None
         self.loss = CompiledLoss(model, spec.name, l2, check, l2_params, self.params, **options)
         self.evaluation = CompiledLoss(model, spec.name, 0.0, check, None, self.params,
                                        **options)
