@@ -57,8 +57,14 @@ def _where(path: tuple[int, ...]) -> str:
     return f"row {path[0]}, index {''.join(f'[{i}]' for i in path[1:])}"
 
 
+def _is_bool(v: Any) -> bool:
+    """A Python or numpy bool (``numpy.bool_``, named ``bool`` in numpy 2)."""
+    return isinstance(v, bool) or (type(v).__module__ == "numpy"
+                                   and type(v).__name__ in ("bool_", "bool"))
+
+
 def _number(v: Any, name: str, path: tuple[int, ...], fix: str) -> float:
-    if isinstance(v, bool) or type(v).__name__ == "bool_":
+    if _is_bool(v):
         return 1.0 if v else 0.0
     if isinstance(v, numbers.Real):
         f = float(v)
@@ -116,11 +122,19 @@ def _numpy_inputs(X: Any, name: str, fix: str) -> list:
                 raise ValueError(f"{name}: {_where(where)} is {float(X[where])!r}; remove or "
                                  "impute missing and infinite values before training")
         return X.astype(float).tolist()
+    if kind in "US":  # text: numbers written as text are numbers
+        try:
+            return _numpy_inputs(X.astype(float), name, fix)
+        except ValueError:
+            pass
+        for where in np.ndindex(X.shape):
+            try:
+                float(X[where])
+            except ValueError:
+                raise ValueError(f"{name}: {_where(where)} is {str(X[where])!r}, not a number; "
+                                 f"{fix}") from None
     if kind in "USO":
-        flat = X.reshape(len(X), -1) if X.ndim > 1 else X
-        rows = flat.tolist()
-        return as_inputs(rows, name, fix) if X.ndim <= 2 else \
-            as_inputs(X.tolist(), name, fix)
+        return as_inputs(X.tolist(), name, fix)
     raise ValueError(f"{name}: numpy dtype {X.dtype} is not numeric; {fix}")
 
 
@@ -233,7 +247,7 @@ def as_targets(y: Any, name: str = "y") -> list:
         elif isinstance(t, str):
             kinds.add("str")
             out.append(t)
-        elif isinstance(t, bool) or type(t).__name__ == "bool_":
+        elif _is_bool(t):
             kinds.add("bool")
             out.append(bool(t))
         elif isinstance(t, numbers.Integral):

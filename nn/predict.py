@@ -8,7 +8,8 @@ file by :func:`nn.save`)::
      "loss": the loss name,
      "scaler": {"mean": [...], "scale": [...]} | None,         # inputs
      "target_scaler": {"mean": [...], "scale": [...]} | None,  # regression targets
-     "n_features": int}
+     "n_features": int,
+     "threshold": 0.5}   # only for a sigmoid output trained with a logit or margin loss
 
 :func:`predict` runs the model in evaluation mode without a graph (and puts
 it back in the mode it was in), applies the input scaling, and reads each row
@@ -24,11 +25,11 @@ the sorted classes) for losses that define them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 from engine import Value, no_grad
 from nn.arrays import as_inputs, find_classes, is_label
+from nn.module import Module
 
 __all__ = ["apply_scaler", "describe", "fit_scaler", "forward", "loss_spec", "predict",
            "predict_proba"]
@@ -43,71 +44,11 @@ def loss_spec(name: str) -> Any:
     Raises:
         ValueError: An unknown loss name.
     """
-    from nn import losses
+    from nn.losses import REGISTRY
 
-    registry = getattr(losses, "REGISTRY", None) or _FALLBACK
-    if name not in registry:
-        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(registry)}")
-    return registry[name]
-
-
-def _argmax(row: Sequence[float]) -> int:
-    return max(range(len(row)), key=row.__getitem__)
-
-
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
-
-
-def _softmax(row: Sequence[float]) -> list[float]:
-    m = max(row)
-    es = [math.exp(v - m) for v in row]
-    s = sum(es)
-    return [e / s for e in es]
-
-
-class _Spec:
-    """What ``fit`` and ``predict`` need of a loss, until ``nn.losses.REGISTRY`` exists."""
-
-    def __init__(self, name: str, kind: str, output: str) -> None:
-        self.name, self.kind, self.output = name, kind, output
-
-    def encode(self, c: int, n_outputs: int) -> Any:
-        if self.name == "hinge":
-            return 1.0 if c else -1.0
-        if self.name == "cross_entropy":
-            return c
-        if self.name == "mse" and n_outputs > 1:
-            return [1.0 if j == c else 0.0 for j in range(n_outputs)]
-        return float(c)
-
-    def decide(self, row: Sequence[float]) -> int:
-        if len(row) > 1:
-            return _argmax(row)
-        cut = {"margin": 0.0, "logits": 0.0}.get(self.output, 0.5)
-        return int(row[0] > cut)
-
-    def proba(self, row: Sequence[float]) -> list[float] | None:
-        if self.output == "logits":
-            if len(row) > 1:
-                return _softmax(row)
-            p = _sigmoid(row[0])
-            return [1.0 - p, p]
-        if self.output == "probability":
-            return [1.0 - row[0], row[0]]
-        return None
-
-    def check(self, targets: Sequence[Any], n_outputs: int) -> None:
-        return None
-
-
-_FALLBACK = {
-    "mse": _Spec("mse", "regress", "linear"),
-    "bce": _Spec("bce", "classify", "probability"),
-    "bce_logits": _Spec("bce_logits", "classify", "logits"),
-    "cross_entropy": _Spec("cross_entropy", "classify", "logits"),
-    "hinge": _Spec("hinge", "classify", "margin"),
-}
+    if name not in REGISTRY:
+        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(REGISTRY)}")
+    return REGISTRY[name]
 
 
 # -- scaling ----------------------------------------------------------------------------------
@@ -176,8 +117,8 @@ def describe(model: Any, targets: list | None = None, loss: str | None = None) -
     if targets is not None and all(is_label(t) for t in targets):
         classes = find_classes(targets)
         if loss is None:
-            loss = "bce_logits" if nout == 1 or len(classes) <= 2 and nout in (None, 1) \
-                else "cross_entropy"
+            binary = nout == 1 or (nout is None and len(classes) <= 2)
+            loss = "bce_logits" if binary else "cross_entropy"
         return {"task": "classify", "classes": classes, "loss": loss, "scaler": None,
                 "target_scaler": None, "n_features": None}
     return {"task": "regress", "classes": None, "loss": loss or "mse", "scaler": None,
@@ -235,7 +176,9 @@ def predict(model: Any, X: Any, meta: dict[str, Any] | None = None) -> list:
     if meta["task"] == "classify":
         spec = loss_spec(meta["loss"])
         classes = meta["classes"]
-        return [classes[min(spec.decide(row), len(classes) - 1)] for row in outs]
+        cut = meta.get("threshold")
+        return [classes[min(int(row[0] > cut) if cut is not None and len(row) == 1
+                            else spec.decide(row), len(classes) - 1)] for row in outs]
     values = [row[0] if len(row) == 1 else row for row in outs]
     return _unscale(values, meta.get("target_scaler"))
 
@@ -252,11 +195,15 @@ def predict_proba(model: Any, X: Any, meta: dict[str, Any] | None = None) -> lis
         raise ValueError("predict_proba: the model is a regressor (model.meta['task'] is "
                          f"{meta['task']!r}); use predict")
     spec = loss_spec(meta["loss"])
+    sigmoid_output = meta.get("threshold") == 0.5
     rows = []
     for row in forward(model, X, meta):
-        p = spec.proba(row)
+        p = [1.0 - row[0], row[0]] if sigmoid_output and len(row) == 1 else spec.proba(row)
         if p is None:
             raise ValueError(f"predict_proba: loss {meta['loss']!r} gives no probabilities "
                              "(train with 'cross_entropy', 'bce_logits' or 'bce' for them)")
         rows.append(list(p))
     return rows
+
+
+Module._prediction_functions = (predict, predict_proba)
