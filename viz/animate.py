@@ -24,16 +24,22 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
+from importlib import resources
 from pathlib import Path
 
 from engine import Value
 from engine.ops import F
 from viz import style
 from viz.dot import FrameState, Graph, Scene, grad_text
+from viz.runner import RENDER_TIMEOUT
 
 #: The animation redraws every frame: keep it for graphs a learner can follow.
 MAX_ANIMATED_NODES = 300
+
+#: The page's HTML, CSS and script, shipped with the package in ``viz/templates/``.
+TEMPLATE = "backward.html"
 
 
 class Frame:
@@ -165,7 +171,8 @@ def save_backward_html(root: Value, path: str | os.PathLike,
                        params: Mapping[str, Value] | Iterable | None = None, *,
                        title: str | None = None, gradient: float = 1.0, rankdir: str = "LR",
                        show_ops: bool = True, legend: bool = True, precision: int = 4,
-                       max_nodes: int | None = MAX_ANIMATED_NODES) -> Path:
+                       max_nodes: int | None = MAX_ANIMATED_NODES,
+                       timeout: float | None = RENDER_TIMEOUT) -> Path:
     """Write the backward animation of ``root`` as one self-contained HTML file.
 
     Args:
@@ -179,6 +186,7 @@ def save_backward_html(root: Value, path: str | os.PathLike,
         legend: Add the legend.
         precision: Significant digits shown.
         max_nodes: Refuse larger graphs (``None``: no limit).
+        timeout: Seconds Graphviz's ``dot`` may take to lay out the picture.
 
     Returns:
         The path written.
@@ -214,7 +222,7 @@ def save_backward_html(root: Value, path: str | os.PathLike,
     base = scene.emit(rankdir=rankdir, flow=True, order=True, table=False, legend=legend,
                       precision=precision, frame=FrameState(None, set(ids), final),
                       grad_texts=widest)
-    svg = inline_svg(pipe(base, "svg").decode("utf-8"))
+    svg = inline_svg(pipe(base, "svg", timeout=timeout).decode("utf-8"))
     data = {
         "frames": data_frames,
         "start": {ids[n]: grad_text(None, "unknown") for n in scene.backward_order},
@@ -222,164 +230,39 @@ def save_backward_html(root: Value, path: str | os.PathLike,
                  for n in scene.backward_order],
     }
     title = title or f"Backward pass of {scene.describe(root)}: {len(frames)} steps"
-    page = (_PAGE.replace("%TITLE%", html.escape(title))
-            .replace("%SVG%", svg)
-            .replace("%DATA%", json.dumps(data).replace("<", "\\u003c")))
+    page = fill_template(read_template(TEMPLATE), {
+        "TITLE": html.escape(style.printable(title)),
+        "SVG": svg,
+        "DATA": json.dumps(data).replace("<", "\\u003c"),
+    })
     write_atomic(path, page.encode("utf-8"))
     return Path(path)
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>%TITLE%</title>
-<script>
-window.__errors = [];
-window.addEventListener("error", function (e) {
-  window.__errors.push(String(e.message));
-  var box = document.getElementById("errors");
-  if (box) { box.textContent = window.__errors.join("\\n"); }
-});
-</script>
-<style>
-body { font-family: Helvetica, Arial, sans-serif; margin: 1em; color: #222; }
-h1 { font-size: 1.2em; }
-#controls { display: flex; gap: .4em; align-items: center; flex-wrap: wrap; }
-#controls button { font-size: 1em; padding: .2em .7em; }
-#slider { width: 16em; }
-#caption { min-height: 2.6em; margin: .6em 0; }
-#main { display: flex; gap: 1.5em; align-items: flex-start; }
-#picture { overflow: auto; max-width: 75vw; border: 1px solid #ddd; }
-table#adjoints { border-collapse: collapse; font-size: .9em; }
-#adjoints td, #adjoints th { padding: .15em .6em; border-bottom: 1px solid #eee; }
-#adjoints td.adj { text-align: right; font-family: monospace; }
-#adjoints tr.current td { background: #ffe066; }
-#adjoints tr.partial td.adj { color: #6b7a8f; font-style: italic; }
-#adjoints tr.unknown td.adj { color: #999; }
-g.node.unknown { opacity: .55; }
-g.node.current > :nth-child(2) { fill: #ffe066; stroke: #d9480f; stroke-width: 3px; }
-text.partial { fill: #6b7a8f; font-style: italic; }
-g.edge.pending path { stroke: #d0d0d0; stroke-width: 1px; }
-g.edge.pending polygon { stroke: #d0d0d0; fill: #d0d0d0; stroke-width: 1px; }
-g.edge.pending text { visibility: hidden; }
-#errors { color: #a50f15; }
-</style>
-</head>
-<body>
-<h1>%TITLE%</h1>
-<div id="controls">
-<button id="first" title="first step">&#xAB; first</button>
-<button id="prev" title="previous step (left arrow)">&#x25C0; previous</button>
-<button id="play" title="play / pause (space)">play</button>
-<button id="next" title="next step (right arrow)">next &#x25B6;</button>
-<button id="last" title="last step">last &#xBB;</button>
-<input id="slider" type="range" min="1" max="1" value="1">
-<span id="counter"></span>
-</div>
-<p id="caption"></p>
-<div id="main">
-<div id="picture">%SVG%</div>
-<table id="adjoints"><thead><tr><th>step</th><th>node</th><th>adjoint</th></tr></thead>
-<tbody></tbody></table>
-</div>
-<pre id="errors"></pre>
-<noscript>This page needs JavaScript to step through the frames.</noscript>
-<script id="frames" type="application/json">%DATA%</script>
-<script>
-(function () {
-  "use strict";
-  var D = JSON.parse(document.getElementById("frames").textContent);
-  var n = D.frames.length, k = 0, timer = null;
-  var $ = function (id) { return document.getElementById(id); };
-  var flowEdges = Array.prototype.filter.call(document.querySelectorAll("g.edge"),
-    function (g) { return /^e[0-9]+_[0-9]+$/.test(g.id); });
-  var body = document.querySelector("#adjoints tbody");
-  D.rows.forEach(function (r) {
-    var tr = document.createElement("tr");
-    tr.id = "row-" + r[0];
-    [r[1], r[2], ""].forEach(function (t, j) {
-      var td = document.createElement("td");
-      td.textContent = t;
-      if (j === 2) { td.className = "adj"; td.id = "adj-" + r[0]; }
-      tr.appendChild(td);
-    });
-    body.appendChild(tr);
-  });
-  function setNode(id, text, status) {
-    var g = $(id);
-    if (g) {
-      var texts = g.getElementsByTagName("text");
-      var t = texts[texts.length - 1];
-      t.textContent = text;
-      t.setAttribute("class", status === "partial" ? "partial" : "");
-      g.classList.remove("unknown", "partial", "final");
-      g.classList.add(status);
-    }
-    var row = $("row-" + id);
-    if (row) {
-      row.className = status;
-      $("adj-" + id).textContent = text.replace(/^grad /, "");
-    }
-  }
-  function show(j) {
-    k = Math.max(0, Math.min(n - 1, j));
-    Object.keys(D.start).forEach(function (id) { setNode(id, D.start[id], "unknown"); });
-    flowEdges.forEach(function (g) { g.classList.add("pending"); });
-    Array.prototype.forEach.call(document.querySelectorAll(".current"),
-      function (el) { el.classList.remove("current"); });
-    for (var i = 0; i <= k; i++) {
-      var f = D.frames[i];
-      f.set.forEach(function (u) { setNode(u[0], u[1], u[2]); });
-      f.edges.forEach(function (id) { var e = $(id); if (e) { e.classList.remove("pending"); } });
-    }
-    var cur = D.frames[k];
-    [cur.node, cur.op, "row-" + cur.node].forEach(function (id) {
-      var el = id && $(id); if (el) { el.classList.add("current"); }
-    });
-    $("caption").textContent = cur.caption;
-    $("counter").textContent = "step " + (k + 1) + " / " + n;
-    $("slider").value = String(k + 1);
-    $("first").disabled = $("prev").disabled = (k === 0);
-    $("next").disabled = $("last").disabled = (k === n - 1);
-    document.body.setAttribute("data-step", String(k + 1));
-  }
-  function stop() {
-    if (timer) { clearInterval(timer); timer = null; }
-    $("play").textContent = "play";
-  }
-  function play() {
-    if (timer) { stop(); return; }
-    if (k === n - 1) { show(0); }
-    $("play").textContent = "pause";
-    timer = setInterval(function () { if (k >= n - 1) { stop(); } else { show(k + 1); } }, 900);
-  }
-  $("first").onclick = function () { stop(); show(0); };
-  $("prev").onclick = function () { stop(); show(k - 1); };
-  $("next").onclick = function () { stop(); show(k + 1); };
-  $("last").onclick = function () { stop(); show(n - 1); };
-  $("play").onclick = play;
-  $("slider").max = String(n);
-  $("slider").oninput = function () { stop(); show(parseInt(this.value, 10) - 1); };
-  document.addEventListener("keydown", function (e) {
-    if (e.key === "ArrowRight") { $("next").click(); }
-    else if (e.key === "ArrowLeft") { $("prev").click(); }
-    else if (e.key === " ") { e.preventDefault(); play(); }
-  });
-  show(0);
-  var hash = window.location.hash;
-  var m = /step=([0-9]+|last)/.exec(hash);
-  if (m) { show(m[1] === "last" ? n - 1 : parseInt(m[1], 10) - 1); }
-  if (/autostep/.test(hash)) {
-    $("first").click();
-    var clicks = 0;
-    while (!$("next").disabled && clicks < n) { $("next").click(); clicks++; }
-    if (n > 1) { $("prev").click(); $("next").click(); }
-    document.body.setAttribute("data-autostep", String(clicks));
-  }
-  if (/(^#|&)play(&|$)/.test(hash)) { $("play").click(); }
-})();
-</script>
-</body>
-</html>
-"""
+def read_template(name: str) -> str:
+    """The text of a template shipped in ``viz/templates/``."""
+    return resources.files("viz").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+_SLOT = re.compile(r"%([A-Z]+)%")
+
+
+def fill_template(template: str, values: Mapping[str, str]) -> str:
+    """Replace every ``%NAME%`` slot of ``template`` by ``values[NAME]`` in ONE pass.
+
+    Text put into a slot is never searched again, so a label that reads
+    ``%SVG%`` or ``%DATA%`` stays that text (chained ``str.replace`` calls would
+    fill it too).
+
+    >>> fill_template("<t>%TITLE%</t><b>%SVG%</b>", {"TITLE": "%SVG%", "SVG": "<svg/>"})
+    '<t>%SVG%</t><b><svg/></b>'
+
+    Raises:
+        KeyError: The template has a slot that ``values`` does not fill.
+    """
+    def one(m: re.Match) -> str:
+        if m.group(1) not in values:
+            raise KeyError(f"template slot %{m.group(1)}% has no value")
+        return values[m.group(1)]
+
+    return _SLOT.sub(one, template)

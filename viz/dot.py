@@ -5,8 +5,8 @@
 node by its topological index (``v0``, ``v1``, ...; op nodes ``o<i>``,
 collapsed groups ``g<j>``), never by ``id()``, so the same graph gives the
 same text on every run and can be compared with a golden file without the
-``dot`` program. Nothing is printed or written here; :mod:`viz.render` runs
-Graphviz.
+``dot`` program. Nothing is printed or written here; :mod:`viz.render` writes
+files and :mod:`viz.runner` runs Graphviz (for the notebook display too).
 
 What a picture shows:
 
@@ -49,9 +49,17 @@ import graphviz
 from engine import Value, topological_order
 from engine import adjoints as engine_adjoints
 from viz import style
+from viz.runner import notebook_bundle
 
 #: How many DOT nodes :func:`draw` accepts by default before asking for a smaller view.
 MAX_NODES = 1000
+
+#: A parent filling this many operand slots of one node gets one edge labelled ``×k``.
+MERGE_PARALLEL = 3
+
+#: Beyond this many ranks crossed by edges in all, Graphviz's layout is bounded (see
+#: :func:`_layout_limits`).
+LAYOUT_BUDGET = 2000
 
 GroupSpec = str | Callable[[str], str | None] | None
 
@@ -72,8 +80,6 @@ class Graph(graphviz.Digraph):
     """
 
     def _repr_mimebundle_(self, include=None, exclude=None, **_) -> dict[str, str]:
-        from viz.render import notebook_bundle
-
         return notebook_bundle(self, include, exclude)
 
 
@@ -285,13 +291,16 @@ class Scene:
         return self.names.get(node) or node.label
 
     def describe(self, node: Value) -> str:
-        """A short description for tables and captions: name, else op, else ``v<i>``."""
+        """A short description for tables and captions, in the picture's own words: the
+        name, else the op and the ``#k`` the picture shows (its place in the backward
+        order), e.g. ``add #2``; a constant is ``constant <data>``."""
         name = self.name(node)
         if name:
             return name
-        if node.op is not None:
-            return f"{node.op.name} (v{self.index[node]})"
-        return f"v{self.index[node]}"
+        what = node.op.name if node.op is not None else "leaf"
+        if node in self.steps:
+            return f"{what} #{self.steps[node]}"
+        return f"constant {style.fmt(node.data)}" if node.op is None else f"{what} (constant)"
 
     def grad_of(self, node: Value) -> float | None:
         """The node's gradient from the chosen source, or ``None`` if not computed."""
@@ -388,10 +397,15 @@ class Scene:
                     continue
                 seen.add((src, dst))
                 eid = f"h{len(seen)}"
+            k = attrs.pop("multiplicity", None) if "multiplicity" in attrs else None
+            if k is not None:
+                attrs = {**attrs, "label": f"<&#215;{k}>"}
             if c is not None:
-                attrs = {**attrs, "label": f"<{style.esc(style.fmt(c, precision))}>",
+                text = style.esc(style.fmt(c, precision))
+                attrs = {**attrs, "label": f"<&#215;{k}: {text}>" if k else f"<{text}>",
                          **style.edge_style(c, largest)}
             g.edge(src, dst, id=eid, **attrs)
+        g.graph_attr.update(_layout_limits(self, len(edges), flow))
 
         if table:
             g.node("adjoint_table", shape="plain", style="", id="adjoint_table",
@@ -410,7 +424,11 @@ class Scene:
         """``(src, dst, id or None, attrs, contribution or None)`` for every edge drawn.
 
         Sources and destinations that are collapsed are named by their group key
-        (renamed to ``g<j>`` by ``emit``); such edges are drawn once per pair."""
+        (renamed to ``g<j>`` by ``emit``); such edges are drawn once per pair. A
+        parent that fills :data:`MERGE_PARALLEL` or more operand slots of one node
+        (``sum([x] * 100)``) gets one edge labelled ``×k`` carrying the summed
+        contribution, with the id of its first slot: many parallel edges between
+        one pair of nodes make Graphviz's layout slow and the picture unreadable."""
         out = []
         for node in self.order:
             if node not in self.visible or not node.parents:
@@ -419,6 +437,9 @@ class Scene:
             mine = self.group.get(node)
             dst = mine if mine is not None else (f"o{i}" if self.show_ops else f"v{i}")
             contribs = self.contributions(node, frame) if flow else [None] * len(node.parents)
+            slots: dict[Value, list[int]] = {}
+            for slot, p in enumerate(node.parents):
+                slots.setdefault(p, []).append(slot)
             for slot, (p, c) in enumerate(zip(node.parents, contribs, strict=True)):
                 if p not in self.visible:
                     continue
@@ -431,8 +452,15 @@ class Scene:
                     attrs = {"style": "dashed", "color": style.EDGE["constant"]}
                 if mine is not None or theirs is not None:
                     out.append((src, dst, None, attrs, None))
-                else:
-                    out.append((src, dst, f"e{i}_{slot}", attrs, c))
+                    continue
+                mine_slots = slots[p]
+                if len(mine_slots) >= MERGE_PARALLEL:
+                    if slot != mine_slots[0]:
+                        continue
+                    attrs = {**attrs, "multiplicity": len(mine_slots)}
+                    parts = [contribs[k] for k in mine_slots]
+                    c = None if any(x is None for x in parts) else math.fsum(parts)
+                out.append((src, dst, f"e{i}_{slot}", attrs, c))
             if mine is None and self.show_ops:
                 out.append((f"o{i}", f"v{i}", f"e{i}", {}, None))
         return out
@@ -608,6 +636,34 @@ def draw(root: Value | Iterable[Value], params: Mapping[str, Value] |
     scene.check_size(max_nodes)
     return scene.emit(rankdir=rankdir, flow=flow, shade=shade, order=order, table=table,
                       legend=legend, precision=precision)
+
+
+def _layout_limits(scene: Scene, n_edges: int, flow: bool) -> dict[str, str]:
+    """Graph attributes that keep ``dot`` fast on graphs with long edges.
+
+    ``dot`` routes an edge that spans ``k`` ranks through ``k`` virtual nodes;
+    a leaf read at every step of a long chain (``x + x + ... + x``) spans them
+    all, and network simplex and spline routing over those virtual nodes took
+    minutes (100 terms). When the ranks crossed in all exceed
+    :data:`LAYOUT_BUDGET`, network simplex gets one pass per node
+    (``nslimit``, ``nslimit1``) and edges are straight lines (``splines=line``):
+    seconds instead of minutes, at the cost of a less polished layout. Small
+    graphs are laid out as usual.
+    """
+    rank: dict[Value, int] = {}
+    per_op = 2 if scene.show_ops else 1
+    crossed = 0
+    for node in scene.order:
+        if node not in scene.visible:
+            continue
+        parents = [p for p in node.parents if p in scene.visible]
+        rank[node] = max((rank[p] for p in parents), default=-per_op) + per_op
+        crossed += sum(rank[node] - rank[p] for p in set(parents))
+    if flow:  # edge labels sit in ranks of their own
+        crossed *= 2
+    if crossed + n_edges <= LAYOUT_BUDGET:
+        return {}
+    return {"nslimit": "1", "nslimit1": "1", "splines": "line"}
 
 
 def _natural(key: str) -> list:

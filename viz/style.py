@@ -58,24 +58,45 @@ PARTIAL_FONT = "#6b7a8f"
 #: Text shown for a gradient that backward has not computed (never a misleading 0).
 NOT_COMPUTED = "not computed"
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Characters shown as an escape code: control characters and lone surrogates (which no
+#: encoding can write, so they would make Graphviz's input fail to encode). ``\r`` is
+#: turned into a newline first.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def printable(text: object) -> str:
+    """``text`` with control characters (but newline and tab) shown as ``\\xNN`` and lone
+    surrogates (which no encoding can write) as ``\\uNNNN``: safe to encode as UTF-8.
+
+    >>> printable("bell\\x07 half\\ud800 ok")
+    'bell\\\\x07 half\\\\ud800 ok'
+    """
+    def code(m: re.Match) -> str:
+        n = ord(m.group())
+        return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
+
+    return _UNPRINTABLE.sub(code, str(text))
 
 
 def esc(text: object) -> str:
     """Escape ``text`` for a Graphviz HTML-like label, so it renders literally.
 
     Quotes, ``<``, ``>``, ``&``, braces and bars are shown as typed; a newline
-    starts a new line; other control characters are shown as ``\\xNN``.
+    starts a new line. A backslash is doubled, so Graphviz's escapes (``\\N``
+    the node's name, ``\\G`` the graph's, ``\\E``, ``\\L``, ``\\l``...) show as
+    typed. Other control characters are shown as ``\\xNN`` and a lone surrogate
+    (``"\\ud800"``, which no encoding can write) as ``\\ud800``.
 
     >>> esc('a<b & "c" {d|e}')
     'a&lt;b &amp; &quot;c&quot; {d|e}'
     >>> esc("two\\nlines")
     'two<BR/>lines'
+    >>> print(esc("\\\\N \\ud800"))
+    \\\\N \\\\ud800
     """
-    out = html.escape(str(text), quote=True).replace("&#x27;", "&#39;")
-    out = out.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
-    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", out)
-    return "<BR/>".join(out.split("\n"))
+    out = str(text).replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    out = html.escape(printable(out), quote=True).replace("&#x27;", "&#39;")
+    return "<BR/>".join(out.replace("\\", "\\\\").split("\n"))
 
 
 def fmt(x: float, precision: int = 4) -> str:

@@ -197,3 +197,43 @@ def test_last_frame_matches_pytorch_float64():
     (ta * tb + ta.exp()).backward()
     for node, tensor in ((x, tx), (y, ty), (a, ta), (b, tb)):
         assert table[node] == pytest.approx(tensor.grad.item(), rel=1e-12)
+
+
+@needs_dot
+def test_html_template_is_filled_in_one_pass(tmp_path):
+    x = Value(2.0, label="%DATA%")
+    root = (x * x).tanh()
+    root.label = "%SVG%"
+    page = save_backward_html(root, tmp_path / "steps.html").read_text()
+    assert page.count("<svg") == 1  # the root's label did not receive the picture
+    assert "<title>Backward pass of %SVG%: 3 steps</title>" in page
+    data = _frames_json(page)  # the node labelled %DATA% did not receive the JSON
+    assert [r[2] for r in data["rows"]] == ["%SVG%", "mul #2", "%DATA%"]
+    assert page.count('{"frames": [') == 1
+    assert "%TITLE%" not in page
+
+
+def test_the_page_template_ships_with_the_package():
+    import tomllib
+    from importlib import resources
+    from pathlib import Path
+
+    from viz.animate import TEMPLATE, fill_template, read_template
+
+    assert resources.files("viz").joinpath("templates", TEMPLATE).is_file()
+    text = read_template(TEMPLATE)
+    assert {"%TITLE%", "%SVG%", "%DATA%"} <= set(re.findall(r"%[A-Z]+%", text))
+    with pytest.raises(KeyError, match="%SVG%"):
+        fill_template(text, {"TITLE": "t", "DATA": "{}"})
+    root = Path(__file__).resolve().parents[2]
+    wheel = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["build"][
+        "targets"]["wheel"]
+    assert "viz" in wheel["packages"] and not wheel.get("exclude")  # hatch ships every file
+    assert "templates" not in (root / ".gitignore").read_text()
+
+
+@needs_dot
+def test_html_with_a_lone_surrogate_label(tmp_path):
+    x = Value(2.0, label="x\ud800")
+    page = save_backward_html(x * x, tmp_path / "steps.html", title="t\udfff").read_text()
+    assert "<title>t\\udfff</title>" in page and "x\\ud800" in page
