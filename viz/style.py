@@ -14,23 +14,18 @@ from __future__ import annotations
 import html
 import math
 import re
+from collections.abc import Iterable
 
 FONT = "Helvetica"
 
 #: Node roles: fill colour, border colour and the legend's explanation.
 ROLES: dict[str, dict[str, str]] = {
-    "input": {"fill": "#dbe9f6", "border": "#2b6cb0",
-              "text": "input: a leaf that requires grad"},
-    "parameter": {"fill": "#d5efcf", "border": "#2f855a",
-                  "text": "parameter: named in params="},
-    "constant": {"fill": "#eeeeee", "border": "#8a8a8a",
-                 "text": "constant: requires_grad=False, no gradient"},
-    "intermediate": {"fill": "#ffffff", "border": "#4a5568",
-                     "text": "intermediate: made by an op"},
-    "root": {"fill": "#fde0c5", "border": "#c05621",
-             "text": "root: the output differentiated"},
-    "group": {"fill": "#ece2f6", "border": "#6b46c1",
-              "text": "collapsed neuron or layer"},
+    "input": {"fill": "#dbe9f6", "border": "#2b6cb0", "text": "input (leaf)"},
+    "parameter": {"fill": "#d5efcf", "border": "#2f855a", "text": "parameter"},
+    "constant": {"fill": "#eeeeee", "border": "#8a8a8a", "text": "constant (no grad)"},
+    "intermediate": {"fill": "#ffffff", "border": "#4a5568", "text": "intermediate"},
+    "root": {"fill": "#fde0c5", "border": "#c05621", "text": "root (output)"},
+    "group": {"fill": "#ece2f6", "border": "#6b46c1", "text": "collapsed neuron or layer"},
 }
 
 #: The small op nodes between values.
@@ -54,6 +49,9 @@ SHADE = ("#ffffff", "#f6a04d")
 #: The node being processed in a backward step, and partial sums not yet final.
 CURRENT = {"fill": "#ffe066", "border": "#d9480f", "penwidth": "3"}
 PARTIAL_FONT = "#6b7a8f"
+
+#: Text colour of a grad left over from an earlier backward (see ``Scene``'s ``stale``).
+STALE_FONT = "#b7791f"
 
 #: Text shown for a gradient that backward has not computed (never a misleading 0).
 NOT_COMPUTED = "not computed"
@@ -163,41 +161,87 @@ def edge_style(contribution: float, largest: float) -> dict[str, str]:
     return {"color": colour, "fontcolor": colour, "penwidth": f"{pen:.3g}"}
 
 
+#: Legend entries that are not node roles: (swatch fill, swatch border, text).
+NOTES: dict[str, tuple[str, str, str]] = {
+    "op": (OP["fill"], OP["border"], "op: the primitive that made a value"),
+    "positive": (EDGE["positive"][1], EDGE["positive"][1], "edge: positive contribution"),
+    "negative": (EDGE["negative"][1], EDGE["negative"][1], "edge: negative contribution"),
+    "zero": (EDGE["zero"], EDGE["zero"], "edge: zero contribution"),
+    "nan": (EDGE["nan"], EDGE["nan"], "edge: nan contribution"),
+    "constant_edge": ("#ffffff", EDGE["constant"], "dashed edge: no gradient flows"),
+    "shade": (SHADE[1], "#999999", "fill: |grad|, white (0) to orange (largest)"),
+    "numbered": ("#ffffff", "#ffffff", "#k: place in the backward order"),
+    "depth_cut": ("#ffffff", "#4a5568", "dashed border: inputs hidden (depth)"),
+    "stale": ("#ffffff", STALE_FONT, "grad (stale): .grad from an earlier backward"),
+}
+
+#: The sentence under the entries when edges carry contributions.
+FLOW_NOTE = "edge label: d node / d input x adjoint[node]; width grows with it"
+
+#: Legend entries per row.
+LEGEND_COLUMNS = 3
+
+
 def legend_label(*, flow: bool = False, shade: bool = False, depth_cut: bool = False,
-                 groups: bool = False, numbered: bool = False, ops: bool = True) -> str:
-    """The legend: an HTML-like label explaining every colour the picture uses.
+                 groups: bool = False, numbered: bool = False, ops: bool = True,
+                 roles: Iterable[str] | None = None, edges: Iterable[str] | None = None,
+                 stale: bool = False, columns: int = LEGEND_COLUMNS) -> str:
+    """The legend: an HTML-like label explaining exactly the colours a picture uses.
+
+    Entries sit ``columns`` to a row, so the legend stays small beside the
+    graph it explains (one column under a narrow graph).
 
     Args:
-        flow: Explain the edge colours and widths of gradient contributions.
-        shade: Explain the node shading by ``|grad|``.
+        flow: Edges carry gradient contributions (adds the sentence saying what
+            an edge label is).
+        shade: Nodes are filled by ``|grad|``: the shading entry replaces the
+            role fills it paints over (roles then show their border colour only;
+            constants, which have no grad, keep their fill).
         depth_cut: Explain the dashed border of nodes whose inputs are hidden.
-        groups: Include the collapsed-group role.
+        groups: Include the collapsed-group role (when ``roles`` is None).
         numbered: Explain the ``#k`` backward-order numbers.
         ops: Explain the op nodes.
+        roles: The node roles present (default: every role).
+        edges: The edge kinds present among ``positive``, ``negative``,
+            ``zero``, ``nan`` and ``constant_edge`` (default: the first two and
+            the last when ``flow``, else ``constant_edge``).
+        stale: Some grads shown are stale (from an earlier backward).
+        columns: Entries per row.
 
     Returns:
         The label, ready for a DOT ``label=`` attribute.
+
+    >>> "parameter" in legend_label(roles=["input", "root"])
+    False
     """
-    rows = ['<TR><TD COLSPAN="2"><B>legend</B></TD></TR>']
+    if roles is None:
+        roles = [r for r in ROLES if r != "group" or groups]
+    if edges is None:
+        edges = ["positive", "negative", "constant_edge"] if flow else ["constant_edge"]
+    roles, edges = set(roles), set(edges)
+    cells = []
     for role, style in ROLES.items():
-        if role == "group" and not groups:
-            continue
-        rows.append(f'<TR><TD BGCOLOR="{style["fill"]}" COLOR="{style["border"]}" BORDER="1" '
-                    f'WIDTH="18"> </TD><TD ALIGN="LEFT">{esc(style["text"])}</TD></TR>')
-    notes = [(OP["fill"], "op node: the primitive that made the value it points to")] if ops else []
+        if role in roles:
+            fill = "#ffffff" if shade and role != "constant" else style["fill"]
+            cells.append((fill, style["border"], style["text"]))
+    keys = (["op"] if ops else []) + [k for k in ("positive", "negative", "zero", "nan",
+                                                  "constant_edge") if k in edges]
+    keys += [k for k, on in (("shade", shade), ("numbered", numbered),
+                             ("depth_cut", depth_cut), ("stale", stale)) if on]
+    cells += [NOTES[k] for k in keys]
+    rows = []
+    columns = max(1, int(columns))
+    for start in range(0, len(cells), columns):
+        row = '<TD WIDTH="6"></TD>'.join(
+            f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" WIDTH="10" HEIGHT="10" '
+            f'FIXEDSIZE="TRUE"> </TD><TD ALIGN="LEFT">{esc(text)}</TD>'
+            for fill, border, text in cells[start:start + columns])
+        rows.append(f"<TR>{row}</TR>")
     if flow:
-        pos, neg = EDGE["positive"][1], EDGE["negative"][1]
-        notes += [(pos, "edge: positive contribution (d node / d input) x adjoint[node]"),
-                  (neg, "edge: negative contribution; width grows with its size"),
-                  (EDGE["constant"], "dashed edge: no gradient flows (constant input)")]
-    if shade:
-        notes.append((SHADE[1], "fill: |grad|, white (0) to orange (the largest)"))
-    if numbered:
-        notes.append(("#ffffff", "#k: position in the backward (reverse topological) order"))
-    if depth_cut:
-        notes.append(("#ffffff", "dashed border: inputs hidden by the depth limit"))
-    for colour, text in notes:
-        rows.append(f'<TR><TD BGCOLOR="{colour}" BORDER="1" WIDTH="18"> </TD>'
-                    f'<TD ALIGN="LEFT">{esc(text)}</TD></TR>')
-    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2">'
+        note = FLOW_NOTE if columns > 1 else FLOW_NOTE.replace("; ", ";\n")
+        rows.append(f'<TR><TD COLSPAN="{3 * columns - 1}" ALIGN="LEFT" BALIGN="LEFT">'
+                    f"{esc(note)}</TD></TR>")
+    if not rows:
+        return "<>"
+    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="1">'
             + "".join(rows) + "</TABLE>>")

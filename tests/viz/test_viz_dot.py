@@ -33,6 +33,12 @@ def edge_line(src: str, eid: str) -> str:
     return line
 
 
+def legend(src: str) -> str:
+    """The legend: the graph's own label, set on the last line of the DOT text."""
+    (line,) = [ln for ln in src.splitlines() if ln.strip().startswith("graph [label=")]
+    return line
+
+
 def edge_label(src: str, eid: str) -> str | None:
     m = re.search(r"label=<([^>]*)>", edge_line(src, eid))
     return m and m.group(1)
@@ -83,14 +89,25 @@ def test_roles_colour_the_nodes():
     assert ROLES["intermediate"]["fill"] in node_line(draw(z).source, "v2")
 
 
-def test_legend_explains_every_role():
+def test_legend_lists_exactly_the_kinds_present():
     out, *_ = neuron()
-    src = draw(out, flow=True).source
-    legend = node_line(src, "legend")
-    for role in ("input", "parameter", "constant", "intermediate", "root"):
-        assert ROLES[role]["text"] in legend
-    assert "positive contribution" in legend and "negative contribution" in legend
-    assert "legend" not in draw(out, legend=False).source
+    out.backward()
+    text = legend(draw(out, flow=True).source)
+    for role in ("input", "intermediate", "root"):
+        assert ROLES[role]["text"] in text
+    for role in ("parameter", "constant", "group"):  # none in the neuron
+        assert ROLES[role]["text"] not in text
+    assert "positive contribution" in text and "negative contribution" in text
+    assert "dashed edge" not in text and "zero contribution" not in text
+    assert "op: the primitive" in text and "#k" not in text and "|grad|" not in text
+    assert "graph [label=" not in draw(out, legend=False).source
+    p = Value(1.5)
+    y = p * 3.0  # a parameter and a constant; no flow: no edge colours explained
+    y.backward()
+    text = legend(draw(y, {"w": p}, show_ops=False).source)
+    assert ROLES["parameter"]["text"] in text and ROLES["constant"]["text"] in text
+    assert "dashed edge" in text and "contribution" not in text and "op:" not in text
+    assert ROLES["input"]["text"] not in text and ROLES["intermediate"]["text"] not in text
 
 
 def test_params_names_found_by_identity_not_by_value():
@@ -197,7 +214,11 @@ def test_shade_fills_by_abs_grad():
     src = draw(out, shade=True).source
     assert f'fillcolor="{SHADE[1]}"' in node_line(src, "v0")  # |-2.359| is the largest
     assert f'fillcolor="{SHADE[1]}"' not in node_line(src, "v1")
-    assert "fill: |grad|" in node_line(src, "legend")
+    text = legend(src)
+    assert "fill: |grad|" in text
+    # shading replaced the role fills: the roles keep their borders, drawn on white
+    assert f'BGCOLOR="#ffffff" COLOR="{ROLES["input"]["border"]}"' in text
+    assert ROLES["input"]["fill"] not in text and ROLES["root"]["fill"] not in text
 
 
 def test_order_numbers_follow_the_backward_order():
@@ -316,7 +337,7 @@ def test_depth_limit_keeps_nodes_near_the_root():
     src = draw(out, depth=1).source
     assert "v5 [" in src and "v4 [" in src and "v3 [" not in src and "v0 [" not in src
     assert "dashed" in node_line(src, "v4")  # its inputs are hidden
-    assert "depth limit" in node_line(src, "legend")
+    assert "inputs hidden (depth)" in legend(src)
     assert Scene(out, depth=0).count() == 2  # the root and its op node
     with pytest.raises(ValueError, match="depth"):
         draw(out, depth=-1)
