@@ -76,9 +76,9 @@ import threading
 from collections.abc import Callable, Sequence
 
 from engine import ops
-from engine.backprop import adjoints, topological_order
+from engine.backprop import adjoints, local_partials, topological_order
 from engine.modes import STATE, AnomalyError, enable_grad
-from engine.value import V, Value
+from engine.value import Value
 
 __all__ = ["forward_order", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jvp",
            "tangents", "value_and_grad", "vjp"]
@@ -155,38 +155,25 @@ def forward_order(roots: Sequence[Value], inputs: Sequence[Value]) -> list[Value
 
 
 def _sweep(order: list[Value], table: dict, create_graph: bool) -> dict:
-    """The forward DP loop: ``tangent[v] = sum_p dv/dp * tangent[p]`` in topological order."""
-    get = table.get
-    if not (create_graph or STATE.anomaly):  # the fast path: float partials recorded by apply
-        for node in order:
-            local = node.local_grads
-            if local is None:  # made while no parent required grad
-                local = node.op.partials(ops.F, node.data, *[p.data for p in node.parents])
-            t = None
-            for p, d in zip(node.parents, local, strict=True):
-                tp = get(p)
-                if tp is not None:
-                    t = d * tp if t is None else t + d * tp  # the one summing site
-            if t is not None:
-                table[node] = t
-        return table
+    """The forward DP loop: ``tangent[v] = sum_p dv/dp * tangent[p]`` in topological order.
+
+    The partials are the ones the reverse DP uses (:func:`engine.backprop.local_partials`:
+    recorded floats, or ``Value`` graphs with ``create_graph``); the partial is the
+    left factor, so a mask's zero (:data:`engine.ops.STOP`) stops an infinite tangent.
+    """
+    get, anomaly = table.get, STATE.anomaly
     with enable_grad():
         for node in order:
-            parents = node.parents
-            if create_graph:
-                local = node.op.partials(V, node, *parents)
-            else:
-                local = node.local_grads or node.op.partials(ops.F, node.data,
-                                                             *[p.data for p in parents])
             t = None
-            for i, (p, d) in enumerate(zip(parents, local, strict=True)):
+            local = local_partials(node, create_graph)
+            for i, (p, d) in enumerate(zip(node.parents, local)):  # noqa: B905 (checked)
                 tp = get(p)
                 if tp is None:
                     continue
                 c = tp if type(d) is float and d == 1.0 else d * tp
-                if STATE.anomaly:
+                if anomaly:
                     _check_tangent(node, i, d, tp, c)
-                t = c if t is None else t + c  # the same sum, building a graph
+                t = c if t is None else t + c  # the one summing site
             if t is not None:
                 table[node] = t
     return table
