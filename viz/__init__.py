@@ -15,8 +15,9 @@
 * ``python -m viz "tanh(x*w + b)" --set x=0.5 w=-3 b=2 -o graph.svg`` (or the
   ``dagrad-draw`` script) draws an expression typed on the command line.
 
-``viz`` imports ``engine`` and never ``nn``: neurons and layers are found
-from parameter names.
+``viz`` imports ``engine``, not ``nn``: neurons and layers are found from
+parameter names (files are written with ``nn.io.atomic_write``, imported when
+a file is written).
 
 >>> from engine import Value
 >>> import viz

@@ -3,8 +3,8 @@
 Backward fills the table ``adjoint[v] = d root / d v`` in reverse
 topological order: at step ``k`` the node ``u_k`` has its final adjoint (all
 its consumers are done) and adds ``d u_k / d p x adjoint[u_k]`` to each
-parent ``p``. :func:`backward_steps` replays exactly that loop (the engine's
-own order and summing site, so the last frame equals
+parent ``p``. :func:`backward_steps` runs exactly that loop (the engine's own
+generator :func:`engine.dp_steps`, so the last frame equals
 :func:`engine.adjoints`) and yields a :class:`Frame` per step: the node being
 processed, the adjoints known so far (final, or partial sums), and a picture
 with the node highlighted.
@@ -29,8 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 
-from engine import Value
-from engine.ops import F
+from engine import Value, dp_steps
 from viz import style
 from viz.dot import FrameState, Graph, Scene, grad_text
 from viz.runner import RENDER_TIMEOUT
@@ -146,25 +145,12 @@ def backward_steps(root: Value, params: Mapping[str, Value] | Iterable | None = 
 
 
 def _steps(scene: Scene, seed: float, options: dict) -> Iterator[Frame]:
-    table: dict[Value, float] = {scene.roots[0]: seed}
+    """One :class:`Frame` per step of the engine's own DP loop (:func:`engine.dp_steps`)."""
     done: list[Value] = []
-    for k, node in enumerate(scene.backward_order, 1):
-        g = table[node]
-        sent = []
-        local = ()
-        if node.parents:
-            local = node.local_grads
-            if local is None:
-                local = node.op.partials(F, node.data, *[p.data for p in node.parents])
-            for slot, (parent, d) in enumerate(zip(node.parents, local, strict=True)):
-                if parent.requires_grad:
-                    c = g * d
-                    acc = table.get(parent)
-                    table[parent] = c if acc is None else acc + c  # the engine's summing site
-                    sent.append((parent, slot, c))
-        done.append(node)
-        yield Frame(scene, k, node, dict(table), frozenset(done), tuple(sent), tuple(local),
-                    options)
+    for k, step in enumerate(dp_steps(scene.roots[0], seed), 1):
+        done.append(step.node)
+        yield Frame(scene, k, step.node, dict(step.table), frozenset(done), step.sent,
+                    tuple(step.partials), options)
 
 
 def save_backward_html(root: Value, path: str | os.PathLike,

@@ -2,17 +2,17 @@
 when the ``dot`` program is missing.
 
 :func:`to_svg` and :func:`save` accept a ``Value`` (drawn with :func:`viz.draw`
-and its options) or a graph already drawn. Files are written atomically (a
-temporary file in the same folder, then a rename), so an interrupted run
-never leaves half a picture. Without the ``dot`` program, :func:`viz.draw`
-still works (its ``.source`` is valid DOT); rendering raises
+and its options) or a graph already drawn. Files are written atomically
+(:func:`nn.io.atomic_write`: a temporary file in the same folder, fsync, then a
+rename), so an interrupted run never leaves half a picture. Without the
+``dot`` program, :func:`viz.draw` still works (its ``.source`` is valid DOT);
+rendering raises
 :class:`GraphvizNotFoundError`, which says how to install Graphviz.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import graphviz
@@ -127,26 +127,15 @@ def save(what: Value | graphviz.Digraph, path: str | os.PathLike, params=None, *
     return path
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (permissions
-    as a plain ``open`` would give, from the umask).
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` atomically: dagrad's one writer,
+    :func:`nn.io.atomic_write` (temporary file in the same folder, fsync, rename;
+    permissions as a plain ``open`` would give).
 
     Raises:
         FileNotFoundError: The folder of ``path`` does not exist.
+        OSError: The file cannot be written (the message names ``path``).
     """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"cannot write {str(path)!r}: folder {str(folder)!r} "
-                                "does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from nn.io import atomic_write  # nn never imports viz; viz reads nn only here
+
+    atomic_write(path, data)
