@@ -53,6 +53,36 @@ PARTIAL_FONT = "#6b7a8f"
 #: Text colour of a grad left over from an earlier backward (see ``Scene``'s ``stale``).
 STALE_FONT = "#b7791f"
 
+#: Class colours of the plots, safe for colour-blind readers: Okabe and Ito's palette
+#: (https://jfly.uni-koeln.de/color/, without black) for up to 7 classes, Paul Tol's
+#: "muted" scheme (https://personal.sron.nl/~pault/) for 8 to 10.
+CLASS_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+CLASS_COLOURS_10 = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77",
+                    "#CC6677", "#882255", "#AA4499", "#DDDDDD")
+
+#: How far a decision region's fill is lightened towards white (its points keep the
+#: full colour).
+REGION_LIGHTEN = 0.6
+
+#: Training curves: train solid, test dashed; loss and accuracy in their own colours.
+CURVES = {"train_loss": "#0072B2", "test_loss": "#0072B2", "train_acc": "#009E73",
+          "test_acc": "#009E73"}
+
+
+def class_colours(k: int) -> tuple[str, ...]:
+    """The colours of ``k`` classes (at most 10).
+
+    >>> class_colours(2)
+    ('#0072B2', '#E69F00')
+
+    Raises:
+        ValueError: More than 10 classes.
+    """
+    if k > len(CLASS_COLOURS_10):
+        raise ValueError(f"cannot colour {k} classes: at most {len(CLASS_COLOURS_10)}")
+    return CLASS_COLOURS[:k] if k <= len(CLASS_COLOURS) else CLASS_COLOURS_10[:k]
+
+
 #: Text shown for a gradient that backward has not computed (never a misleading 0).
 NOT_COMPUTED = "not computed"
 
