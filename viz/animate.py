@@ -102,7 +102,7 @@ class Frame:
 
 
 def backward_steps(root: Value, params: Mapping[str, Value] | Iterable | None = None, *,
-                   gradient: float = 1.0, rankdir: str = "LR", flow: bool = True,
+                   gradient: float = 1.0, rankdir: str = "auto", flow: bool = True,
                    table: bool = True, show_ops: bool = True, legend: bool = True,
                    precision: int = 4, max_nodes: int | None = MAX_ANIMATED_NODES
                    ) -> Iterator[Frame]:
@@ -155,7 +155,7 @@ def _steps(scene: Scene, seed: float, options: dict) -> Iterator[Frame]:
 
 def save_backward_html(root: Value, path: str | os.PathLike,
                        params: Mapping[str, Value] | Iterable | None = None, *,
-                       title: str | None = None, gradient: float = 1.0, rankdir: str = "LR",
+                       title: str | None = None, gradient: float = 1.0, rankdir: str = "auto",
                        show_ops: bool = True, legend: bool = True, precision: int = 4,
                        max_nodes: int | None = MAX_ANIMATED_NODES,
                        timeout: float | None = RENDER_TIMEOUT) -> Path:
@@ -167,7 +167,7 @@ def save_backward_html(root: Value, path: str | os.PathLike,
         params: Parameter names, as for :func:`viz.draw`.
         title: The page title (default: describes the root).
         gradient: The seed ``adjoint[root]``.
-        rankdir: Layout direction.
+        rankdir: Layout direction (``"auto"``: as :func:`viz.draw`).
         show_ops: Draw op nodes.
         legend: Add the legend.
         precision: Significant digits shown.
@@ -181,7 +181,76 @@ def save_backward_html(root: Value, path: str | os.PathLike,
         RuntimeError: ``root`` does not require grad.
         GraphvizNotFoundError: The ``dot`` program is missing (it lays out the picture).
     """
-    from viz.render import inline_svg, pipe, write_atomic
+    from viz.render import write_atomic
+
+    anim = animate(root, params, title=title, gradient=gradient, rankdir=rankdir,
+                   show_ops=show_ops, legend=legend, precision=precision, max_nodes=max_nodes,
+                   timeout=timeout)
+    write_atomic(path, anim.page.encode("utf-8"))
+    return Path(path)
+
+
+class Animation:
+    """The backward animation, ready to show: ``.page`` is a self-contained HTML page;
+    in Jupyter the object displays itself as an inline player (the same controls,
+    scoped to its cell: keys act when the player has focus). No external script,
+    style or URL.
+
+    Attributes:
+        page: The whole HTML page (what :func:`save_backward_html` writes).
+        frames: The :class:`Frame` of each DP step.
+    """
+
+    def __init__(self, page: str, frames: list[Frame]) -> None:
+        self.page = page
+        self.frames = frames
+
+    def _repr_html_(self) -> str:
+        start = self.page.index("<!-- player -->")
+        end = self.page.index("<!-- /player -->") + len("<!-- /player -->")
+        return self.page[start:end]
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write :attr:`page` to ``path`` (atomically); returns the path."""
+        from viz.render import write_atomic
+
+        write_atomic(path, self.page.encode("utf-8"))
+        return Path(path)
+
+    def __repr__(self) -> str:
+        return f"Animation({len(self.frames)} steps)"
+
+
+def animate(root: Value, params: Mapping[str, Value] | Iterable | None = None, *,
+            title: str | None = None, gradient: float = 1.0, rankdir: str = "auto",
+            show_ops: bool = True, legend: bool = True, precision: int = 4,
+            max_nodes: int | None = MAX_ANIMATED_NODES,
+            timeout: float | None = RENDER_TIMEOUT) -> Animation:
+    """The backward animation of ``root``: shown inline by Jupyter, or ``.save(path)``.
+
+    The picture is laid out once by Graphviz (nodes stay put); each step fills
+    in the adjoint that became final and the partial sums it sent, highlights
+    the node (kept in view: the picture and the table scroll to it), and says
+    in the caption what happened, naming nodes as the picture does (``#k``).
+    Controls: first / previous / play / next / last, a slider, "fit width",
+    and the keys left, right, space, Home, End and f. Arguments as
+    :func:`save_backward_html`.
+
+    Returns:
+        An :class:`Animation`.
+
+    Raises:
+        RuntimeError: ``root`` does not require grad.
+        GraphvizNotFoundError: The ``dot`` program is missing.
+
+    >>> from engine import Value
+    >>> import shutil
+    >>> x = Value(3.0, label="x")
+    >>> anim = animate(x * x) if shutil.which("dot") else None
+    >>> anim is None or "<script" in anim._repr_html_()
+    True
+    """
+    from viz.runner import inline_svg, pipe
 
     frames = list(backward_steps(root, params, gradient=gradient, show_ops=show_ops,
                                  max_nodes=max_nodes, precision=precision))
@@ -220,9 +289,16 @@ def save_backward_html(root: Value, path: str | os.PathLike,
         "TITLE": html.escape(style.printable(title)),
         "SVG": svg,
         "DATA": json.dumps(data).replace("<", "\\u003c"),
+        "COLOURS": _css_colours(),
     })
-    write_atomic(path, page.encode("utf-8"))
-    return Path(path)
+    return Animation(page, frames)
+
+
+def _css_colours() -> str:
+    """The page's colours, from :mod:`viz.style`, as CSS custom properties."""
+    colours = {"current-fill": style.CURRENT["fill"], "current-border": style.CURRENT["border"],
+               "partial": style.PARTIAL_FONT, **style.PAGE}
+    return " ".join(f"--{name}: {value};" for name, value in colours.items())
 
 
 def read_template(name: str) -> str:

@@ -605,7 +605,8 @@ class Scene:
                         f"<TD{bg} ALIGN=\"LEFT\">{style.esc(self.describe(node))}</TD>"
                         f"<TD{bg} ALIGN=\"RIGHT\">{text}</TD></TR>")
         return ('<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
-                'COLOR="#999999" BGCOLOR="#ffffff">' + "".join(rows) + "</TABLE>>")
+                f'COLOR="{style.TABLE["border"]}" BGCOLOR="{style.TABLE["fill"]}">'
+                + "".join(rows) + "</TABLE>>")
 
 
 def grad_text(g: float | None, status: str, precision: int = 4) -> str:

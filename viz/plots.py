@@ -249,7 +249,7 @@ def plot_decision_boundary(model: Callable[[list[float]], Value | Sequence[Value
         raise ValueError(f"plot_decision_boundary: a model with one output separates 2 "
                          f"classes, but the labels have {len(classes)}: {classes}")
     colours = style.class_colours(k)
-    light = [style.mix(c, "#ffffff", style.REGION_LIGHTEN) for c in colours]
+    light = [style.mix(c, style.PAPER, style.REGION_LIGHTEN) for c in colours]
 
     def index(label: float) -> int:
         return classes.index(label) if binary else int(label)
@@ -292,7 +292,7 @@ def plot_decision_boundary(model: Callable[[list[float]], Value | Sequence[Value
     handles = [mpl.patches.Patch(facecolor=light[c], edgecolor=colours[c], label=names[c])
                for c in range(k) if names[c]]
     kinds = [("o", "train")] + ([("^", "test")] if test_points else [])
-    handles += [mpl.lines.Line2D([], [], linestyle="", marker=m, markerfacecolor="#bbbbbb",
+    handles += [mpl.lines.Line2D([], [], linestyle="", marker=m, markerfacecolor=style.KEY,
                                  markeredgecolor="black", label=text) for m, text in kinds]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0),
               borderaxespad=0.0, fontsize="small")

@@ -50,6 +50,19 @@ SHADE = ("#ffffff", "#f6a04d")
 CURRENT = {"fill": "#ffe066", "border": "#d9480f", "penwidth": "3"}
 PARTIAL_FONT = "#6b7a8f"
 
+#: The animation page: text, frames and rules, the background, adjoints not reached
+#: yet, and edges that carry nothing yet.
+PAGE = {"text": "#222222", "frame": "#dddddd", "rule": "#eeeeee", "paper": "#ffffff",
+        "unknown": "#999999", "pending": "#d0d0d0"}
+
+#: The adjoint table beside a graph: its border and background.
+TABLE = {"border": "#999999", "fill": "#ffffff"}
+
+#: Plots: the background regions are lightened towards, and the neutral colour of
+#: the train / test marker keys in a legend.
+PAPER = "#ffffff"
+KEY = "#bbbbbb"
+
 #: Text colour of a grad left over from an earlier backward (see ``Scene``'s ``stale``).
 STALE_FONT = "#b7791f"
 

@@ -386,3 +386,17 @@ def test_identical_text_across_processes_and_hash_seeds(tmp_path):
                               text=True, env=env, check=True, timeout=60)
         outs.append(proc.stdout)
     assert outs[0] == outs[1] and "subgraph cluster_0" in outs[0]
+
+
+def test_every_colour_comes_from_the_style_table():
+    from pathlib import Path
+
+    import viz
+
+    folder = Path(viz.__file__).parent
+    for name in ("dot.py", "animate.py", "plots.py", "render.py", "runner.py", "__main__.py",
+                 "templates/backward.html"):
+        text = (folder / name).read_text()
+        colours = re.findall(r"(?<![&\w])#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?\b", text)
+        assert colours == [], (name, colours)
+    assert re.findall(r'"#[0-9a-fA-F]{6}"', (folder / "style.py").read_text())
