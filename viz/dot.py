@@ -636,14 +636,19 @@ def draw(root: Value | Iterable[Value], params: Mapping[str, Value] |
 
     Args:
         root: The output node (or several).
-        params: ``dict(model.named_parameters())`` (or those pairs): names
-            for the parameters, found by identity.
+        params: Names for the parameters, found by identity: a model (its
+            ``named_parameters()``), ``dict(model.named_parameters())`` or
+            ``(name, Value)`` pairs.
         rankdir: ``"auto"`` (the default: left to right, or top to bottom when
             that keeps the picture within about 1,000 pixels where left to right
             would not), ``"LR"`` (left to right) or ``"TB"`` (top to bottom).
-        grads: ``"grad"`` (read ``.grad``; ``not computed`` while ``None``),
-            ``"adjoints"`` (compute the DP table without touching ``.grad``)
-            or a mapping ``node -> adjoint``.
+        grads: ``"grad"`` (read ``.grad``; ``not computed`` while ``None``;
+            when no root has a ``.grad`` yet, any ``.grad`` found in the graph
+            was left by an earlier backward, say before ``opt.step()`` and this
+            forward pass, and is shown as ``grad 0.3 (stale)``, in its own
+            colour, explained by the legend), ``"adjoints"`` (compute the DP
+            table of this graph without touching ``.grad``: always fresh) or a
+            mapping ``node -> adjoint``.
         flow: Label each edge with the gradient flowing back along it
             (``d node / d parent x adjoint[node]``), coloured by sign and sized
             by magnitude.
@@ -809,7 +814,16 @@ def _as_roots(root: object) -> tuple[Value, ...]:
 def _param_names(params: object) -> dict[Value, str]:
     if params is None:
         return {}
-    items = params.items() if isinstance(params, Mapping) else params
+    expected = ("params must be a model (its named_parameters() are used), a dict "
+                "name -> Value such as dict(model.named_parameters()), or (name, Value) pairs")
+    if callable(getattr(params, "named_parameters", None)):  # an nn.Module (or alike)
+        params = params.named_parameters()
+    if isinstance(params, (str, bytes, Value)):
+        raise TypeError(f"{expected}; got {type(params).__name__}")
+    try:
+        items = params.items() if isinstance(params, Mapping) else iter(params)
+    except TypeError:
+        raise TypeError(f"{expected}; got {type(params).__name__}") from None
     names: dict[Value, str] = {}
     for item in items:
         try:

@@ -18,7 +18,7 @@ import engine
 from engine import Value
 from engine.ops import Op
 from viz import GraphTooLargeError, Scene, draw, group_of_name
-from viz.style import EDGE, ROLES, SHADE, edge_style, esc
+from viz.style import EDGE, ROLES, SHADE, STALE_FONT, edge_style, esc, fmt
 
 TANH_SLOPE = 1.0 - math.tanh(0.5) ** 2  # 0.78644773296
 
@@ -400,3 +400,41 @@ def test_every_colour_comes_from_the_style_table():
         colours = re.findall(r"(?<![&\w])#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?\b", text)
         assert colours == [], (name, colours)
     assert re.findall(r'"#[0-9a-fA-F]{6}"', (folder / "style.py").read_text())
+
+
+def test_params_may_be_the_model_itself():
+    nn = pytest.importorskip("nn")
+    model = nn.MLP(2, [2, 1], rng=0)
+    y = model([0.5, -1.0])
+    by_model = draw(y, params=model).source
+    assert by_model == draw(y, params=dict(model.named_parameters())).source
+    assert "<B>layers.0.neurons.1.w.0</B>" in by_model
+    for bad in (3.0, "w", Value(1.0)):
+        with pytest.raises(TypeError, match=r"a model \(its named_parameters\(\) are used\)"):
+            draw(y, params=bad)
+
+
+def test_stale_gradients_are_marked_not_shown_as_fresh():
+    """After backward(); opt.step(), the next forward pass's picture must not mix last
+    step's parameter gradients with this graph's 'not computed' as if both were current."""
+    w = Value(2.0, label="w")
+    x = Value(3.0, label="x", requires_grad=False)
+    loss = (w * x).tanh()
+    loss.backward()
+    w.data -= 0.1 * w.grad  # opt.step()
+    stale = w.grad
+    loss2 = (w * x).tanh()  # the next forward pass: backward not run yet
+    src = draw(loss2).source
+    assert f"grad {fmt(stale)} (stale)" in node_line(src, "v0")
+    assert STALE_FONT in node_line(src, "v0")
+    assert "grad not computed" in node_line(src, "v3")  # the new root
+    assert "stale" in legend(src)
+    fresh = draw(loss2, grads="adjoints").source  # this graph's own adjoints
+    assert "(stale)" not in fresh and "stale" not in legend(fresh)
+    loss2.backward()
+    w.grad = None
+    loss2.backward()  # .grad of this graph now: fresh
+    src = draw(loss2).source
+    assert "(stale)" not in src and "stale" not in legend(src)
+    assert f"grad {fmt(w.grad)}<" in node_line(src, "v0") or \
+        f"grad {fmt(w.grad)}</TD>" in node_line(src, "v0")
