@@ -51,8 +51,9 @@ def _parser() -> argparse.ArgumentParser:
                    "Graphviz's dot writes (default: from the suffix of --output, else svg)")
     p.add_argument("--timeout", type=float, default=RENDER_TIMEOUT, metavar="SECONDS",
                    help=f"time allowed to Graphviz's dot (default {RENDER_TIMEOUT:g})")
-    p.add_argument("--rankdir", choices=["LR", "TB", "RL", "BT"], default="LR",
-                   help="layout direction (default LR, left to right)")
+    p.add_argument("--rankdir", choices=["auto", "LR", "TB", "RL", "BT"], default="auto",
+                   help="layout direction: LR (left to right), TB (top to bottom); default "
+                   "auto: LR unless the picture would be wider than about 1,000 px")
     p.add_argument("--flow", action="store_true",
                    help="label edges with the gradient contribution flowing back along them")
     p.add_argument("--shade", action="store_true", help="fill nodes by |grad|")

@@ -149,6 +149,7 @@ def notebook_bundle(graph: graphviz.Digraph, include=None, exclude=None) -> dict
         "text/html": ('<div style="max-width:100%;overflow:auto">'
                       + inline_svg(svg) + "</div>"),
         "image/svg+xml": svg,
+        "text/plain": repr(graph),
     }
     if include is not None:
         bundle = {k: v for k, v in bundle.items() if k in set(include)}
