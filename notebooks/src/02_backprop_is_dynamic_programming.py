@@ -272,6 +272,7 @@ viz.draw(root, grads="adjoints", order=True)
 # also run the naive expansion and time both.
 
 # %%
+# output varies (timings: not compared when the notebooks are checked)
 rows = []
 for width in (2, 3):
     for depth in (2, 4, 6, 8, 10, 12, 14, 16, 20, 30):
@@ -351,6 +352,7 @@ plt.show()
 # $f(x) = \sum_i x_i \sin x_{i+1}$ with $n$ inputs and one output:
 
 # %%
+# output varies (timings: not compared when the notebooks are checked)
 def f(xs):
     return engine.sum([xs[i] * xs[(i + 1) % len(xs)].sin() for i in range(len(xs))])
 

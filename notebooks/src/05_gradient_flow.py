@@ -180,7 +180,9 @@ plt.show()
 small = MLP(2, [3, 3, 1], activation="sigmoid", init="xavier", rng=2)
 loss = bce_with_logits_loss(small(X[0]), y[0])
 loss.backward()
-viz.draw(loss, params=dict(small.named_parameters()), flow=True, shade=True, precision=2)
+# one node per neuron (its largest |grad|) keeps the picture readable at the page's width
+viz.draw(loss, params=dict(small.named_parameters()), flow=True, shade=True, precision=2,
+         collapse="neuron")
 
 # %% [markdown]
 # For the deep networks a node-level picture is too big to read (the sigmoid
