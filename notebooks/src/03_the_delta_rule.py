@@ -39,6 +39,7 @@ import engine
 from engine import Value
 from nn import MLP
 from nn.losses import bce_loss, cross_entropy, mse_loss, softmax
+from nn.optim import SGD
 
 random.seed(0)
 rng = np.random.default_rng(0)
@@ -307,7 +308,184 @@ assert np.allclose(J.T @ (-np.eye(3)[target] / pv), delta, atol=1e-15)
 # gradient is the simple and numerically safe $p - y$, and the loss never
 # takes the log of a rounded-to-zero probability. dagrad's
 # `nn.losses.cross_entropy` and `bce_with_logits_loss` do the same.
+
+# %% [markdown]
+# ## A worked example by hand: the 3-2-1 network of the source text
 #
+# Roi Yehoshua's *Backpropagation: step-by-step derivation* (the source text
+# `001`) ends with one iteration of the algorithm on a small network, with
+# every number printed. Its weights were in a figure; here they are. The
+# inputs are $x_1 = 1$, $x_2 = 0$ and the **bias input** $x_0 = 1$ (the text
+# treats a bias as the weight $w_0$ of an input that is always 1); the label
+# is $y = 1$, the loss is the log loss (binary cross-entropy), every unit is
+# a sigmoid, and the learning rate is $\alpha = 0.5$. The net is **sparse**:
+# only these edges exist ($x_2$'s weights do not matter, since $x_2 = 0$):
+#
+# | unit | net input $z$ | | unit | net input $z$ |
+# |---|---|---|---|---|
+# | $h_1$ | $0.5\,x_0 + 0.3\,x_1$ | | $h_4$ | $-0.5\,a_1 + 0.4\,a_2$ |
+# | $h_2$ | $-0.2\,x_0 + 0.7\,x_1$ | | $h_5$ | $0.3\,a_1 + 0.6\,a_2 + 0.4\,a_3$ |
+# | $h_3$ | $-0.1\,x_0$ | | $o$ | $0.5\,a_4 + 0.7\,a_5$ |
+#
+# with $a_i = \sigma(z_i)$. The text's notation: $z_i^l$ is the **net input**
+# of neuron $i$ in layer $l$, $w_{ij}^l$ the weight from neuron $j$ of layer
+# $l-1$ to neuron $i$ of layer $l$, and $\delta_i^l = \partial E/\partial z_i^l$
+# its **delta**. Built from `Value`s, one per weight:
+
+# %%
+WEIGHTS = {                            # unit -> {its input: the weight of that edge}
+    "h1": {"x0": 0.5, "x1": 0.3},
+    "h2": {"x0": -0.2, "x1": 0.7},
+    "h3": {"x0": -0.1},
+    "h4": {"a1": -0.5, "a2": 0.4},
+    "h5": {"a1": 0.3, "a2": 0.6, "a3": 0.4},
+    "o": {"a4": 0.5, "a5": 0.7},
+}
+OUTPUT_OF = {"h1": "a1", "h2": "a2", "h3": "a3", "h4": "a4", "h5": "a5", "o": "o"}
+LAYER = {"h1": 1, "h2": 1, "h3": 1, "h4": 2, "h5": 2, "o": 3}
+
+
+def sparse_net(weights, x1=1.0, x2=0.0):
+    """The text's network: returns its weights as Values, the net inputs z and the output o."""
+    w = {(unit, src): Value(v, label=f"w[{unit},{src}]")
+         for unit, edges in weights.items() for src, v in edges.items()}
+    a = {"x0": Value(1.0, requires_grad=False, label="x0"),
+         "x1": Value(x1, requires_grad=False, label="x1"),
+         "x2": Value(x2, requires_grad=False, label="x2")}
+    z = {}
+    for unit, edges in weights.items():                       # in forward order
+        z[unit] = engine.sum([w[unit, src] * a[src] for src in edges])
+        a[OUTPUT_OF[unit]] = z[unit].sigmoid()
+    return w, z, a
+
+
+w, z, a = sparse_net(WEIGHTS)
+o = a["o"]
+loss = bce_loss(o, 1.0)                # the log loss -y log o - (1 - y) log(1 - o), y = 1
+print(f"output o = {o.data:.10f} (the text: 0.6718), loss = {loss.data:.6f}")
+assert abs(o.data - 0.6718458612) < 1e-9 and round(o.data, 4) == 0.6718
+
+# %% [markdown]
+# **The deltas, the text's way**: at the output, log loss after a sigmoid
+# gives $\delta_o = o - y$ (derived above); then the delta rule for sigmoid
+# units, layer by layer backwards,
+# $\delta_i = a_i (1 - a_i) \sum_j w_{ji}\, \delta_j$ over the units $j$ that
+# $i$ feeds. Written with plain floats, beside the engine's adjoint of each
+# net input $z_i$ (notebook 2's DP table):
+
+# %%
+by_hand = {"o": o.data - 1.0}                           # delta_o = o - y
+for unit in ("h5", "h4", "h3", "h2", "h1"):             # layer by layer, backwards
+    out = OUTPUT_OF[unit]
+    consumers = [j for j, edges in WEIGHTS.items() if out in edges]
+    a_i = a[out].data
+    by_hand[unit] = a_i * (1 - a_i) * sum(WEIGHTS[j][out] * by_hand[j] for j in consumers)
+
+table = engine.adjoints(loss)
+print(f"{'layer':>5} {'unit':>4} {'net input z':>12} {'activation a':>13} "
+      f"{'delta (text rule)':>18} {'adjoint of z (DP)':>18}")
+for unit in WEIGHTS:
+    print(f"{LAYER[unit]:5} {unit:>4} {z[unit].data:12.6f} {a[OUTPUT_OF[unit]].data:13.6f} "
+          f"{by_hand[unit]:18.10f} {table[z[unit]]:18.10f}")
+    assert abs(by_hand[unit] - table[z[unit]]) < 1e-15
+
+# %% [markdown]
+# The text remarks that the deltas get smaller as they travel back, so the
+# early layers learn slowly (its name for it: **vanishing gradients**,
+# notebook 5). Here the largest $|\delta|$ of each layer drops by a factor of
+# more than 4 per layer:
+
+# %%
+largest = {layer: max(abs(by_hand[u]) for u in WEIGHTS if LAYER[u] == layer)
+           for layer in (3, 2, 1)}
+print("largest |delta| by layer (output first):",
+      ", ".join(f"layer {k}: {v:.4f}" for k, v in largest.items()))
+assert largest[3] > 4 * largest[2] > 16 * largest[1]
+
+# %% [markdown]
+# **One gradient step.** $\partial E / \partial w_{ij} = \delta_i\, a_j$ (the
+# delta of the neuron the edge enters times the activation of the one it
+# leaves), and the text's update is $w_{ij} \leftarrow w_{ij} - \alpha\,
+# \delta_i\, a_j$. By hand, and with the engine's `.grad` after
+# `loss.backward()`; then a second forward pass with the new weights:
+
+# %%
+loss.backward()
+ALPHA = 0.5
+new_weights = {}
+for unit, edges in WEIGHTS.items():
+    new_weights[unit] = {}
+    for src, value in edges.items():
+        grad_by_hand = by_hand[unit] * a[src].data           # delta_i * a_j
+        assert abs(grad_by_hand - w[unit, src].grad) < 1e-15
+        new_weights[unit][src] = value - ALPHA * grad_by_hand
+
+_, _, a_after = sparse_net(new_weights)
+o_after = a_after["o"].data
+print(f"output after one step: {o_after:.10f} (the text: 0.6981)")
+assert abs(o_after - 0.6980763066) < 1e-9 and round(o_after, 4) == 0.6981
+
+# %% [markdown]
+# The output moved from 0.6718 to 0.6981, towards the label 1, as the text
+# says.
+#
+# ### The same numbers from an `nn.MLP`? Not after the step
+#
+# Porting the example to a fully connected `MLP(2, [3, 2, 1])` (sigmoid
+# everywhere) with the text's weights, the weight on $x_0$ as each unit's
+# bias, and **zeros for the edges the text's net does not have**, gives the
+# same output before the step. After one step with the same $\alpha$ it does
+# not: the MLP has all 20 parameters, and every missing edge whose gradient
+# is not zero is trainable and moves.
+
+# %%
+mlp = MLP(2, [3, 2, 1], activation="sigmoid", output_activation="sigmoid")
+SOURCES = (["x1", "x2"], ["a1", "a2", "a3"], ["a4", "a5"])
+UNITS = (["h1", "h2", "h3"], ["h4", "h5"], ["o"])
+for layer, units, srcs in zip(mlp.layers, UNITS, SOURCES, strict=True):
+    for neuron, unit in zip(layer.neurons, units, strict=True):
+        neuron.b.data = WEIGHTS[unit].get("x0", 0.0)          # absent edges are 0
+        for wj, src in zip(neuron.w, srcs, strict=True):
+            wj.data = WEIGHTS[unit].get(src, 0.0)
+
+state = mlp.state_dict()
+edges = [(u, s) for units, srcs in zip(UNITS, SOURCES, strict=True)     # in parameter order:
+         for u in units for s in [*srcs, "x0"]]                         # w.0, w.1, ..., b
+text_edges = {(u, s) for u, srcs in WEIGHTS.items() for s in srcs}
+assert mlp.num_parameters() == 20 and len(text_edges) == 12
+out = mlp([1.0, 0.0])
+assert abs(out.data - o.data) < 1e-15                         # the same function ...
+bce_loss(out, 1.0).backward()
+moved = [f"{u} <- {s}" for p, (u, s) in zip(mlp.parameters(), edges, strict=True)
+         if (u, s) not in text_edges and p.grad != 0.0]
+print("edges the text's net lacks, but with a gradient in the MLP:", ", ".join(moved))
+SGD(mlp.parameters(), lr=ALPHA).step()
+mlp_after = mlp([1.0, 0.0]).data
+print(f"MLP output after one step: {mlp_after:.7f}   the sparse net's: {o_after:.7f}")
+assert moved == ["h3 <- x1", "h4 <- a3", "h4 <- x0", "h5 <- x0", "o <- x0"]
+assert abs(mlp_after - 0.7330581) < 5e-8 and abs(mlp_after - 0.7330580894) < 1e-9
+assert [p.grad for p, (u, s) in zip(mlp.parameters(), edges, strict=True) if s == "x2"] \
+    == [0.0, 0.0, 0.0]
+
+# %% [markdown]
+# Five edges the sparse net does not have get a gradient in the MLP: $h_3$'s
+# weight on $x_1$, $h_4$'s on $a_3$, and the biases of $h_4$, $h_5$ and $o$
+# (the text gave them none). Only $x_2$'s three weights stay put, because
+# $x_2 = 0$ makes their gradient $\delta_i \cdot 0$. The extra trainable
+# weights make a bigger step towards the label, 0.7331 instead of 0.6981.
+# To reproduce the text with an `MLP`, leave those five parameters out of
+# the optimizer:
+
+# %%
+mlp.load_state_dict(state)                                    # the weights before the step
+mlp.zero_grad()
+bce_loss(mlp([1.0, 0.0]), 1.0).backward()
+SGD([p for p, edge in zip(mlp.parameters(), edges, strict=True) if edge in text_edges],
+    lr=ALPHA).step()
+print(f"MLP output after one step on the text's edges only: {mlp([1.0, 0.0]).data:.10f}")
+assert abs(mlp([1.0, 0.0]).data - o_after) < 1e-15
+
+# %% [markdown]
 # ## A mini-batch: the sum over samples becomes a matrix product
 #
 # For a batch of $N$ samples stack inputs as the columns of $A_0$ and the
