@@ -176,19 +176,29 @@ for k, zk in enumerate(pre_activations):
 #
 # | output layer | loss | $\partial \ell / \partial a_L$ | $\delta_L$ |
 # |---|---|---|---|
+# | linear | half squared error, $\frac{1}{2}\lVert a_L - y \rVert^2$ | $a_L - y$ | $a_L - y$ |
+# | linear | MSE (`mse_loss`) | $\frac{2}{m}(a_L - y)$ | $\frac{2}{m}(a_L - y)$ |
 # | sigmoid | MSE | $\frac{2}{m}(a_L - y)$ | $\sigma'(z_L) \odot \frac{2}{m}(a_L - y)$ |
 # | sigmoid | binary cross-entropy | $\frac{a_L - y}{m\, a_L (1 - a_L)}$ | $\frac{1}{m}(a_L - y)$ |
 # | linear + softmax | cross-entropy | (via softmax) | $\text{softmax}(z_L) - \text{onehot}(y)$ |
 #
-# The last two rows are the remarkable ones: the output delta is simply
-# **output minus target**. We derive why below, after checking all six
-# combinations.
+# Three rows give the output delta **output minus target**. The first is
+# the regression case of the source texts (001 and 004 write the squared
+# loss with a factor $\frac{1}{2}$ exactly so that it cancels the 2 of the
+# derivative). dagrad's `mse_loss`, like PyTorch's `MSELoss`, has no
+# $\frac{1}{2}$ and takes the **mean** over its $m$ entries (outputs times
+# samples), so its delta is $\frac{2}{m}(o - y)$: the same direction, scaled
+# by $2/m$ (a learning rate $m/2$ times larger gives the same steps). The
+# last two rows we derive below, after checking all ten combinations (two
+# hidden activations, five output layer and loss pairs).
 
 # %%
-def output_delta(loss_name, zL, aL, y):
+def output_delta(out_act, loss_name, zL, aL, y):
     m = len(aL)
+    if loss_name == "half_se":
+        return ACT[out_act][1](zL) * (aL - y)          # linear: f' = 1, so a_L - y
     if loss_name == "mse":
-        return ACT["sigmoid"][1](zL) * 2 / m * (aL - y)
+        return ACT[out_act][1](zL) * 2 / m * (aL - y)
     if loss_name == "bce":
         return (aL - y) / m                      # sigmoid' cancels (derived below)
     if loss_name == "cross_entropy":
@@ -198,6 +208,8 @@ def output_delta(loss_name, zL, aL, y):
 
 
 def engine_loss(loss_name, out, y):
+    if loss_name == "half_se":
+        return 0.5 * engine.sum([(o - t) ** 2 for o, t in zip(out, y, strict=True)])
     if loss_name == "mse":
         return mse_loss(out, list(y))
     if loss_name == "bce":
@@ -205,39 +217,71 @@ def engine_loss(loss_name, out, y):
     return cross_entropy(out, int(y))
 
 
+COMBINATIONS = [("linear", "half_se"), ("linear", "mse"), ("sigmoid", "mse"),
+                ("sigmoid", "bce"), ("linear", "cross_entropy")]
 rows = []
 for hidden in ("sigmoid", "relu"):
-    for loss_name in ("mse", "bce", "cross_entropy"):
+    for out_act, loss_name in COMBINATIONS:
         n_out = 3 if loss_name == "cross_entropy" else 2
-        out_act = "linear" if loss_name == "cross_entropy" else "sigmoid"
         init = "he" if hidden == "relu" else "xavier"
         net = MLP(4, [5, 4, n_out], activation=hidden, output_activation=out_act, init=init,
-                  rng=7)
+                  rng=len(rows))
         for p in net.parameters():
-            if p.data == 0.0:
-                p.data = random.uniform(-0.5, 0.5)
+            if p.data == 0.0:                          # biases: positive, so relus stay alive
+                p.data = random.uniform(0.1, 0.5)
         x = rng.uniform(-1, 1, size=4)
-        y = 2 if loss_name == "cross_entropy" else rng.integers(0, 2, size=n_out).astype(float)
+        if loss_name == "cross_entropy":
+            y = 2
+        elif out_act == "linear":
+            y = rng.normal(size=n_out)                     # regression targets
+        else:
+            y = rng.integers(0, 2, size=n_out).astype(float)
         acts = [hidden, hidden, out_act]
         Ws, bs = to_numpy(net)
         zs, as_ = forward(Ws, bs, x, acts)
-        dWs, dbs, _ = delta_rule(Ws, zs, as_, acts, output_delta(loss_name, zs[-1], as_[-1], y))
-        loss = engine_loss(loss_name, net(list(x)), y)
+        delta_L = output_delta(out_act, loss_name, zs[-1], as_[-1], y)
+        dWs, dbs, _ = delta_rule(Ws, zs, as_, acts, delta_L)
+        out = net(list(x))
+        loss = engine_loss(loss_name, out, y)
         loss.backward()
+        if out_act == "linear" and loss_name != "cross_entropy":   # o - y, and 2(o - y)/m
+            factor = 1.0 if loss_name == "half_se" else 2 / n_out
+            assert np.allclose(engine.grad(loss, out), factor * (as_[-1] - y), atol=1e-15)
         eWs, ebs = engine_grads(net)
         err = max(max(np.abs(a - b).max() for a, b in zip(dWs, eWs, strict=True)),
                   max(np.abs(a - b).max() for a, b in zip(dbs, ebs, strict=True)))
         scale = max(np.abs(g).max() for g in eWs)
-        rows.append((hidden, loss_name, loss.data, scale, err))
+        rows.append((hidden, f"{out_act} + {loss_name}", loss.data, scale, err))
         assert err <= 1e-12 * max(1.0, scale), (hidden, loss_name, err)
 
-print(f"{'hidden':8} {'loss':14} {'loss value':>10} {'max |grad|':>11} {'max |difference|':>17}")
-for hidden, loss_name, value, scale, err in rows:
-    print(f"{hidden:8} {loss_name:14} {value:10.5f} {scale:11.5f} {err:17.2e}")
+print(f"{'hidden':8} {'output + loss':22} {'loss value':>10} {'max |grad|':>11} "
+      f"{'max |difference|':>17}")
+for hidden, name, value, scale, err in rows:
+    print(f"{hidden:8} {name:22} {value:10.5f} {scale:11.5f} {err:17.2e}")
+assert len(rows) == 10 and max(r[4] for r in rows) < 1e-15
+assert min(r[3] for r in rows) > 0.01          # no case passes with all-zero gradients
 
 # %% [markdown]
-# The differences are at the level of floating-point rounding ($10^{-16}$ to
-# $10^{-17}$): the delta rule and the engine's node-by-node DP compute the same
+# `mse_loss` over a **batch** averages over every entry, samples times
+# outputs, so its delta per output is $\frac{2}{N m}(o - y)$; with the
+# $\frac{1}{2}$ and a sum instead of a mean it would be $o - y$ exactly:
+
+# %%
+outs = [[Value(v) for v in row] for row in rng.normal(size=(4, 3))]      # N = 4, m = 3
+targets = rng.normal(size=(4, 3))
+flat = [o for row in outs for o in row]
+diff = np.array([[o.data for o in row] for row in outs]) - targets
+mse_delta = np.array(engine.grad(mse_loss(outs, targets.tolist()), flat)).reshape(4, 3)
+half_delta = np.array(engine.grad(
+    0.5 * engine.sum([(o - t) ** 2 for o, t in zip(flat, targets.ravel(), strict=True)]),
+    flat)).reshape(4, 3)
+assert np.allclose(mse_delta, 2 * diff / 12, atol=1e-16)
+assert np.allclose(half_delta, diff, atol=1e-16)
+print("mse_loss delta = 2 (o - y) / 12;  half squared error delta = o - y")
+
+# %% [markdown]
+# The differences are at the level of floating-point rounding (below
+# $10^{-15}$, asserted): the delta rule and the engine's node-by-node DP compute the same
 # numbers, in a different grouping.
 #
 # ## Why the output delta is `o - y`
