@@ -6,9 +6,12 @@
 #
 # 1. reproduces micrograd's famous demo (a 2-16-16-1 network separating two
 #    "moons") number for number;
-# 2. compares **full-batch**, **stochastic** and **mini-batch** gradient
+# 2. looks at the optimisation itself: why gradient descent is a local
+#    search on a non-convex loss (local minima), choosing the learning rate,
+#    momentum, Adam, and initialisation (symmetry breaking);
+# 3. compares **full-batch**, **stochastic** and **mini-batch** gradient
 #    descent on the same problem;
-# 3. shows what **weight decay** (an L2 penalty) does to the weights, the
+# 4. shows what **weight decay** (an L2 penalty) does to the weights, the
 #    decision boundary and the test loss.
 #
 # Everything here uses `nn` (models, losses, optimizers, data, `fit`) and
@@ -24,10 +27,11 @@ import matplotlib
 import matplotlib.pyplot as plt
 
 import viz
+from engine import Value
 from nn import MLP
 from nn.data import make_moons, micrograd_moons, train_test_split
 from nn.losses import hinge_loss, l2_penalty
-from nn.optim import SGD, LinearLR
+from nn.optim import SGD, Adam, LinearLR
 from nn.train import evaluate, fit
 
 matplotlib.rcParams["figure.dpi"] = 70
@@ -109,6 +113,342 @@ viz.plot_history(history)
 
 # %%
 viz.plot_decision_boundary(model, X, y, resolution=40, title="micrograd's moons, 100 steps")
+
+# %% [markdown]
+# ## Optimisation: what gradient descent can and cannot do
+#
+# ### Backpropagation is exact; gradient descent is local search
+#
+# Backpropagation (the DP of notebook 2) computes the gradient **exactly**:
+# every digit of $\partial L / \partial w$ at the current weights. But a
+# gradient is local information, the slope here. Gradient descent uses it to
+# walk downhill one step at a time, which makes training a **local search**.
+# The first source text (000) puts it sharply: dynamic programming, in the
+# algorithms-textbook sense, solves an optimisation problem exactly because
+# its subproblems combine into the global optimum; backpropagation's DP only
+# computes a derivative, and the descent that uses it can end in a **local
+# minimum**. That happens because a network's loss, as a function of its
+# weights, is **not convex** (text 001) once it has hidden units.
+#
+# A proof by experiment, on the demo model just trained: swap two hidden
+# units (their incoming weights and biases, and their outgoing weights). The
+# network computes the same function, so the loss is the same. For a convex
+# loss, the point halfway between two equally good weight vectors could not
+# be worse than them; here it is:
+
+# %%
+def objective(net):
+    """The demo's objective: max-margin loss plus the L2 penalty."""
+    return (hinge_loss([net(x) for x in X], y) + l2_penalty(net.parameters(), 1e-4)).data
+
+
+swapped = MLP(2, [16, 16, 1])
+swapped.load_state_dict(model.state_dict())
+unit0, unit1 = swapped.layers[0].neurons[:2]
+for p, q in zip(unit0.parameters(), unit1.parameters(), strict=True):
+    p.data, q.data = q.data, p.data                    # incoming weights and bias
+for neuron in swapped.layers[1].neurons:               # outgoing weights
+    neuron.w[0].data, neuron.w[1].data = neuron.w[1].data, neuron.w[0].data
+halfway = MLP(2, [16, 16, 1])
+for p, a, b in zip(halfway.parameters(), model.parameters(), swapped.parameters(), strict=True):
+    p.data = (a.data + b.data) / 2
+print(f"trained {objective(model):.5f}   hidden units 0 and 1 swapped {objective(swapped):.5f}"
+      f"   halfway between them {objective(halfway):.5f}")
+assert objective(swapped) == objective(model)
+assert objective(halfway) > 1.5 * objective(model)       # not convex
+assert 2e13 < math.factorial(16) < 2.1e13                # the permutations of 16 units
+
+# %% [markdown]
+# Every permutation of the 16 units of a layer gives another equally good
+# minimum, so the loss surface has at least $16! \approx 2 \times 10^{13}$
+# copies of each minimum. Most are harmless (they are equally good), but
+# some starting points lead to genuinely worse places. The classic case is
+# XOR with two hidden units: trained from ten random starts with the same
+# settings,
+
+# %%
+X_xor, y_xor = [[0, 0], [0, 1], [1, 0], [1, 1]], [0, 1, 1, 0]
+xor_losses, xor_nets = [], []
+for seed in range(10):
+    net = MLP(2, [2, 1], activation="tanh", init="xavier", rng=seed)
+    h = fit(net, X_xor, y_xor, loss="bce_logits", optimizer="sgd", lr=0.5, epochs=400,
+            verbose=False)
+    xor_losses.append((h.train_loss[-1], h.train_acc[-1]))
+    xor_nets.append(net)
+print("final loss (accuracy) per start:",
+      ", ".join(f"{loss:.3f} ({acc:.0%})" for loss, acc in xor_losses))
+stuck = [i for i, (loss, _) in enumerate(xor_losses) if loss > 0.3]
+assert len(stuck) == 1 and sum(loss < 0.04 for loss, _ in xor_losses) == 9
+assert math.log(2) / 2 < xor_losses[stuck[0]][0] < 0.37
+logits = sorted(abs(xor_nets[stuck[0]](x).data) for x in X_xor)
+print("the stuck start's |logit| on the four points:", [round(v, 3) for v in logits])
+assert logits[1] < 0.05 and logits[2] > 3                 # two undecided, two confident
+
+# %% [markdown]
+# Nine starts solve XOR (loss below 0.04); one ends near
+# $\ln 2 / 2 \approx 0.347$, the loss of classifying two points with
+# confidence and leaving the other two at probability $1/2$ (logits near 0): a poor
+# stationary region that the downhill walk does not leave. Remedies are
+# about the search, not the gradient: several random starts, momentum (below),
+# noise from mini-batches, wider networks (with more units, fewer bad
+# minima).
+#
+# ### Choosing the learning rate
+#
+# The learning rate $\alpha$ sets the step: $w \leftarrow w - \alpha\,
+# \partial L / \partial w$. On the simplest loss, $L(w) = w^2$, one step is
+# $w \leftarrow (1 - 2\alpha)\, w$: for $0 < \alpha < 1$ it shrinks (fastest at
+# $\alpha = 1/2$, oscillating in sign above it) and for $\alpha > 1$ it
+# **diverges**, growing by $|1 - 2\alpha|$ every step:
+
+# %%
+for alpha in (0.1, 0.5, 0.9, 1.1):
+    w = Value(1.0)
+    opt = SGD([w], lr=alpha)
+    for _ in range(10):
+        opt.zero_grad()
+        (w * w).backward()
+        opt.step()
+    print(f"alpha {alpha}: w after 10 steps {w.data:+.4g}   (1 - 2 alpha)^10 = "
+          f"{(1 - 2 * alpha) ** 10:+.4g}")
+    assert math.isclose(w.data, (1 - 2 * alpha) ** 10, rel_tol=1e-12, abs_tol=1e-300)
+
+# %% [markdown]
+# A network is no different, only the thresholds are unknown. A sweep over
+# five learning rates, full batch, 30 epochs, from the same initial weights
+# (the moons of the next section):
+
+# %%
+X_lr, y_lr = make_moons(120, noise=0.1, rng=0)
+sweep = {}
+for lr in (0.01, 0.1, 1.0, 3.0, 30.0):
+    net = MLP(2, [12, 12, 1], activation="relu", init="he", rng=0)
+    sweep[lr] = fit(net, X_lr, y_lr, loss="bce_logits", optimizer="sgd", lr=lr, epochs=30,
+                    verbose=False).train_loss
+    print(f"lr {lr:5}: loss {sweep[lr][0]:.3f} -> {sweep[lr][-1]:.3f}")
+
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for lr, curve in sweep.items():
+    ax.plot(range(1, 31), curve, label=f"lr {lr}")
+ax.set_xlabel("epoch")
+ax.set_ylabel("training loss")
+ax.set_yscale("log")
+ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+finals = {lr: curve[-1] for lr, curve in sweep.items()}
+assert min(finals, key=finals.get) == 1.0                        # the best of the five
+assert finals[0.01] > finals[0.1] > finals[1.0]                   # too small: slow
+assert any(b > a + 0.1 for a, b in zip(sweep[3.0][:-1], sweep[3.0][1:], strict=True))
+assert finals[30.0] > sweep[30.0][0]                              # too large: diverges
+
+# %% [markdown]
+# Too small (0.01) is safe but slow; 1.0 is the best of these five; at 3.0
+# the loss jumps up in some epochs (steps overshoot the valley); at 30 it
+# ends higher than it started: divergence. A practical recipe: try rates a
+# factor of 3 to 10 apart, keep the largest one that descends steadily, and
+# let a schedule (`LinearLR`, `CosineAnnealingLR`) lower it later.
+#
+# ### Momentum
+#
+# Plain gradient descent forgets its previous steps. **Momentum** keeps a
+# running sum of them, a velocity $b$, and steps along it (PyTorch's
+# `SGD(momentum=mu)`, which `nn.optim.SGD` copies):
+#
+# $$b \leftarrow \mu\, b + g, \qquad w \leftarrow w - \alpha\, b
+# \qquad (b = g \text{ on the first step}).$$
+#
+# Two steps by hand against `SGD(momentum=0.9)`:
+
+# %%
+w = Value(1.0)
+opt = SGD([w], lr=0.1, momentum=0.9)
+w_hand, velocity = 1.0, None
+for _ in range(2):
+    opt.zero_grad()
+    (w * w).backward()                           # g = 2w
+    opt.step()
+    g = 2 * w_hand
+    velocity = g if velocity is None else 0.9 * velocity + g
+    w_hand -= 0.1 * velocity
+print(f"after two steps: SGD(momentum=0.9) {w.data}, by hand {w_hand}")
+assert w.data == w_hand
+
+# %% [markdown]
+# Where the loss is a long narrow valley, plain descent zig-zags across the
+# steep walls and crawls along the floor: its rate is capped by the steepest
+# direction. Momentum averages the zig-zags away and accumulates speed along
+# the floor. On $L = \frac{1}{2}(0.1\, w_1^2 + 10\, w_2^2)$ (a valley 100 times
+# steeper one way than the other), from $(-10, 1)$, 100 steps at
+# $\alpha = 0.15$ (plain descent diverges above $\alpha = 0.2$), and Adam
+# (next section) for comparison:
+
+# %%
+def valley(w1, w2):
+    return 0.5 * (0.1 * w1 * w1 + 10 * w2 * w2)
+
+
+paths = {}
+for name, make in {"SGD": lambda ps: SGD(ps, lr=0.15),
+                   "SGD, momentum 0.8": lambda ps: SGD(ps, lr=0.15, momentum=0.8),
+                   "Adam, lr 0.5": lambda ps: Adam(ps, lr=0.5)}.items():
+    w1, w2 = Value(-10.0), Value(1.0)
+    opt = make([w1, w2])
+    path = [(w1.data, w2.data)]
+    for _ in range(100):
+        opt.zero_grad()
+        valley(w1, w2).backward()
+        opt.step()
+        path.append((w1.data, w2.data))
+    paths[name] = path
+    print(f"{name:18} loss after 100 steps {valley(*path[-1]):.2e}")
+
+fig, ax = plt.subplots(figsize=(7, 3))
+g1 = [-11 + 12 * i / 100 for i in range(101)]
+g2 = [-1.5 + 3 * j / 60 for j in range(61)]
+ax.contour(g1, g2, [[valley(a, b) for a in g1] for b in g2], levels=15, colors="0.8")
+for name, path in paths.items():
+    ax.plot([p[0] for p in path], [p[1] for p in path], ".-", markersize=3, label=name)
+ax.set_xlabel("$w_1$")
+ax.set_ylabel("$w_2$")
+ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+sgd_end, mom_end, adam_end = (valley(*p[-1]) for p in paths.values())
+assert mom_end < 1e-6 * sgd_end and adam_end < 1e-3 * sgd_end and sgd_end > 0.2
+
+# %% [markdown]
+# Momentum also helps with the local minima of the previous section, which
+# text 001 mentions: a ball with speed can roll over a small bump. On
+# $L(w) = w^4 - 3w^2 + w$, which has a shallow minimum at $w \approx 1.13$ and
+# the deeper one at $w \approx -1.30$, both started at $w = 2$:
+
+# %%
+def bumpy(w):
+    return w**4 - 3 * w**2 + w
+
+
+ends = {}
+for momentum in (0.0, 0.9):
+    w = Value(2.0)
+    opt = SGD([w], lr=0.01, momentum=momentum)
+    for _ in range(300):
+        opt.zero_grad()
+        bumpy(w).backward()
+        opt.step()
+    ends[momentum] = w.data
+    print(f"momentum {momentum}: w = {w.data:+.4f}, L = {bumpy(w.data):+.4f}")
+assert abs(ends[0.0] - 1.1309) < 1e-4 and abs(ends[0.9] + 1.3008) < 1e-4
+
+# %% [markdown]
+# Plain descent stops in the first valley it meets; with momentum 0.9 it
+# rolls through it into the deeper one. (Not a guarantee: with other
+# settings momentum can overshoot a good minimum too.)
+#
+# ### Adam
+#
+# Adam (Kingma and Ba, 2015), used from here on and in notebook 5, keeps
+# two running averages per parameter, of the gradient $g$ (momentum) and of
+# $g^2$, corrects both for starting at zero, and divides:
+#
+# $$m \leftarrow \beta_1 m + (1 - \beta_1)\, g, \quad
+# v \leftarrow \beta_2 v + (1 - \beta_2)\, g^2, \quad
+# w \leftarrow w - \alpha\, \frac{m / (1 - \beta_1^t)}{\sqrt{v / (1 - \beta_2^t)} + \epsilon}$$
+#
+# at step $t$, with $\beta_1 = 0.9$, $\beta_2 = 0.999$, $\epsilon = 10^{-8}$ (PyTorch's
+# defaults). Three steps by hand against `nn.optim.Adam`:
+
+# %%
+w = Value(1.0)
+opt = Adam([w], lr=0.1)
+w_hand, m, v = 1.0, 0.0, 0.0
+for t in range(1, 4):
+    opt.zero_grad()
+    (w * w).backward()
+    opt.step()
+    g = 2 * w_hand
+    m = 0.9 * m + 0.1 * g
+    v = 0.999 * v + 0.001 * g * g
+    w_hand -= 0.1 * (m / (1 - 0.9**t)) / (math.sqrt(v / (1 - 0.999**t)) + 1e-8)
+print(f"after three steps: Adam {w.data!r}, by hand {w_hand!r}")
+assert math.isclose(w.data, w_hand, rel_tol=1e-14)
+
+# %% [markdown]
+# The division makes each parameter's step about $\alpha$ **whatever the size
+# of its gradient**: on the first step exactly $\alpha\, g / (|g| + \epsilon)$.
+# A weight whose gradient is $10^{-6}$ (an early layer of the deep sigmoid
+# network of notebook 5) moves as far as one whose gradient is $10^{3}$:
+
+# %%
+tiny, huge = Value(0.0), Value(0.0)
+tiny.grad, huge.grad = 1e-6, 1e3
+Adam([tiny, huge], lr=0.01).step()
+print(f"first Adam step: gradient 1e-6 moves {tiny.data:.6f}, gradient 1e3 moves {huge.data:.6f}")
+assert math.isclose(tiny.data, -0.01 * 1e-6 / (1e-6 + 1e-8), rel_tol=1e-9)
+assert math.isclose(huge.data, -0.01, rel_tol=1e-9)
+
+# %% [markdown]
+# That is why Adam copes with badly scaled problems (the valley above) and
+# with vanishing gradients better than SGD, and why it is a common default.
+# NB: `nn.optim.Adam` follows `torch.optim.Adam` formula for formula; `AdamW`
+# applies weight decay to the weights directly instead of through the
+# gradient.
+#
+# ### Initialisation and symmetry breaking
+#
+# `MLP(init=...)` chooses how the weights are drawn; biases start at 0:
+#
+# | `init` | weights drawn from | suits | source |
+# |---|---|---|---|
+# | `"uniform"` | $U(-1, 1)$ | micrograd's default | micrograd |
+# | `"xavier"` | $U(-a, a)$, $a = \sqrt{6 / (n_{in} + n_{out})}$ | sigmoid, tanh | Glorot 2010 |
+# | `"he"` | $U(-a, a)$, $a = \sqrt{6 / n_{in}}$ | relu | He 2015 |
+# | `"xavier_normal"`, `"he_normal"` | normal, the same variances | | |
+#
+# Xavier keeps the variance of the signal about the same from layer to
+# layer (forward and backward) for sigmoid-like units; He doubles it to make
+# up for the half of its inputs a relu zeroes. Notebook 5 shows what goes
+# wrong without that: gradients that shrink or grow by a factor per layer.
+# Measured on a 200 by 200 layer, against the standard deviation of the
+# formula ($a / \sqrt 3$ for $U(-a, a)$):
+
+# %%
+for init, expected in (("uniform", 1 / math.sqrt(3)), ("xavier", math.sqrt(6 / 400) / math.sqrt(3)),
+                       ("he", math.sqrt(6 / 200) / math.sqrt(3)),
+                       ("he_normal", math.sqrt(2 / 200))):
+    layer = MLP(200, [200], init=init, rng=0).layers[0]
+    ws = [w.data for neuron in layer.neurons for w in neuron.w]
+    std = math.sqrt(sum(w * w for w in ws) / len(ws))
+    print(f"{init:10} std {std:.4f}   formula {expected:.4f}")
+    assert abs(std / expected - 1) < 0.01
+    assert all(neuron.b.data == 0.0 for neuron in layer.neurons)
+
+# %% [markdown]
+# Why random at all? If every weight starts equal, every hidden unit of a
+# layer computes the same output, receives the same delta (the delta rule
+# gives them the same terms) and so the same update: they stay identical
+# for ever, and a layer of 8 units is worth one. Random initial weights
+# **break the symmetry**. Train a 2-8-1 tanh network from all weights 0.3 and
+# from Xavier's random weights:
+
+# %%
+X_sym, y_sym = make_moons(100, noise=0.1, rng=0)
+symmetric = MLP(2, [8, 1], activation="tanh")
+for p in symmetric.parameters():
+    p.data = 0.3
+random_start = MLP(2, [8, 1], activation="tanh", init="xavier", rng=0)
+results = {}
+for name, net in (("all weights 0.3", symmetric), ("xavier", random_start)):
+    h = fit(net, X_sym, y_sym, loss="bce_logits", optimizer="sgd", lr=0.5, epochs=50,
+            verbose=False)
+    units = {tuple(p.data for p in neuron.parameters()) for neuron in net.layers[0].neurons}
+    results[name] = (len(units), h.train_acc[-1])
+    print(f"{name:16} distinct hidden units after training: {len(units)}   "
+          f"accuracy {h.train_acc[-1]:.0%}")
+assert results["all weights 0.3"][0] == 1 and results["xavier"][0] == 8
+assert results["all weights 0.3"][1] < results["xavier"][1]
 
 # %% [markdown]
 # ## Full batch, stochastic, mini-batch
@@ -290,6 +630,11 @@ assert h2.train_acc[-1] < h1.train_acc[-1] and test_acc2 < c1[-1][2]
 #
 # * Training is forward, loss, backward, step; `fit` runs it and returns a
 #   `History` that `viz.plot_history` draws.
+# * Backpropagation computes the gradient exactly; gradient descent on a
+#   non-convex loss is still a local search. The learning rate trades speed
+#   for stability (too large diverges); momentum and Adam speed it up in
+#   badly scaled valleys; random initialisation breaks the symmetry between
+#   units, scaled (Xavier, He) to keep signals from shrinking or growing.
 # * Full batch, stochastic and mini-batch descent differ in how many noisy
 #   updates one pass over the data buys.
 # * Weight decay adds $\lambda \|w\|^2$ to the loss: smaller weights,
