@@ -29,6 +29,48 @@
 # recurrence: $z_l$'s consumers are the neurons of layer $l+1$ (through
 # $a_l$), so its adjoint is a sum over them, $W_{l+1}^\top \delta_{l+1}$. The
 # order is the reverse order of the layers.
+#
+# Backward mirrors forward (text 000's observation): forward multiplies by
+# $W_l$ and applies $f_l$; backward multiplies by $W_{l+1}^\top$ and by
+# $f_l'$. And backward needs what forward computed, every $a_l$ and $z_l$:
+# the engine keeps them in the graph's nodes.
+#
+# ### Glossary: the source texts' terms and notation, and dagrad's names
+#
+# The source texts (`../shared/seeds/`, mostly in Chinese) write the same
+# quantities in four notations. The texts put the layer in a **superscript**,
+# $z^{(l)}$ (000, 002, 004) or $z_i^l$ (001); these notebooks put it in a
+# subscript, $z_l$, and a neuron's index after it, $z_{l,i}$.
+#
+# | term (text) | the texts write | here; in dagrad |
+# |---|---|---|
+# | 净活性值, net input | $z^{(l)}$, $z_i^l$ | $z_l$; a neuron's `dot`, `a.parents[0]` |
+# | 活性值, activation | $a^{(l)} = f_l(z^{(l)})$ | $a_l$; a neuron's output `Value` |
+# | 误差项, delta, error term | $\delta^{(l)}$, $\delta_i^l$ | $\delta_l$; `adjoints(loss)[z]` |
+# | 敏感程度, sensitivity (000, 002) | $\delta^{(l)}$ | the same |
+# | 残差, residual (003) | $\nabla_i = \nabla_{f_i} J$ | adjoint of a layer's output |
+# | 权重, weight | $w_{ij}^{(l)}$: from $j$ in $l-1$ to $i$ in $l$ | $W_l$; `neurons[i].w[j]` |
+# | 偏置, bias | $b^{(l)}$; 001: $w_0$, the weight of $x_0 = 1$ | $b_l$; `neurons[i].b` |
+# | 参数集合, parameters (003) | $\Theta$, $\Theta_i$ | `model.parameters()` |
+# | neurons in layer $l$ | $M_l$ (000), $m^{(l)}$ (002), $n^{(l)}$ (004) | `layer.nout` |
+# | 学习率, learning rate | $\alpha$ (000, 001), **$\lambda$ (003)** | $\alpha$; `lr` |
+# | 正则化系数, L2 coefficient | $\lambda$ (000) | `fit(l2=...)`, `l2_penalty` |
+# | 经验风险, empirical risk | $\mathcal{R}(W, b)$, $E(w)$, $J(W, b)$ | `train_loss` |
+# | 损失函数, loss | $\mathcal{L}(y, \hat y)$, $J(y, o)$ | $\ell$; `nn.losses` |
+# | prediction, output | $\hat y$, $o$ | $a_L$; the model's output |
+# | Hadamard product | $\odot$, $\circ$ (003) | $\odot$; `*` on numpy arrays |
+# | one-hot row (000, 002) | $\mathbb{1}_i(a_j)$, $a_j$ at place $i$ | $\partial z / \partial w$ |
+# | 前馈, 反向传播 | forward, backward propagation | `model(x)`, `loss.backward()` |
+# | 动态规划, 表格法 | DP, the table | `engine.adjoints` (notebook 2) |
+# | 梯度消失, 局部最优 | vanishing gradients, local optimum | notebooks 5 and 4 |
+# | 批量, 随机, 小批量 | batch, SGD, mini-batch | `fit(batch_size=None, 1, k)` |
+# | 前向/反向模式 | forward / reverse mode | `engine.func.jvp`, `grad` |
+#
+# Text 003 also splits a layer in two, a **connection layer**
+# $\mathbf{x} \mapsto \Theta \mathbf{x}$ and an **activation layer**
+# $\max(0, \mathbf{x})$, each with its own backward rule ($\Theta^\top \nabla$ and
+# $\text{sgn} \circ \nabla$): that is `nn.Sequential(nn.Linear(...), nn.ReLU())`,
+# and the two factors of the delta rule above.
 
 # %%
 import random
