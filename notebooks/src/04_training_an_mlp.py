@@ -5,10 +5,11 @@
 # *forward, loss, backward, step* until the loss is small. This notebook
 #
 # 1. reproduces micrograd's famous demo (a 2-16-16-1 network separating two
-#    "moons") number for number;
+#    "moons") number for number, and runs source text 004's PyTorch loop;
 # 2. looks at the optimisation itself: why gradient descent is a local
 #    search on a non-convex loss (local minima), choosing the learning rate,
-#    momentum, Adam, and initialisation (symmetry breaking);
+#    momentum, Adam, initialisation (symmetry breaking), gradient ascent,
+#    and what one hidden layer can represent;
 # 3. compares **full-batch**, **stochastic** and **mini-batch** gradient
 #    descent on the same problem;
 # 4. shows what **weight decay** (an L2 penalty) does to the weights, the
@@ -28,9 +29,9 @@ import matplotlib.pyplot as plt
 
 import viz
 from engine import Value
-from nn import MLP
+from nn import MLP, Linear, Module, ReLU
 from nn.data import make_moons, micrograd_moons, train_test_split
-from nn.losses import bce_with_logits_loss, hinge_loss, l2_penalty
+from nn.losses import bce_with_logits_loss, hinge_loss, l2_penalty, mse_loss
 from nn.optim import SGD, Adam, LinearLR
 from nn.train import evaluate, fit
 
@@ -82,6 +83,46 @@ for k in range(3):
 # %%
 assert abs(losses[0] - 0.8958441028683222) < 1e-12 and accuracies[0] == 0.5
 assert abs(losses[1] - 1.7235905336972022) < 1e-12 and accuracies[1] == 0.81
+
+# %% [markdown]
+# The source text 004 shows the same loop in PyTorch: a two-layer network
+# (`nn.Linear`, `nn.ReLU`, `nn.Linear`), `MSELoss`, `SGD(lr=0.01)`, and per
+# epoch `zero_grad()`, `backward()`, `step()`. dagrad's names are PyTorch's,
+# so the text's code runs almost unchanged (smaller sizes, and a list
+# comprehension where PyTorch batches with tensors):
+
+# %%
+class MyNet(Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.fc1 = Linear(input_size, hidden_size, rng=0)
+        self.fc2 = Linear(hidden_size, output_size, rng=1)
+        self.activation = ReLU()
+
+    def forward(self, x):
+        x = self.fc1(x)
+        x = self.activation(x)
+        x = self.fc2(x)
+        return x
+
+
+net_004 = MyNet(input_size=10, hidden_size=8, output_size=3)
+criterion = mse_loss
+optimizer_004 = SGD(net_004.parameters(), lr=0.01)
+data = random.Random(4)
+inputs = [[data.gauss(0, 1) for _ in range(10)] for _ in range(16)]
+targets = [[data.gauss(0, 1) for _ in range(3)] for _ in range(16)]
+losses_004 = []
+for epoch in range(100):
+    outputs = [net_004(x) for x in inputs]            # forward
+    loss = criterion(outputs, targets)
+    optimizer_004.zero_grad()                          # backward and update
+    loss.backward()
+    optimizer_004.step()
+    losses_004.append(loss.data)
+    if (epoch + 1) % 20 == 0:
+        print(f"Epoch [{epoch + 1}/100], Loss: {loss.data:.4f}")
+assert all(b < a for a, b in zip(losses_004[:-1], losses_004[1:], strict=True))
 
 # %% [markdown]
 # `nn.train.fit` runs the same loop (a step function plus the optimizer and
@@ -449,6 +490,62 @@ for name, net in (("all weights 0.3", symmetric), ("xavier", random_start)):
           f"accuracy {h.train_acc[-1]:.0%}")
 assert results["all weights 0.3"][0] == 1 and results["xavier"][0] == 8
 assert results["all weights 0.3"][1] < results["xavier"][1]
+
+# %% [markdown]
+# ### Ascent instead of descent
+#
+# Text 000 notes that some tasks climb instead: replace the $-$ of the update
+# by $+$ to **maximise** (a reward, a likelihood). Its last section connects
+# this to reinforcement learning: Q-learning and Sarsa propagate rewards with
+# dynamic programming, and deep reinforcement learning propagates them with
+# backpropagation and gradient **ascent** (policy-gradient methods).
+# PyTorch's optimizers, and dagrad's, take `maximize=True`:
+
+# %%
+def reward(w):
+    return 5 - (w - 3) ** 2                # largest at w = 3
+
+
+w = Value(0.0)
+opt = SGD([w], lr=0.1, maximize=True)
+for _ in range(100):
+    opt.zero_grad()
+    reward(w).backward()
+    opt.step()
+print(f"gradient ascent: w = {w.data:.8f}, reward {reward(w.data):.8f}")
+assert abs(w.data - 3) < 1e-8
+
+# %% [markdown]
+# ### What a network can represent
+#
+# Text 000 cites the **universal approximation theorem** (Hornik, Stinchcombe
+# and White 1989): a network with one hidden layer of enough units can
+# approximate any continuous function on a bounded domain as closely as
+# wanted. It says nothing about finding the weights (that is the local
+# search above), but training does find good ones here: $\sin x$ on
+# $[-\pi, \pi]$ with 1, 3 and 16 tanh units, Adam, 600 full-batch steps,
+# with the largest error measured on a grid ten times finer than the
+# training points:
+
+# %%
+X_sin = [[-math.pi + 2 * math.pi * i / 39] for i in range(40)]
+y_sin = [math.sin(x[0]) for x in X_sin]
+grid = [[-math.pi + 2 * math.pi * i / 400] for i in range(401)]
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.plot([g[0] for g in grid], [math.sin(g[0]) for g in grid], "k", lw=3, alpha=0.3,
+        label="sin x")
+max_errors = {}
+for units in (1, 3, 16):
+    net = MLP(1, [units, 1], activation="tanh", init="xavier", rng=0)
+    fit(net, X_sin, y_sin, loss="mse", optimizer="adam", lr=0.02, epochs=600, verbose=False)
+    curve = [net(g).data for g in grid]
+    max_errors[units] = max(abs(v - math.sin(g[0])) for v, g in zip(curve, grid, strict=True))
+    ax.plot([g[0] for g in grid], curve, label=f"{units} units: max error "
+            f"{max_errors[units]:.3f}")
+ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+assert max_errors[1] > max_errors[3] > max_errors[16] and max_errors[16] < 0.1
 
 # %% [markdown]
 # ## Full batch, stochastic, mini-batch
