@@ -31,6 +31,7 @@ from engine.ops import value_of
 from nn import Linear, Module, Sequential
 from nn.conv import Conv2d
 from nn.data import make_moons
+from nn.losses import softmax
 from nn.norm import BatchNorm1d, LayerNorm
 from nn.pool import AvgPool2d, MaxPool2d
 from nn.rnn import GRUCell, LSTMCell, RNNCell
@@ -564,6 +565,37 @@ assert math.isclose(lstm_grad, math.prod(forget), rel_tol=1e-12)
 assert lstm_grad > 0.05 and abs(elman_grad) < 1e-6
 
 # %% [markdown]
+# ### Attention
+#
+# Text 004 lists where backpropagation is used: convolutional networks for
+# images, recurrent networks and LSTMs for speech, and transformer language
+# models (BERT, GPT). The transformer's layer is **attention**: each token's
+# output is a softmax-weighted average of value vectors, the weights coming
+# from dot products of queries and keys,
+# $\text{out}_i = \sum_j \text{softmax}_j(q_i \cdot k_j / \sqrt d)\, v_j$.
+# In the graph: `dot` nodes, a softmax (`exp`, a `sum`, divisions) and more
+# `dot`s; the DP needs nothing new. Three tokens of dimension 4, against
+# finite differences:
+
+# %%
+def attention(Q, K, V):
+    """Scaled dot-product attention over lists of token vectors (lists of Values)."""
+    d = len(Q[0])
+    out = []
+    for q in Q:
+        weights = softmax([engine.dot(q, k) * (1 / math.sqrt(d)) for k in K])
+        out.append([engine.dot(weights, [v[c] for v in V]) for c in range(len(V[0]))])
+    return out
+
+
+Q, K, V = (to_values(rng.normal(size=(3, 4)).tolist()) for _ in range(3))
+c = rng.normal(size=(3, 4))
+tokens = [v for M in (Q, K, V) for row in M for v in row]
+worst = fd_check(lambda: weighted_sum(attention(Q, K, V), c), tokens)
+print(f"attention: {len(tokens)} inputs; finite differences agree to {worst:.1e}")
+assert worst < 1e-8
+
+# %% [markdown]
 # ## Write your own layer
 #
 # Text 003 closes its general form of backpropagation with the three
@@ -675,6 +707,7 @@ assert history.train_loss[-1] < history.train_loss[0] / 2 and slope != 0.25
 # | batch norm, evaluation | running statistics: constants | $\gamma \delta / \sqrt{v + \epsilon}$ |
 # | recurrent cell | one copy per step, shared weights | BPTT: the delta rule over time |
 # | GRU, LSTM | gates multiply states | BPTT; along $c_t$ the local derivative is $f_t$ |
+# | attention | `dot`s, a softmax, `dot`s | the same DP |
 # | your own layer | one rule-table entry (`@primitive`) | its partials times $\delta$ |
 #
 # In every case the engine used the same rule table and the same DP; the
