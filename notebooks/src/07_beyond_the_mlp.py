@@ -155,7 +155,7 @@ assert np.array_equal(dx, engine_dx)
 assert np.count_nonzero(engine_dx) == 9           # one input per window gets the gradient
 
 # %% [markdown]
-# ### Finite differences: an oracle for every layer
+# ## Finite differences: an oracle for every layer
 #
 # For the layers below we also check the engine against the definition of
 # a derivative, with no formula at all: nudge one number by $\pm\epsilon$,
