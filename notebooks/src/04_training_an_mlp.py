@@ -13,7 +13,8 @@
 # 3. compares **full-batch**, **stochastic** and **mini-batch** gradient
 #    descent on the same problem;
 # 4. shows what **weight decay** (an L2 penalty) does to the weights, the
-#    decision boundary and the test loss.
+#    decision boundary and the test loss;
+# 5. watches a network learn, live, on the moons and the spirals.
 #
 # Everything here uses `nn` (models, losses, optimizers, data, `fit`) and
 # `viz` (plots). The scalar engine is slow, so the data sets are small and
@@ -30,7 +31,7 @@ import matplotlib.pyplot as plt
 import viz
 from engine import Value
 from nn import MLP, Linear, Module, ReLU
-from nn.data import make_moons, micrograd_moons, train_test_split
+from nn.data import make_moons, make_spirals, micrograd_moons, train_test_split
 from nn.losses import bce_with_logits_loss, hinge_loss, l2_penalty, mse_loss
 from nn.optim import SGD, Adam, LinearLR
 from nn.train import evaluate, fit
@@ -831,6 +832,58 @@ assert 0.15 < bias_all < 0.3 and 1.0 < bias_w < 1.5
 # text's rule the biases move the boundaries to the data.
 
 # %% [markdown]
+# ## Watching a network learn
+#
+# TensorFlow Playground made it famous: a network trains while its decision
+# boundary, its loss and its weights change on screen. `viz.LiveView` is a
+# `fit` callback that does that in a notebook cell: every few epochs it
+# redraws one figure **in place** with the decision boundary and the data,
+# the loss curves, and each layer's mean $|\partial L / \partial w|$ (from
+# `fit(track_grads=True)`; the vanishing and exploding gradients of notebook
+# 5 would show there). Outside a notebook (a script, a terminal) it prints
+# one progress line per redraw instead. First the moons (100 training and
+# 30 test points), 100 epochs, a redraw every 25; watch the test loss part
+# from the training loss as the network starts to fit the noise:
+
+# %%
+X, y = make_moons(130, noise=0.15, rng=0)
+X_live, X_live_test, y_live, y_live_test = train_test_split(X, y, test_size=30, rng=0)
+net = MLP(2, [16, 16, 1], activation="relu", init="he", rng=0)
+view = viz.LiveView(net, X_live, y_live, every=25, epochs=100, resolution=20,
+                    title="moons: 2-16-16-1 relu, Adam")
+history = fit(net, X_live, y_live, loss="bce_logits", optimizer="adam", lr=0.02, epochs=100,
+              X_test=X_live_test, y_test=y_live_test, track_grads=True, verbose=False,
+              callback=view)
+assert view.redraws == 4 and history.train_acc[-1] >= 0.95
+assert sorted(history.grad_norms) == ["layers.0", "layers.1", "layers.2"]
+
+# %% [markdown]
+# The spirals (CS231n's three interleaved arms) need a boundary that winds
+# around the origin; three outputs, cross-entropy, the class is the argmax.
+# The boundary starts as a few straight cuts and bends into arms:
+
+# %%
+X_spiral, y_spiral = make_spirals(150, n_classes=3, noise=0.2, rng=0)
+net = MLP(2, [24, 24, 3], activation="relu", init="he", rng=0)
+view = viz.LiveView(net, X_spiral, y_spiral, every=50, epochs=150, resolution=20,
+                    title="spirals: 2-24-24-3 relu, Adam")
+history = fit(net, X_spiral, y_spiral, loss="cross_entropy", optimizer="adam", lr=0.02,
+              epochs=150, track_grads=True, verbose=False, callback=view)
+print(f"spirals: accuracy {history.train_acc[0]:.0%} after one epoch, "
+      f"{history.train_acc[-1]:.0%} after 150")
+assert view.redraws == 3 and history.train_acc[0] < 0.7 and history.train_acc[-1] > 0.95
+
+# %% [markdown]
+# Without a display the same callback prints a line per redraw:
+
+# %%
+net = MLP(2, [16, 16, 1], activation="relu", init="he", rng=0)
+text_view = viz.LiveView(net, X_live, y_live, every=50, epochs=100, display="text")
+history = fit(net, X_live, y_live, loss="bce_logits", optimizer="adam", lr=0.02, epochs=100,
+              verbose=False, callback=text_view)
+assert text_view.lines[-1].startswith(f"epoch 100/100: loss {history.train_loss[-1]:.4f}")
+
+# %% [markdown]
 # ## Summary
 #
 # * Training is forward, loss, backward, step; `fit` runs it and returns a
@@ -846,5 +899,7 @@ assert 0.15 < bias_all < 0.3 and 1.0 < bias_w < 1.5
 #   smoother functions, less overfitting. The source text decays the weights
 #   and not the biases (penalise `weights_only(model)`); that matters when
 #   the data is far from the origin.
+# * `viz.LiveView` shows training as it happens: boundary, losses and
+#   per-layer gradients, redrawn in place.
 #
 # Next: [5. Gradient flow](05_gradient_flow.ipynb).
