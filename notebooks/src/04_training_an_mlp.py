@@ -842,8 +842,8 @@ assert 0.15 < bias_all < 0.3 and 1.0 < bias_w < 1.5
 # `fit(track_grads=True)`; the vanishing and exploding gradients of notebook
 # 5 would show there). Outside a notebook (a script, a terminal) it prints
 # one progress line per redraw instead. First the moons (100 training and
-# 30 test points), 100 epochs, a redraw every 25; watch the test loss part
-# from the training loss as the network starts to fit the noise:
+# 30 test points; the dashed curve is the test loss), 100 epochs, a redraw
+# every 25:
 
 # %%
 X, y = make_moons(130, noise=0.15, rng=0)
