@@ -48,6 +48,8 @@ from __future__ import annotations
 
 import builtins
 import itertools
+import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,8 +99,50 @@ class Expr:
     def __neg__(self): return Expr(f"(-{self})")
 
 
+class Masked(Expr):
+    """A partial that is exactly zero where ``blocked`` holds, else ``value``.
+
+    The rule table's masks (relu's step, max's one-hot, pow's flat exponent)
+    stop the gradient as PyTorch's ``where`` does: the contribution there is
+    0.0 even when the adjoint is inf or nan (``0 * inf`` would be nan). As
+    text it is the partial itself; :meth:`times` writes the masked product.
+    """
+
+    __slots__ = ("blocked", "value")
+
+    def __init__(self, blocked: str, value: Expr | float = 1.0) -> None:
+        super().__init__(f"np.where({blocked}, 0.0, {_t(value)})")
+        self.blocked, self.value = blocked, value
+
+    def times(self, g: str) -> str:
+        """``g * self`` with the masked entries exactly 0."""
+        product = g if isinstance(self.value, float) and self.value == 1.0 else (
+            f"({g} * {_t(self.value)})")
+        return f"np.where({self.blocked}, 0.0, {product})"
+
+
 def _t(x: Any) -> str:
-    return repr(float(x)) if isinstance(x, (int, float)) else str(x)
+    return literal(x) if isinstance(x, (int, float)) else str(x)
+
+
+def literal(x: float) -> str:
+    """``x`` as Python source that means ``x`` wherever it is pasted: negative
+    numbers (and -0.0) in parentheses, ``inf`` and ``nan`` as numpy names.
+
+    >>> [literal(v) for v in (2.0, -2.0, -0.0, float("inf"), -float("inf"), float("nan"))]
+    ['2.0', '(-2.0)', '(-0.0)', 'np.inf', '(-np.inf)', 'np.nan']
+    """
+    x = float(x)
+    if x != x:
+        return "np.nan"
+    if x in (math.inf, -math.inf):
+        return "np.inf" if x > 0 else "(-np.inf)"
+    return f"({x!r})" if math.copysign(1.0, x) < 0 else repr(x)
+
+
+def _same(x: float, y: float) -> bool:
+    """``x`` and ``y`` are the same constant (nan is nan; 0.0 is not -0.0)."""
+    return x == y and math.copysign(1.0, x) == math.copysign(1.0, y) or x != x and y != y
 
 
 def _call(name: str) -> Callable[..., Expr]:
@@ -113,24 +157,34 @@ SYMBOLIC.__dict__.update(
     exp=_call("np.exp"), log=_call("np.log"), sqrt=_call("np.sqrt"), sin=_call("np.sin"),
     cos=_call("np.cos"), tanh=_call("np.tanh"), sigmoid=_call("sigmoid"),
     sign=lambda x: Expr(f"((({_t(x)}) > 0.0) * 1.0 - (({_t(x)}) < 0.0))"),  # sign(nan) = 0
-    step=lambda x: Expr(f"(1.0 - (({_t(x)}) <= 0.0))"),  # 0 where x <= 0, else 1 (nan too)
+    step=lambda x: Masked(f"({_t(x)} <= 0.0)"),  # 0 where x <= 0, else 1 (nan too)
 )
 
-#: Forward emission: one format string per elementwise primitive.
-FORWARD: dict[str, str] = {
-    "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
-    "pow": "{0} ** {1}", "neg": "-{0}", "exp": "np.exp({0})", "log": "np.log({0})",
-    "tanh": "np.tanh({0})", "sigmoid": "sigmoid({0})", "relu": "np.maximum({0}, 0.0)",
-    "abs": "np.abs({0})", "sin": "np.sin({0})", "cos": "np.cos({0})", "sqrt": "np.sqrt({0})",
+#: Forward emission: how each built-in elementwise primitive of the rule table is
+#: written in numpy, over the same expressions as the partials (operands are
+#: :class:`Expr` or float constants; every result is parenthesised).
+FORWARD: dict[str, Callable[..., Expr]] = {
+    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": SYMBOLIC.div,
+    "pow": SYMBOLIC.pow, "neg": operator.neg, "exp": SYMBOLIC.exp, "log": SYMBOLIC.log,
+    "tanh": SYMBOLIC.tanh, "sigmoid": SYMBOLIC.sigmoid, "sin": SYMBOLIC.sin,
+    "cos": SYMBOLIC.cos, "sqrt": SYMBOLIC.sqrt, "abs": _call("np.abs"),
+    "relu": lambda x: Expr(f"np.maximum({_t(x)}, 0.0)"),
 }
+
+
+#: Ops whose partials are finite wherever their inputs are (the rest, log, div,
+#: sqrt, pow, exp and user primitives, can give an infinite partial, where a zero
+#: adjoint must still give a zero contribution, not ``0 * inf = nan``).
+BOUNDED = frozenset({"add", "sub", "mul", "neg", "tanh", "sigmoid", "relu", "abs", "sin",
+                     "cos", "sum", "dot", "max"})
 
 
 def _pow_partials(out: Expr, x: Expr | float, p: Expr | float) -> tuple:
     """pow's partials with torch's masks (engine.ops._pow_partials branches on data)."""
     if isinstance(p, float):  # a constant exponent: the common case
-        dx = 0.0 if p == 0.0 else Expr(f"({p!r} * {_t(x)} ** {p - 1.0!r})")
+        dx = 0.0 if p == 0.0 else Expr(f"({_t(p)} * ({_t(x)} ** {_t(p - 1.0)}))")
     else:
-        dx = Expr(f"np.where({p} == 0.0, 0.0, {p} * {_t(x)} ** ({p} - 1.0))")
+        dx = Masked(f"({p} == 0.0)", Expr(f"({p} * ({_t(x)} ** ({p} - 1.0)))"))
     dp = Expr(f"np.where(({_t(x)} == 0.0) & ({_t(p)} >= 0.0), 0.0, {out} * np.log({_t(x)}))")
     return dx, dp
 
@@ -172,6 +226,7 @@ class _Gather:
     slab: _Slab | None = None  # None: constants
     target: str = ""  # how a contribution is added to the adjoint (see _accumulate)
     parts: list = field(default_factory=list)  # for a gather over several slabs
+    value: float | None = None  # the constant, when the gather is one literal
 
 
 class _Builder:
@@ -232,9 +287,9 @@ class _Builder:
         np = _np()
         if all(v in self.const for v in nodes):
             vals = [self.const[v] for v in nodes]
-            if not array and all(x == vals[0] or (x != x and vals[0] != vals[0])
-                                 for x in vals) and (broadcast or len(vals) == 1):
-                return _Gather(repr(vals[0]), False, 1)
+            if not array and all(_same(x, vals[0]) for x in vals) and (
+                    broadcast or len(vals) == 1):
+                return _Gather(literal(vals[0]), False, 1, value=vals[0])
             self.consts.append(np.array(vals))
             return _Gather(f"C[{len(self.consts) - 1}]", False, len(nodes))
         runs = [list(g) for _, g in itertools.groupby(nodes, key=self._source)]
@@ -394,8 +449,8 @@ class _Builder:
             a = self.gather(v.parents)
             self.fwd.append(f"m{name} = {a.text}")
             self.fwd.append(f"{name} = m{name}.max(-1, keepdims=True)  # max")
-            onehot = f"(np.arange({a.width}) == m{name}.argmax(-1)[..., None])"
-            return lambda: self.accumulate(a, f"{g} * {onehot}", batched, a.width)
+            others = f"(np.arange({a.width}) != m{name}.argmax(-1)[..., None])"
+            return lambda: self.accumulate(a, Masked(others).times(g), batched, a.width)
         raise TraceError(f"compile: op {op.name!r} has no numpy emission rule "
                          "(add one to engine.compile.FORWARD)")
 
@@ -425,14 +480,13 @@ class _Builder:
                 for i in range(op.arity)]
         if len(nodes) > 1 and not any(a.width == len(nodes) for a in args):
             raise AssertionError("broadcast-only group")  # prevented in _key
-        syms = [float(a.text) if a.slab is None and not a.parts and not a.text.startswith("C")
-                else Expr(a.text) for a in args]
+        syms = [Expr(a.text) if a.value is None else a.value for a in args]
         out = Expr(slab.name)
         if op is ops.MUL and 1.0 in syms:  # x * 1.0 (a mean over a batch of one) is x
             text = args[1 - syms.index(1.0)].text
             local = op.partials(SYMBOLIC, out, *syms)
         elif op.name in FORWARD:
-            text = FORWARD[op.name].format(*(a.text for a in args))
+            text = str(FORWARD[op.name](*syms))
             local = (_pow_partials(out, *syms) if op is ops.POW
                      else op.partials(SYMBOLIC, out, *syms))
         else:  # a user primitive: its float functions, vectorised (correct, not fast)
@@ -451,11 +505,17 @@ class _Builder:
                     if d == 0.0:
                         continue
                     contrib, fresh = (g, False) if d == 1.0 else (
-                        (f"-{g}", True) if d == -1.0 else (f"{g} * {d!r}", True))
-                elif op is ops.RELU:  # one call instead of step(x) then a product
-                    contrib, fresh = f"np.where({a.text} <= 0.0, 0.0, {g})", True
+                        (f"(-{g})", True) if d == -1.0 else (f"({g} * {literal(d)})", True))
+                elif op.name not in BOUNDED:  # a zero adjoint stops it too: never 0 * inf
+                    blocked = f"({g} == 0.0)"
+                    if isinstance(d, Masked):
+                        blocked = f"({d.blocked} | {blocked})"
+                    contrib, fresh = Masked(blocked, d.value if isinstance(d, Masked) else d
+                                            ).times(g), True
+                elif isinstance(d, Masked):  # a mask stops the gradient, inf and nan too
+                    contrib, fresh = d.times(g), True
                 else:
-                    contrib, fresh = f"{g} * {d}", True
+                    contrib, fresh = f"({g} * {d})", True
                 self.accumulate(a, contrib, slab.batched, len(nodes), fresh)
         return backward
 
@@ -504,7 +564,7 @@ class _Builder:
         if self.penalty is not None:
             ps, pj = self.loc.get(self.penalty, (None, 0))
             if ps is None:
-                loss += f" + {self.const[self.penalty]!r}"
+                loss += f" + {literal(self.const[self.penalty])}"
             else:
                 if ps.batched:
                     raise TraceError("compile: the penalty depends on the inputs; put it in fn")
@@ -610,11 +670,16 @@ def structure(out: Value, penalty: Value | None, params: Sequence[Value],
         if v in role:
             key.append(role[v])
         elif not v.parents:
-            key.append(("C", v.data, v.requires_grad))
+            key.append(("C", _constant_key(v.data), v.requires_grad))
         else:
             key.append((v.op.name, tuple(index[p] for p in v.parents)))
     key.append(tuple(index.get(r) for r in roots))
     return tuple(key)
+
+
+def _constant_key(x: float) -> float | str:
+    """A constant as a key that equals itself (nan) and tells 0.0 from -0.0."""
+    return x if x == x and x != 0.0 else repr(x)
 
 
 def _first_difference(a: tuple, b: tuple) -> str:

@@ -10,9 +10,14 @@ Built on :mod:`engine` (never on :mod:`viz`). The pieces, one module each:
 * :mod:`nn.utils`: gradient clipping; :mod:`nn.tasks`: the worked conv/RNN tasks;
 * :mod:`nn.losses`: loss functions, ``softmax``, ``log_softmax``;
 * :mod:`nn.optim`: ``SGD``, ``Adam``, ``AdamW`` and learning-rate schedules;
-* :mod:`nn.data`: toy data sets from a seed, splitting, batching;
-* :mod:`nn.train`: ``fit`` and the ``dagrad-train`` command line (imported on
-  first use of ``nn.fit``, so ``python -m nn.train`` runs it only once);
+* :mod:`nn.data`: toy data sets from a seed, splitting, batching, reading
+  files and scikit-learn's real data sets;
+* :mod:`nn.arrays`: lists, numpy arrays and DataFrames in, checked;
+* :mod:`nn.train`: ``fit``, its ``History``, steppers and checkpoints (imported
+  on first use of ``nn.fit``, so ``python -m nn.train`` runs it only once);
+* :mod:`nn.predict`, :mod:`nn.metrics`: ``model.predict``, ``predict_proba``,
+  ``evaluate`` and scikit-learn's metrics;
+* :mod:`nn.cli`: the ``dagrad-train`` and ``dagrad-predict`` command lines;
 * :mod:`nn.io`: JSON model files and PyTorch conversion.
 
 >>> from nn import MLP
@@ -45,6 +50,7 @@ from nn.losses import (
     mse_loss,
     softmax,
 )
+from nn.metrics import evaluate
 from nn.module import REGISTRY, IncompatibleKeys, Module, StateDictError
 from nn.norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from nn.optim import SGD, Adam, AdamW, CosineAnnealingLR, LinearLR, StepLR
@@ -75,7 +81,7 @@ __all__ = [
 ]
 
 
-_LAZY = {"History", "evaluate", "fit"}
+_LAZY = {"History", "fit"}
 
 
 def __getattr__(name: str):

@@ -42,9 +42,8 @@ from typing import Any
 
 from engine import Value, ops
 from engine.value import apply
-from nn.layers import make_rng
 from nn.module import Module
-from nn.utils import apply_elementwise, format_shape, shape
+from nn.utils import apply_elementwise, format_shape, make_rng, shape
 
 __all__ = ["Dropout", "Flatten", "Identity", "ReLU", "Sequential", "Sigmoid", "Tanh",
            "layer_of"]
@@ -159,8 +158,9 @@ class Dropout(Module):
 
     Args:
         p: Drop probability, in ``[0, 1]``.
-        rng: A ``random.Random`` (or an int seed; None: the global ``random``);
-            one ``rng.random()`` draw per element in row-major order.
+        rng: A ``random.Random``, an int seed, or None (see
+            :func:`nn.utils.make_rng`); one ``rng.random()`` draw per element
+            in row-major order.
 
     Survivors are multiplied by ``1 / (1 - p)`` (one ``mul`` node each);
     dropped elements become one shared constant 0.0 (no gradient flows).
@@ -175,6 +175,8 @@ class Dropout(Module):
     >>> x = [1.0, 2.0]; drop.eval()(x) is x
     True
     """
+
+    compilable = False  # a fresh random mask every call: nn.compiled must not trace it once
 
     def __init__(self, p: float = 0.5, rng: random.Random | int | None = None) -> None:
         super().__init__()

@@ -16,26 +16,26 @@ Batching (:func:`batches`) covers the three modes people learn:
 * stochastic (``batch_size=1``): one sample at a time, shuffled each epoch;
 * mini-batch (``batch_size=k``): shuffled each epoch, the last batch smaller
   unless ``drop_last``.
+
+Your own data: :func:`read_table` reads CSV (with or without a header; the
+csv module), ``.npy`` and ``.npz`` files into a :class:`Table`;
+:func:`load_sklearn` gives scikit-learn's bundled real data sets (iris, wine,
+breast cancer, digits, diabetes) when scikit-learn is installed.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import os
 import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from nn.utils import make_rng as _rng
+
 Dataset = tuple[list[list[float]], list[int]]
-
-
-def _rng(rng: random.Random | int | None) -> random.Random:
-    if rng is None:
-        return random.Random(0)
-    if isinstance(rng, random.Random):
-        return rng
-    if isinstance(rng, int) and not isinstance(rng, bool):
-        return random.Random(rng)
-    raise TypeError(f"rng: expected a random.Random or an int seed, got {type(rng).__name__}")
 
 
 def _count(n: Any, what: str, minimum: int = 1) -> int:
@@ -355,7 +355,9 @@ class Batches:
         shuffle: Shuffle on each pass (ignored for a full batch, which keeps
             the order so the loss is the same sum in the same order).
         rng: A ``random.Random`` (advanced by each pass) or an int seed.
-        drop_last: Skip a last batch smaller than ``batch_size``.
+        drop_last: Skip a last batch smaller than ``batch_size``; a set
+            smaller than ``batch_size`` then gives no batch (PyTorch's
+            ``DataLoader``).
 
     Raises:
         ValueError: Lengths differ, the set is empty, or ``batch_size < 1``.
@@ -386,12 +388,16 @@ class Batches:
         return self.batch_size is None or self.batch_size >= len(self.X)
 
     def __len__(self) -> int:
+        if self.batch_size is not None and self.drop_last and self.batch_size > len(self.X):
+            return 0  # PyTorch's DataLoader: the one short batch is dropped
         if self.full:
             return 1
         n, k = len(self.X), self.batch_size
         return n // k if self.drop_last else -(-n // k)
 
     def __iter__(self) -> Iterator[tuple[list, list]]:
+        if not len(self):
+            return
         if self.full:
             yield self.X, self.y
             return
@@ -413,5 +419,243 @@ def batches(X: Sequence[Any], y: Sequence[Any], batch_size: int | None = None,
 
     >>> [len(xb) for xb, _ in batches(list(range(7)), list(range(7)), batch_size=3)]
     [3, 3, 1]
+    >>> list(batches(range(7), range(7), batch_size=10, drop_last=True))
+    []
     """
     return Batches(X, y, batch_size, shuffle, rng, drop_last)
+
+
+# -- your own data: files and scikit-learn's real data sets -----------------------------------
+
+
+class Table:
+    """A data set read from a file: features, targets and their names.
+
+    Attributes:
+        X: Rows of floats.
+        y: One target per row: str, int or float (see :func:`read_table`).
+        feature_names: One name per feature column.
+        target_name: The target column's name.
+    """
+
+    def __init__(self, X: list[list[float]], y: list, feature_names: list[str],
+                 target_name: str) -> None:
+        self.X, self.y, self.feature_names, self.target_name = X, y, feature_names, target_name
+
+    def __repr__(self) -> str:
+        return (f"Table({len(self.X)} rows, {len(self.feature_names)} features, target "
+                f"{self.target_name!r})")
+
+
+def _parse_float(text: str) -> float | None:
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v
+
+
+def _parse_targets(column: list[str]) -> list:
+    """Target cells as ints when every cell is an integer, else floats, else strings."""
+    try:
+        return [int(v) for v in column]
+    except ValueError:
+        pass
+    floats = [_parse_float(v) for v in column]
+    if all(f is not None for f in floats):
+        return floats
+    return list(column)
+
+
+def _column_index(target: str | int | None, header: list[str] | None, width: int,
+                  where: str) -> int:
+    if target is None:
+        return width - 1
+    if header is not None and target in header:
+        return header.index(target)
+    try:
+        i = int(target)
+    except (TypeError, ValueError):
+        names = f"; its columns are {', '.join(header)}" if header else " (it has no header)"
+        raise ValueError(f"{where}: no column named {target!r}{names}") from None
+    if not -width <= i < width:
+        raise ValueError(f"{where}: column index {i} is out of range for {width} columns")
+    return i % width
+
+
+def read_csv(path: str | os.PathLike, target: str | int | None = None,
+             require_target: bool = True) -> Table:
+    """Read a CSV file of numeric features and one target column (the csv module).
+
+    The dialect (comma, semicolon, tab) is sniffed; the first row is a
+    header when none of its cells is a number.
+
+    Args:
+        path: The file.
+        target: The target column: a header name, or an index (negative from
+            the end). Default: the last column.
+        require_target: False reads a file of features only (``y`` empty)
+            unless ``target`` names a column present in it.
+
+    Returns:
+        A :class:`Table`.
+
+    Raises:
+        ValueError: The file cannot be read, is empty, has rows of different
+            lengths, or a feature cell is empty or not a number (the message
+            gives the line and the column).
+    """
+    where = os.fspath(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            text = f.read()
+    except OSError as e:
+        raise ValueError(f"{where}: cannot read the file: {e.strerror}") from None
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    rows = [r for r in csv.reader(io.StringIO(text), dialect) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise ValueError(f"{where}: the file holds no rows")
+    header = None
+    if all(_parse_float(c) is None for c in rows[0]):
+        header, rows = [c.strip() for c in rows[0]], rows[1:]
+    if not rows:
+        raise ValueError(f"{where}: the file has a header but no data rows")
+    width = len(header) if header else len(rows[0])
+    first = 2 if header else 1
+    for i, r in enumerate(rows):
+        if len(r) != width:
+            raise ValueError(f"{where}: line {i + first} has {len(r)} cells but "
+                             f"{'the header' if header else 'line 1'} has {width}")
+    names = header or [f"x{j}" for j in range(width)]
+    if require_target or (target is not None and (header and target in header)):
+        t = _column_index(target, header, width, where)
+    else:
+        t = None
+    X: list[list[float]] = []
+    for i, r in enumerate(rows):
+        row = []
+        for j, cell in enumerate(r):
+            if j == t:
+                continue
+            v = _parse_float(cell)
+            if v is None or not math.isfinite(v):
+                what = "empty" if not cell.strip() else f"{cell.strip()!r}"
+                raise ValueError(f"{where}: line {i + first}, column {names[j]!r} is {what}, not "
+                                 "a finite number; features must be numeric (drop or encode "
+                                 "that column, fill missing values)")
+            row.append(v)
+        X.append(row)
+    y = _parse_targets([r[t].strip() for r in rows]) if t is not None else []
+    features = [n for j, n in enumerate(names) if j != t]
+    return Table(X, y, features, names[t] if t is not None else "")
+
+
+def read_table(path: str | os.PathLike, target: str | int | None = None,
+               require_target: bool = True) -> Table:
+    """Read ``.csv`` (see :func:`read_csv`), ``.npy`` or ``.npz`` data.
+
+    A ``.npy`` file holds one 2-D array whose ``target`` column (default the
+    last) is the target. A ``.npz`` file holds arrays ``X`` and ``y`` (or the
+    one named by ``target``).
+
+    Raises:
+        ValueError: An unknown extension, a missing array, a bad shape.
+    """
+    where = os.fspath(path)
+    ext = os.path.splitext(where)[1].lower()
+    if ext not in (".npy", ".npz"):
+        return read_csv(path, target, require_target)
+    try:
+        import numpy as np
+    except ImportError:
+        raise ValueError(f"{where}: reading {ext} files needs numpy (pip install numpy)") \
+            from None
+    try:
+        data = np.load(where, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{where}: cannot read the file: {e}") from None
+    if ext == ".npz":
+        key = "y" if target is None else str(target)
+        if "X" not in data:
+            raise ValueError(f"{where}: no array named 'X' (it has {', '.join(data.files)})")
+        X = data["X"]
+        if key not in data and require_target:
+            raise ValueError(f"{where}: no target array named {key!r} (it has "
+                             f"{', '.join(data.files)})")
+        y = data[key].tolist() if key in data else []
+        if X.ndim != 2:
+            X = X.reshape(len(X), -1)
+        return Table(X.astype(float).tolist(), y, [f"x{j}" for j in range(X.shape[1])], key)
+    if data.ndim != 2:
+        raise ValueError(f"{where}: expected a 2-D array (rows of features and the target), "
+                         f"got shape {data.shape}")
+    width = data.shape[1]
+    t = _column_index(target, None, width, where) if require_target or target is not None \
+        else None
+    keep = [j for j in range(width) if j != t]
+    y = data[:, t].tolist() if t is not None else []
+    if y and all(float(v).is_integer() for v in y):
+        y = [int(v) for v in y]
+    return Table(data[:, keep].astype(float).tolist(), y, [f"x{j}" for j in keep],
+                 f"x{t}" if t is not None else "")
+
+
+#: scikit-learn's bundled real data sets (no download) by name.
+SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
+
+
+def load_sklearn(name: str) -> Table:
+    """One of scikit-learn's bundled data sets as a :class:`Table`.
+
+    Classification sets give their class names as the labels (iris:
+    ``"setosa"``...; digits: 0-9); diabetes is a regression set.
+
+    Raises:
+        ValueError: An unknown name.
+        ImportError: scikit-learn is not installed (``pip install 'dagrad[datasets]'``).
+    """
+    if name not in SKLEARN_DATASETS:
+        raise ValueError(f"load_sklearn: unknown data set {name!r}; expected one of "
+                         f"{', '.join(SKLEARN_DATASETS)}")
+    try:
+        from sklearn import datasets as skd
+    except ImportError:
+        raise ImportError(f"the {name} data set comes with scikit-learn: pip install "
+                          "'dagrad[datasets]'") from None
+    bunch = getattr(skd, f"load_{name}")()
+    X = bunch.data.astype(float).tolist()
+    features = [str(n) for n in getattr(bunch, "feature_names", [])] or \
+        [f"x{j}" for j in range(len(X[0]))]
+    if name == "diabetes":
+        return Table(X, bunch.target.astype(float).tolist(), features, "target")
+    names = [str(n) for n in bunch.target_names]
+    if name == "digits":
+        y = bunch.target.tolist()
+    else:
+        y = [names[i] for i in bunch.target.tolist()]
+    return Table(X, y, features, "target")
+
+
+def peek_columns(path: str | os.PathLike) -> tuple[list[str] | None, int | None]:
+    """A CSV file's header (None without one) and column count; ``(None, None)``
+    for other formats or an unreadable file."""
+    if os.path.splitext(os.fspath(path))[1].lower() in (".npy", ".npz"):
+        return None, None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            text = f.read(65536)
+    except OSError:
+        return None, None
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    for row in csv.reader(io.StringIO(text), dialect):
+        if row and any(c.strip() for c in row):
+            if all(_parse_float(c) is None for c in row):
+                return [c.strip() for c in row], len(row)
+            return None, len(row)
+    return None, None

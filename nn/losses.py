@@ -1,44 +1,103 @@
-"""Loss functions as plain functions, plus ``softmax`` and ``log_softmax``.
+"""Loss functions and their registry, plus ``softmax``, ``log_softmax`` and ``softplus``.
 
-Every loss takes predictions and targets for one sample or for a batch, and
-``reduction='mean' | 'sum' | 'none'`` as in PyTorch (``'none'`` returns the list of
-per-element losses). Shapes accepted:
+Every loss is written once, as a **per-sample function** without branches on
+the data, and registered in :data:`REGISTRY` with everything else a training
+loop needs to know about it (:class:`LossSpec`): how class labels become its
+targets, how a row of outputs becomes a class, the output activation it
+expects, its checks and its probabilities. The batch functions below
+(``mse_loss``, ``cross_entropy``, ...) are that per-sample function summed
+over a batch; the compiled path (:mod:`nn.compiled`) traces the very same
+function on placeholders, so the two paths cannot drift apart.
+
+Targets reach the per-sample function as a **row of numbers** (``spec.rows``):
+the loss's coefficients, with any weights already multiplied in. A binary
+cross-entropy row holds, per output, the coefficients of ``-log P(1)`` and
+``-log P(0)`` (``t`` and ``1 - t``, times the weights); a cross-entropy row is
+the one-hot class times its class weight. Weights are thus data, not branches,
+and one traced graph serves every sample.
+
+Every batch function takes predictions and targets for one sample or for a
+batch, and ``reduction='mean' | 'sum' | 'none'`` as in PyTorch (``'none'``
+returns the list of per-element losses, per-sample for ``cross_entropy``).
+Shapes accepted:
 
 * one output per sample: ``pred`` is a ``Value`` (one sample) or a list of
   ``Value``s (a batch), ``target`` a number or a list of numbers;
 * several outputs per sample (``mse_loss``, ``bce_loss``,
-  ``bce_with_logits_loss``): lists of lists, averaged over every element;
+  ``bce_with_logits_loss``, ``hinge_loss``): lists of lists, averaged over
+  every element;
 * ``cross_entropy``: ``logits`` is one list of ``Value``s (one sample, target
   an int class) or a list of such lists (a batch, targets a list of ints).
 
-The mean is ``sum * (1 / n)`` over one n-ary ``sum`` (or ``dot``) node, as
-micrograd's demo computes it. Stability: binary cross-entropy on logits and
-softmax cross-entropy never exponentiate a positive number, so logits of
-``+-1000`` give exact, finite losses and gradients.
+Stability: binary cross-entropy on logits is ``(1 - t) softplus(z) + t softplus(-z)``
+with ``softplus(z) = max(z, 0) + log1p(e^-|z|)``, so ``z = +-1000`` is exact and
+``z = 40, t = 1`` gives ``4.25e-18``, not 0; softmax cross-entropy shifts by the
+largest logit, so logits of ``+-1000`` give exact, finite losses and gradients.
 
-NB: the names and formulas are ``torch.nn.functional``'s: ``mse_loss``,
-``binary_cross_entropy`` (logs clamped at -100), ``binary_cross_entropy_with_logits``,
-``cross_entropy``; ``hinge_loss`` is micrograd's SVM loss ``max(0, 1 - y * score)``.
+NB: the names, formulas and weights are ``torch.nn.functional``'s: ``mse_loss``,
+``binary_cross_entropy`` (logs clamped at -100, ``weight`` per element),
+``binary_cross_entropy_with_logits`` (``weight``, ``pos_weight``),
+``cross_entropy`` (``weight`` per class, the mean divided by the summed weights);
+``hinge_loss`` is micrograd's SVM loss ``max(0, 1 - y * score)``.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from engine import Value, dot, exp, log, relu
+from engine import max as vmax
 from engine import sum as vsum
+from engine.primitive import primitive
 
 Reduction = str
+
+
+# -- softplus: the one primitive the losses add ------------------------------------
+
+
+def _softplus(x: float) -> float:
+    """``log(1 + e^x)`` without overflow, and exact where it is tiny (``log1p``)."""
+    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x))) if x == x else x
+
+
+softplus = primitive(_softplus, partials=lambda m, out, x: (m.sigmoid(x),), name="log1pexp",
+                     symbol="softplus")
+softplus.__name__ = softplus.__qualname__ = "softplus"
+softplus.__doc__ = """``log(1 + e^x)``, PyTorch's ``softplus`` (beta 1); derivative ``sigmoid(x)``.
+
+A primitive of the rule table (op ``"log1pexp"``, after Maechler's note
+"Accurately computing log(1 - exp(-|a|))"): ``max(x, 0) + log1p(e^-|x|)``,
+exact for ``x = +-1000`` and for ``x = -40`` (``4.25e-18``).
+
+>>> softplus(Value(-40.0)).data
+4.248354255291589e-18
+"""
+
+
+def _register_numpy_forward() -> None:
+    """Give the compiled path softplus as one numpy call (``np.logaddexp`` uses log1p)."""
+    from engine import compile as compiled_engine
+
+    table, expr = getattr(compiled_engine, "FORWARD", None), getattr(compiled_engine, "Expr", None)
+    if isinstance(table, dict) and expr is not None:
+        def emit(x: Any) -> Any:
+            return expr(f"np.logaddexp(0.0, {x if isinstance(x, expr) else repr(float(x))})")
+        table.setdefault("log1pexp", emit)
+
+
+_register_numpy_forward()
 
 
 # -- shapes ------------------------------------------------------------------------
 
 
-def _flatten(pred: Any, target: Any, name: str) -> tuple[list[Value], list[Any]]:
-    """Predictions and targets as two aligned flat lists (Values, numbers)."""
+def _flatten(pred: Any, target: Any, name: str) -> tuple[list[list[Value]], list[list[Any]]]:
+    """Predictions and targets as two aligned lists of per-sample lists (Values, numbers)."""
     if isinstance(pred, (Value, numbers.Real)):
         pred, target = [pred], [target]
     elif not isinstance(pred, Sequence):
@@ -48,204 +107,442 @@ def _flatten(pred: Any, target: Any, name: str) -> tuple[list[Value], list[Any]]
     target = list(target)
     if len(pred) != len(target):
         raise ValueError(f"{name}: got {len(pred)} predictions but {len(target)} targets")
-    ps: list[Value] = []
-    ts: list[Any] = []
+    ps: list[list[Value]] = []
+    ts: list[list[Any]] = []
     for i, (p, t) in enumerate(zip(pred, target, strict=True)):
         if isinstance(p, (Value, numbers.Real)):
             if not isinstance(t, (numbers.Real, Value)):
                 raise ValueError(f"{name}: sample {i} has one prediction but target {t!r}")
-            ps.append(p if type(p) is Value else Value(p, requires_grad=False))
-            ts.append(t)
+            ps.append([p if type(p) is Value else Value(p, requires_grad=False)])
+            ts.append([t])
         else:
             p = list(p)
             t = [t] if isinstance(t, (numbers.Real, Value)) else list(t)
             if len(p) != len(t):
                 raise ValueError(f"{name}: sample {i} has {len(p)} outputs but {len(t)} targets")
-            ps.extend(v if type(v) is Value else Value(v, requires_grad=False) for v in p)
-            ts.extend(t)
+            ps.append([v if type(v) is Value else Value(v, requires_grad=False) for v in p])
+            ts.append(t)
     if not ps:
         raise ValueError(f"{name}: empty batch")
     return ps, ts
 
 
-def _reduce(losses: list[Value], reduction: Reduction, name: str) -> Value | list[Value]:
-    if reduction == "mean":
-        return vsum(losses) * (1.0 / len(losses))
-    if reduction == "sum":
-        return vsum(losses)
-    if reduction == "none":
-        return losses
-    raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
-def _number(t: Any, name: str, i: int) -> float:
+def _number(t: Any, name: str, i: int, what: str = "target") -> float:
     if isinstance(t, Value):
         return t.data
     if isinstance(t, bool) or not isinstance(t, numbers.Real):
-        raise TypeError(f"{name}: target {i} must be a number, got {type(t).__name__} {t!r:.40}")
+        raise TypeError(f"{name}: {what} {i} must be a number, got {type(t).__name__} {t!r:.40}")
     return float(t)
 
 
-# -- regression --------------------------------------------------------------------
+def _weights(weight: Any, shape: list[int], name: str) -> list[list[float]] | None:
+    """Per-element weights from ``weight``: None, one number per sample (spread
+    over its outputs) or the targets' shape. Raises on a negative or non-finite
+    weight, or a shape that does not match."""
+    if weight is None:
+        return None
+    if isinstance(weight, numbers.Real) or not isinstance(weight, Iterable):
+        weight = [weight] * len(shape)
+    weight = list(weight)
+    if len(weight) != len(shape):
+        raise ValueError(f"{name}: weight has {len(weight)} entries but there are {len(shape)} "
+                         "samples (give one weight per sample, or the targets' shape)")
+    out = []
+    for i, (w, k) in enumerate(zip(weight, shape, strict=True)):
+        row = [w] * k if isinstance(w, numbers.Real) else list(w)
+        if len(row) != k:
+            raise ValueError(f"{name}: weight {i} has {len(row)} entries for {k} outputs")
+        out.append([_check_weight(x, name, i) for x in row])
+    return out
 
 
-def mse_loss(pred: Any, target: Any, reduction: Reduction = "mean") -> Value | list[Value]:
-    """Mean squared error ``mean((pred - target) ** 2)``.
+def _check_weight(w: Any, name: str, i: int, what: str = "weight") -> float:
+    x = _number(w, name, i, what)
+    if not (math.isfinite(x) and x >= 0.0):
+        raise ValueError(f"{name}: {what} {i} is {x!r}; weights must be finite and >= 0")
+    return x
 
-    With a reduction the squares are summed by one ``dot(d, d)`` node.
+
+def _mean_of(total: Value, n: int) -> Value:
+    return total if n == 1 else total * (1.0 / n)
+
+
+# -- the per-sample functions (one form for both paths) ------------------------------
+# Each takes the outputs of one sample (or of a whole flattened batch: these are sums
+# over elements) and a row of target coefficients, numbers or placeholder Values.
+
+_CLAMP = math.exp(-100.0)  # log(_CLAMP) == -100.0: PyTorch's BCELoss floor for each log
+
+
+def _mse_total(outs: Sequence[Value], row: Sequence[Any]) -> Value:
+    """``sum_j w_j (o_j - t_j)^2``; row ``t_1..t_k`` or, weighted, ``t_1, w_1, ..., t_k, w_k``."""
+    if len(row) == len(outs):
+        d = [o - t for o, t in zip(outs, row, strict=True)]
+        return dot(d, d)
+    d = [o - t for o, t in zip(outs, row[0::2], strict=True)]
+    return dot(d, [x * w for x, w in zip(d, row[1::2], strict=True)])
+
+
+def _hinge_total(outs: Sequence[Value], row: Sequence[Any]) -> Value:
+    """``sum_j relu(m_j - y_j s_j)``; row ``m_1, y_1, ...`` = ``(w margin, w y)`` per output."""
+    return vsum([relu(m - y * s) for s, m, y in zip(outs, row[0::2], row[1::2], strict=True)])
+
+
+def _bce_total(probs: Sequence[Value], row: Sequence[Any]) -> Value:
+    """``-sum_j (a_j log p_j + b_j log(1 - p_j))``, each log floored at -100; row
+    ``a_1, b_1, ...`` = ``(w t, w (1 - t))`` per output. The floor is taken on the
+    probability (``log(max(p, e^-100))``), so a clamped term's gradient is 0, not nan."""
+    return -vsum([a * log(vmax(p, _CLAMP)) + b * log(vmax(1.0 - p, _CLAMP))
+                  for p, a, b in zip(probs, row[0::2], row[1::2], strict=True)])
+
+
+def _bce_logits_total(logits: Sequence[Value], row: Sequence[Any]) -> Value:
+    """``sum_j (a_j softplus(-z_j) + b_j softplus(z_j))``: ``-log sigmoid(z)`` and
+    ``-log(1 - sigmoid(z))`` with row ``a_1, b_1, ...`` = ``(w pos_weight t, w (1 - t))``.
+    Equal to PyTorch's ``(1 - t) z + (1 + (pw - 1) t) softplus(-z)``, times ``w``."""
+    return vsum([a * softplus(-z) + b * softplus(z)
+                 for z, a, b in zip(logits, row[0::2], row[1::2], strict=True)])
+
+
+def _logsumexp(zs: Sequence[Value]) -> Value:
+    """``log(sum(e^z))`` shifted by ``max(z)``: never overflows, the same graph for every
+    sample (the shift's gradient cancels)."""
+    m = vmax(*zs)
+    return log(vsum([exp(z - m) for z in zs])) + m
+
+
+def _cross_entropy_total(logits: Sequence[Value], row: Sequence[Any]) -> Value:
+    """``sum(y) logsumexp(z) - y . z``: ``w_t (logsumexp(z) - z_t)`` for the row
+    ``y = w_t * onehot(t)``, and soft-label cross-entropy for any other row."""
+    return vsum(row) * _logsumexp(logits) - dot(row, logits)
+
+
+def _elementwise(total: Callable[[Sequence[Value], Sequence[Any]], Value]
+                 ) -> Callable[[list[Value], Sequence[Any]], Value]:
+    def per_sample(outs: list[Value], row: Sequence[Any]) -> Value:
+        return _mean_of(total(outs, row), len(outs))
+    per_sample.__doc__ = f"The mean over a sample's outputs of {total.__name__}."
+    return per_sample
+
+
+# -- targets: checks and rows ---------------------------------------------------------
+
+
+def _check_labels(name: str, allowed: tuple[float, float], hint: str, targets: Sequence[Any],
+                  interval: bool) -> None:
+    lo, hi = allowed
+    for i, t in enumerate(targets):
+        for x in (t if isinstance(t, (list, tuple)) else [t]):
+            v = _number(x, name, i)
+            ok = lo <= v <= hi if interval else v in allowed
+            if not ok:
+                want = f"not in [{lo:g}, {hi:g}]" if interval else "not -1 or +1"
+                raise ValueError(f"{name}: target {i} is {x!r}, {want}{hint}")
+
+
+def _check_mse(targets: Sequence[Any], n_outputs: int) -> None:
+    for i, t in enumerate(targets):
+        for x in (t if isinstance(t, (list, tuple)) else [t]):
+            _number(x, "mse_loss", i)
+
+
+def _check_bce(targets: Sequence[Any], n_outputs: int) -> None:
+    _check_labels("bce_loss", (0.0, 1.0), " (class labels must be 0 or 1)", targets, True)
+
+
+def _check_bce_logits(targets: Sequence[Any], n_outputs: int) -> None:
+    _check_labels("bce_with_logits_loss", (0.0, 1.0), " (class labels must be 0 or 1)",
+                  targets, True)
+
+
+def _check_hinge(targets: Sequence[Any], n_outputs: int) -> None:
+    for i, t in enumerate(targets):
+        for x in (t if isinstance(t, (list, tuple)) else [t]):
+            if _number(x, "hinge_loss", i) not in (-1.0, 1.0):
+                raise ValueError(f"hinge_loss: label {i} is {x!r}; labels must be -1 or +1 "
+                                 "(map 0/1 labels with 2 * y - 1)")
+
+
+def _check_cross_entropy(targets: Sequence[Any], n_outputs: int) -> None:
+    if n_outputs < 2:
+        raise ValueError("cross_entropy: the model has a single output; give one logit per "
+                         "class (for one output use bce_with_logits_loss)")
+    for i, t in enumerate(targets):
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= t < n_outputs:
+            raise ValueError(f"cross_entropy: target {i} is {t!r}; expected a class index in "
+                             f"0..{n_outputs - 1}")
+
+
+def _rows_mse(targets: list[list[Any]], weights: list[list[float]] | None,
+              **_: Any) -> list[list[Any]]:
+    if weights is None:
+        return [list(t) for t in targets]
+    return [[x for tw in zip(t, w, strict=True) for x in tw]
+            for t, w in zip(targets, weights, strict=True)]
+
+
+def _rows_hinge(targets: list[list[Any]], weights: list[list[float]] | None,
+                margin: float = 1.0, **_: Any) -> list[list[Any]]:
+    if weights is None:
+        return [[x for y in t for x in (margin, y)] for t in targets]
+    return [[x for y, w in zip(t, ws, strict=True) for x in (w * margin, w * y)]
+            for t, ws in zip(targets, weights, strict=True)]
+
+
+def _rows_binary(targets: list[list[Any]], weights: list[list[float]] | None,
+                 pos_weight: Sequence[float] | None = None, **_: Any) -> list[list[Any]]:
+    rows = []
+    for i, t in enumerate(targets):
+        ws = weights[i] if weights is not None else None
+        row = []
+        for j, y in enumerate(t):
+            a, b = (y if pos_weight is None else pos_weight[j] * y), 1.0 - y
+            if ws is not None:
+                a, b = ws[j] * a, ws[j] * b
+            row += [a, b]
+        rows.append(row)
+    return rows
+
+
+def _pos_weight(pos_weight: Any, k: int, name: str) -> list[float] | None:
+    if pos_weight is None:
+        return None
+    pw = [pos_weight] * k if isinstance(pos_weight, numbers.Real) else list(pos_weight)
+    if len(pw) != k:
+        raise ValueError(f"{name}: pos_weight has {len(pw)} entries for {k} outputs "
+                         "(one per output, as PyTorch's)")
+    return [_check_weight(x, name, j, "pos_weight") for j, x in enumerate(pw)]
+
+
+def _class_weights(weight: Any, k: int) -> list[float] | None:
+    if weight is None:
+        return None
+    ws = list(weight) if isinstance(weight, Iterable) else [weight]
+    if len(ws) != k:
+        raise ValueError(f"cross_entropy: weight has {len(ws)} entries but there are {k} "
+                         "classes (one weight per class, as PyTorch's)")
+    return [_check_weight(w, "cross_entropy", j) for j, w in enumerate(ws)]
+
+
+def _rows_cross_entropy(targets: Sequence[int], k: int,
+                        weight: Sequence[float] | None = None) -> list[list[float]]:
+    ws = _class_weights(weight, k)
+    rows = []
+    for t in targets:
+        row = [0.0] * k
+        row[int(t)] = 1.0 if ws is None else ws[int(t)]
+        rows.append(row)
+    return rows
+
+
+# -- the batch functions ----------------------------------------------------------------
+
+
+def _reduce_elementwise(total: Callable, outs: list[list[Value]], rows: list[list[Any]],
+                        reduction: Reduction, name: str) -> Value | list[Value]:
+    """The batch loss of an elementwise loss: its total over every element at once."""
+    flat = [o for sample in outs for o in sample]
+    width = len(rows[0]) // len(outs[0])
+    cols = [x for row in rows for x in row]
+    if reduction == "mean":
+        return _mean_of(total(flat, cols), len(flat))
+    if reduction == "sum":
+        return total(flat, cols)
+    if reduction == "none":
+        return [total([o], cols[j * width:(j + 1) * width]) for j, o in enumerate(flat)]
+    raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _batch_rows(spec_name: str, pred: Any, target: Any, weight: Any = None,
+                **options: Any) -> tuple[list[list[Value]], list[list[Any]]]:
+    spec = REGISTRY[spec_name]
+    outs, targets = _flatten(pred, target, spec.fn.__name__)
+    spec.check(targets, len(outs[0]))
+    spec.check_outputs([[o.data for o in sample] for sample in outs])
+    return outs, spec.rows(targets, len(outs[0]), weight=weight, **options)
+
+
+def mse_loss(pred: Any, target: Any, reduction: Reduction = "mean",
+             weight: Any = None) -> Value | list[Value]:
+    """Mean squared error ``mean(w (pred - target) ** 2)``.
+
+    The squares are summed by one ``dot(d, d)`` node.
 
     Args:
         pred: A Value, a list of Values, or a list of lists of Values.
         target: Numbers (or Values) of the same shape.
         reduction: ``'mean'``, ``'sum'`` or ``'none'``.
+        weight: Optional weights ``w >= 0``: one per sample, or the targets' shape
+            (ours; PyTorch's ``mse_loss`` has none). The mean divides by the count.
 
     Returns:
         The loss (a Value), or the per-element losses for ``'none'``.
 
     Raises:
-        ValueError: Shapes differ, the batch is empty, or the reduction is unknown.
+        ValueError: Shapes differ, the batch is empty, a weight is negative, or the
+            reduction is unknown.
 
     >>> mse_loss([Value(1.0), Value(3.0)], [0.0, 1.0]).data
     2.5
     """
-    ps, ts = _flatten(pred, target, "mse_loss")
-    diffs = [p - t for p, t in zip(ps, ts, strict=True)]
-    if reduction == "none":
-        return [d * d for d in diffs]
-    total = dot(diffs, diffs)
-    if reduction == "sum":
-        return total
-    if reduction == "mean":
-        return total * (1.0 / len(diffs))
-    return _reduce(diffs, reduction, "mse_loss")
+    outs, rows = _batch_rows("mse", pred, target, weight)
+    return _reduce_elementwise(_mse_total, outs, rows, reduction, "mse_loss")
 
 
-# -- binary classification -----------------------------------------------------------
-
-_LOG_FLOOR = -100.0  # PyTorch's BCELoss clamps log(p) and log(1 - p) at -100
-
-
-def _clamped_log(p: Value) -> Value:
-    """``log(p)`` floored at -100 as PyTorch's BCELoss.
-
-    Below the floor the result is ``p * 0 - 100``: the value -100 with zero
-    slope, still a node of the graph so that ``loss.backward()`` works.
-    """
-    if p.data > 0.0 and math.log(p.data) >= _LOG_FLOOR:
-        return log(p)
-    return p * 0.0 + _LOG_FLOOR
-
-
-def bce_loss(prob: Any, target: Any, reduction: Reduction = "mean") -> Value | list[Value]:
-    """Binary cross-entropy on probabilities: ``-(t log p + (1 - t) log(1 - p))``.
+def bce_loss(prob: Any, target: Any, reduction: Reduction = "mean",
+             weight: Any = None) -> Value | list[Value]:
+    """Binary cross-entropy on probabilities: ``-w (t log p + (1 - t) log(1 - p))``.
 
     As PyTorch's ``binary_cross_entropy``, each log is clamped at -100, so a
     probability of exactly 0 or 1 gives a finite loss (with zero gradient
-    through the clamped term, where PyTorch gives a huge one). Terms with a
-    zero coefficient (``t = 0`` or ``t = 1``) are left out of the graph.
-    Prefer :func:`bce_with_logits_loss`, which is exact for any logit.
+    through the clamped term, where PyTorch gives a huge one). Prefer
+    :func:`bce_with_logits_loss`, which is exact for any logit.
 
     Args:
         prob: Probabilities in [0, 1] (e.g. sigmoid outputs), any accepted shape.
         target: Targets in [0, 1] of the same shape.
         reduction: ``'mean'``, ``'sum'`` or ``'none'``.
+        weight: PyTorch's ``weight``: a rescaling weight ``w >= 0`` per sample, or
+            the targets' shape; the mean still divides by the element count.
 
     Returns:
         The loss.
 
     Raises:
-        ValueError: A probability or target is outside [0, 1], or shapes differ.
+        ValueError: A probability or target is outside [0, 1], a weight is
+            negative, or shapes differ.
 
     >>> round(bce_loss(Value(0.8), 1.0).data, 6)  # -log(0.8)
     0.223144
     """
-    ps, ts = _flatten(prob, target, "bce_loss")
-    losses = []
-    for i, (p, t) in enumerate(zip(ps, ts, strict=True)):
-        tv = _number(t, "bce_loss", i)
-        if not 0.0 <= p.data <= 1.0:
-            raise ValueError(f"bce_loss: prediction {i} is {p.data!r}, not a probability in "
-                             "[0, 1] (for logits use bce_with_logits_loss)")
-        if not 0.0 <= tv <= 1.0:
-            raise ValueError(f"bce_loss: target {i} is {tv!r}, not in [0, 1]")
-        if tv == 1.0:
-            losses.append(-_clamped_log(p))
-        elif tv == 0.0:
-            losses.append(-_clamped_log(1.0 - p))
-        else:
-            losses.append(-(t * _clamped_log(p) + (1.0 - t) * _clamped_log(1.0 - p)))
-    return _reduce(losses, reduction, "bce_loss")
+    outs, rows = _batch_rows("bce", prob, target, weight)
+    return _reduce_elementwise(_bce_total, outs, rows, reduction, "bce_loss")
 
 
-def bce_with_logits_loss(logits: Any, target: Any,
-                         reduction: Reduction = "mean") -> Value | list[Value]:
+def bce_with_logits_loss(logits: Any, target: Any, reduction: Reduction = "mean",
+                         weight: Any = None, pos_weight: Any = None) -> Value | list[Value]:
     """Binary cross-entropy on logits, ``-(t log s(z) + (1 - t) log(1 - s(z)))``, stably.
 
-    Evaluated as ``z (1 - t) + log(1 + e^-z)`` for ``z >= 0`` and
-    ``log(1 + e^z) - z t`` for ``z < 0`` (the same function; the branch only
-    keeps the exponent non-positive), so ``z = +-1000`` is exact and the
-    gradient is ``sigmoid(z) - t``.
+    Evaluated as ``t softplus(-z) + (1 - t) softplus(z)`` (``softplus`` with
+    ``log1p``), so ``z = +-1000`` is exact, ``z = 40, t = 1`` gives ``4.25e-18``,
+    and the gradient is ``sigmoid(z) - t``. With PyTorch's ``pos_weight`` the
+    first term is multiplied by ``pos_weight``, and everything by ``weight``.
 
     Args:
         logits: Real-valued scores, any accepted shape.
         target: Targets in [0, 1] of the same shape.
         reduction: ``'mean'``, ``'sum'`` or ``'none'``.
+        weight: A rescaling weight ``w >= 0`` per sample, or the targets' shape.
+        pos_weight: The weight of positive examples, one number or one per output
+            (PyTorch's ``pos_weight``: ``n_negative / n_positive`` balances classes).
 
     Returns:
         The loss.
 
     Raises:
-        ValueError: Shapes differ, or a target is outside [0, 1].
+        ValueError: Shapes differ, a target is outside [0, 1], or a weight is negative.
 
     >>> bce_with_logits_loss(Value(1000.0), 0.0).data
     1000.0
     >>> z = Value(0.0); bce_with_logits_loss(z, 1.0).backward(); z.grad
     -0.5
+    >>> bce_with_logits_loss(Value(40.0), 1.0).data
+    4.248354255291589e-18
     """
-    zs, ts = _flatten(logits, target, "bce_with_logits_loss")
-    losses = []
-    for i, (z, t) in enumerate(zip(zs, ts, strict=True)):
-        tv = _number(t, "bce_with_logits_loss", i)
-        if not 0.0 <= tv <= 1.0:
-            raise ValueError(f"bce_with_logits_loss: target {i} is {tv!r}, not in [0, 1]")
-        if z.data >= 0.0:
-            losses.append(z * (1.0 - t) + log(1.0 + exp(-z)))
-        else:
-            losses.append(log(1.0 + exp(z)) - z * t)
-    return _reduce(losses, reduction, "bce_with_logits_loss")
+    outs, rows = _batch_rows("bce_logits", logits, target, weight, pos_weight=pos_weight)
+    return _reduce_elementwise(_bce_logits_total, outs, rows, reduction, "bce_with_logits_loss")
 
 
 def hinge_loss(scores: Any, target: Any, reduction: Reduction = "mean",
-               margin: float = 1.0) -> Value | list[Value]:
-    """The SVM ("max-margin") loss of micrograd's demo: ``max(0, margin - y * score)``.
+               margin: float = 1.0, weight: Any = None) -> Value | list[Value]:
+    """The SVM ("max-margin") loss of micrograd's demo: ``w max(0, margin - y * score)``.
 
     Args:
-        scores: Real-valued scores, one per sample.
+        scores: Real-valued scores, one per sample (or one per output, one-vs-rest).
         target: Labels in {-1, +1}.
         reduction: ``'mean'``, ``'sum'`` or ``'none'``.
         margin: The margin (1 in micrograd's demo).
+        weight: Optional weights ``w >= 0``, one per sample or the targets' shape.
 
     Returns:
         The loss.
 
     Raises:
         ValueError: A label is not -1 or +1 (0/1 labels must be mapped with
-            ``2 * y - 1`` first), or shapes differ.
+            ``2 * y - 1`` first), a weight is negative, or shapes differ.
 
     >>> hinge_loss([Value(2.0), Value(0.5)], [1, -1]).data  # (0 + 1.5) / 2
     0.75
     """
-    ss, ts = _flatten(scores, target, "hinge_loss")
-    losses = []
-    for i, (s, t) in enumerate(zip(ss, ts, strict=True)):
-        if _number(t, "hinge_loss", i) not in (-1.0, 1.0):
-            raise ValueError(f"hinge_loss: label {i} is {t!r}; labels must be -1 or +1 "
-                             "(map 0/1 labels with 2 * y - 1)")
-        losses.append(relu(margin - s * t))
-    return _reduce(losses, reduction, "hinge_loss")
+    outs, rows = _batch_rows("hinge", scores, target, weight, margin=float(margin))
+    return _reduce_elementwise(_hinge_total, outs, rows, reduction, "hinge_loss")
 
 
-# -- multi-class ----------------------------------------------------------------------
+def cross_entropy(logits: Any, target: Any, reduction: Reduction = "mean",
+                  weight: Any = None) -> Value | list[Value]:
+    """Softmax cross-entropy on logits with class-index targets, as PyTorch's.
+
+    Per sample ``w_t (logsumexp(z) - z_t)``, the log-sum-exp shifted by
+    ``max z``: never overflows, exact for logits of ``+-1000``; the gradient is
+    ``w_t (softmax(z) - onehot(t))``. With ``weight``, ``'mean'`` divides by
+    the sum of the samples' class weights (PyTorch's weighted mean).
+
+    Args:
+        logits: One sample's logits (a list of Values) or a batch (a list of lists).
+        target: The class index (int) of the sample, or a list of them.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'``.
+        weight: PyTorch's ``weight``: one weight ``>= 0`` per class.
+
+    Returns:
+        The loss.
+
+    Raises:
+        ValueError: A target is not a valid class index, batch sizes differ, or
+            ``weight`` has the wrong length or a negative entry.
+
+    >>> cross_entropy([Value(0.0), Value(1000.0)], 0).data
+    1000.0
+    >>> round(cross_entropy([[Value(1.0), Value(2.0), Value(3.0)]], [2]).data, 6)
+    0.407606
+    >>> round(cross_entropy([[Value(1.0), Value(2.0)]] * 2, [0, 1], weight=[3.0, 1.0]).data, 6)
+    1.063262
+    """
+    if isinstance(logits, Sequence) and logits and isinstance(logits[0], (Value, numbers.Real)):
+        logits, target = [logits], [target]
+    if isinstance(target, numbers.Real) or not isinstance(target, Iterable):
+        raise ValueError("cross_entropy: a batch of logits needs a list of class indices, got "
+                         f"{target!r:.40}")
+    logits, target = list(logits), list(target)
+    if not logits:
+        raise ValueError("cross_entropy: empty batch")
+    if len(logits) != len(target):
+        raise ValueError(f"cross_entropy: {len(logits)} samples but {len(target)} targets")
+    outs = []
+    for i, z in enumerate(logits):
+        if isinstance(z, (Value, numbers.Real)) or len(z := list(z)) < 2:
+            raise ValueError(f"cross_entropy: sample {i} has a single logit; give one list of "
+                             "class logits per sample (for one output use bce_with_logits_loss)")
+        if outs and len(z) != len(outs[0]):
+            raise ValueError(f"cross_entropy: sample {i} has {len(z)} logits, sample 0 has "
+                             f"{len(outs[0])}")
+        outs.append([v if type(v) is Value else Value(v, requires_grad=False) for v in z])
+    k = len(outs[0])
+    _check_cross_entropy(target, k)
+    rows = _rows_cross_entropy(target, k, weight)
+    losses = [_cross_entropy_total(z, row) for z, row in zip(outs, rows, strict=True)]
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return vsum(losses)
+    if reduction == "mean":
+        total = vsum(losses)
+        norm = len(losses) if weight is None else math.fsum(sum(r) for r in rows)
+        return total * (1.0 / norm)
+    raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got "
+                     f"{reduction!r}")
+
+
+# -- multi-class helpers ------------------------------------------------------------------
 
 
 def softmax(values: Sequence[Value | float]) -> list[Value]:
@@ -282,56 +579,6 @@ def _shifted(values: Sequence[Value | float], name: str) -> list[Value]:
     return [v - m for v in vs]
 
 
-def cross_entropy(logits: Any, target: Any, reduction: Reduction = "mean") -> Value | list[Value]:
-    """Softmax cross-entropy on logits with class-index targets, as PyTorch's.
-
-    Per sample ``log(sum_j e^(z_j - m)) - (z_t - m)`` with ``m = max z``:
-    never overflows, exact for logits of ``+-1000``; the gradient is
-    ``softmax(z) - onehot(t)``.
-
-    Args:
-        logits: One sample's logits (a list of Values) or a batch (a list of lists).
-        target: The class index (int) of the sample, or a list of them.
-        reduction: ``'mean'``, ``'sum'`` or ``'none'``.
-
-    Returns:
-        The loss.
-
-    Raises:
-        ValueError: A target is not a valid class index, or batch sizes differ.
-
-    >>> cross_entropy([Value(0.0), Value(1000.0)], 0).data
-    1000.0
-    >>> round(cross_entropy([[Value(1.0), Value(2.0), Value(3.0)]], [2]).data, 6)
-    0.407606
-    """
-    if isinstance(logits, Sequence) and logits and isinstance(logits[0], (Value, numbers.Real)):
-        logits, target = [logits], [target]
-    if isinstance(target, numbers.Real) or not isinstance(target, Iterable):
-        raise ValueError("cross_entropy: a batch of logits needs a list of class indices, got "
-                         f"{target!r:.40}")
-    logits, target = list(logits), list(target)
-    if not logits:
-        raise ValueError("cross_entropy: empty batch")
-    if len(logits) != len(target):
-        raise ValueError(f"cross_entropy: {len(logits)} samples but {len(target)} targets")
-    losses = []
-    for i, (z, t) in enumerate(zip(logits, target, strict=True)):
-        if isinstance(z, (Value, numbers.Real)):
-            raise ValueError(f"cross_entropy: sample {i} has a single logit; give one list of "
-                             "class logits per sample (for one output use bce_with_logits_loss)")
-        z = list(z)
-        if len(z) < 2:
-            raise ValueError(f"cross_entropy: sample {i} has a single logit; give one logit per "
-                             "class (for one output use bce_with_logits_loss)")
-        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= t < len(z):
-            raise ValueError(f"cross_entropy: target {i} is {t!r}; expected a class index in "
-                             f"0..{len(z) - 1}")
-        shifted = _shifted(z, "cross_entropy")
-        losses.append(log(vsum([exp(s) for s in shifted])) - shifted[int(t)])
-    return _reduce(losses, reduction, "cross_entropy")
-
-
 # -- regularisation --------------------------------------------------------------------
 
 
@@ -356,11 +603,210 @@ def l2_penalty(params: Iterable[Value] | Any, alpha: float) -> Value:
     return alpha * dot(params, params)
 
 
-#: Losses by the names ``fit`` and the command line accept.
-LOSSES = {
-    "mse": mse_loss,
-    "bce": bce_loss,
-    "bce_logits": bce_with_logits_loss,
-    "cross_entropy": cross_entropy,
-    "hinge": hinge_loss,
+# -- decisions and probabilities -----------------------------------------------------------
+
+
+def _as_row(output_row: Any) -> list[float]:
+    if isinstance(output_row, Value):
+        return [output_row.data]
+    if isinstance(output_row, numbers.Real):
+        return [float(output_row)]
+    return [v.data if isinstance(v, Value) else float(v) for v in output_row]
+
+
+def _argmax(xs: Sequence[float]) -> int:
+    return max(range(len(xs)), key=xs.__getitem__)
+
+
+def _threshold(cut: float) -> Callable[[Any], int]:
+    def decide(output_row: Any) -> int:
+        row = _as_row(output_row)
+        return int(row[0] > cut) if len(row) == 1 else _argmax(row)
+    decide.__doc__ = f"Class 1 when the one output exceeds {cut}; else the largest output."
+    return decide
+
+
+def _decide_argmax(output_row: Any) -> int:
+    """The index of the largest output (the first one on a tie)."""
+    return _argmax(_as_row(output_row))
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+def _proba_binary(squash: Callable[[float], float]) -> Callable[[Any], list[float]]:
+    def proba(output_row: Any) -> list[float]:
+        row = [squash(v) for v in _as_row(output_row)]
+        return [1.0 - row[0], row[0]] if len(row) == 1 else row
+    return proba
+
+
+def _proba_softmax(output_row: Any) -> list[float]:
+    row = _as_row(output_row)
+    m = max(row)
+    es = [math.exp(v - m) for v in row]
+    total = math.fsum(es)
+    return [e / total for e in es]
+
+
+def _no_proba(output_row: Any) -> None:
+    return None
+
+
+def _encode_binary(low: float) -> Callable[[int, int], Any]:
+    def encode(class_index: int, n_outputs: int) -> Any:
+        if n_outputs == 1:
+            if class_index not in (0, 1):
+                raise ValueError(f"class {class_index} for a model with one output: expected "
+                                 "0 or 1 (two classes)")
+            return 1.0 if class_index else low
+        if not 0 <= class_index < n_outputs:
+            raise ValueError(f"class {class_index} for a model with {n_outputs} outputs")
+        return [1.0 if j == class_index else low for j in range(n_outputs)]
+    encode.__doc__ = (f"Class ``c`` -> 1.0 / {low} for one output, else the vector with 1.0 "
+                      f"at ``c`` and {low} elsewhere.")
+    return encode
+
+
+def _encode_index(class_index: int, n_outputs: int) -> int:
+    if not 0 <= class_index < n_outputs:
+        raise ValueError(f"class {class_index} for a model with {n_outputs} outputs")
+    return int(class_index)
+
+
+def _no_output_check(outputs: Sequence[Sequence[float]]) -> None:
+    return None
+
+
+def _check_probabilities(outputs: Sequence[Sequence[float]]) -> None:
+    for i, row in enumerate(outputs):
+        for p in row:
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"bce_loss: prediction {i} is {p!r}, not a probability in "
+                                 "[0, 1] (for logits use bce_with_logits_loss, or end the model "
+                                 "with a sigmoid)")
+
+
+# -- the registry ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Everything the training loop and the compiled path know about one loss.
+
+    Attributes:
+        name: The name ``fit`` and the command line accept (``"bce_logits"``).
+        fn: The batch function, ``fn(outputs, targets, reduction='mean', **options)``.
+        per_sample: ``per_sample(outs, row) -> Value``: one sample's loss from its
+            outputs (a list of Values) and its target row (numbers or placeholder
+            Values, from :attr:`rows`); branch-free, so one trace serves every
+            sample. ``fn``'s mean is its mean over the batch (for ``cross_entropy``
+            with ``weight``: the sum divided by :attr:`normalizer` of the rows).
+        rows: ``rows(targets, n_outputs, weight=None, **options) -> list[list]``:
+            each sample's target row (targets as ``fn`` takes them; ``weight`` as
+            ``fn`` takes it; ``pos_weight`` for ``bce_logits``, ``margin`` for
+            ``hinge``). Checks the weights, not the targets.
+        normalizer: ``normalizer(rows) -> float``: what ``'mean'`` divides the sum of
+            the per-sample losses by, over a batch, so that the mean of the per-sample
+            losses scaled by ``len(rows) / normalizer(rows)`` is ``fn``'s mean.
+        kind: ``"classify"`` or ``"regress"``.
+        output: The output activation the loss expects: ``"logits"``,
+            ``"probability"`` (a sigmoid output), ``"margin"`` or ``"linear"``.
+        encode: ``encode(class_index, n_outputs)``: the target this loss wants for a
+            class (+-1 for hinge, 0/1 for bce, the index for cross_entropy, a
+            one-hot vector for several outputs).
+        decide: ``decide(output_row) -> int``: the class a row of outputs (a float
+            or a list) predicts; accuracy and ``predict`` use it.
+        check: ``check(targets, n_outputs)``: raises ValueError naming the loss, the
+            bad value and the fix.
+        check_outputs: ``check_outputs(rows of floats)``: raises ValueError for
+            outputs the loss cannot take (``bce`` outside [0, 1]).
+        output_range: The outputs' valid interval (``(0, 1)`` for ``bce``) or None;
+            what :attr:`check_outputs` checks, for vectorised callers.
+        proba: ``proba(output_row) -> list[float] | None``: class probabilities
+            (``[1 - p, p]`` for one output), None when the loss has none.
+        options: The keyword options of ``fn`` beyond ``reduction``.
+    """
+
+    name: str
+    fn: Callable[..., Value | list[Value]]
+    per_sample: Callable[[list[Value], Sequence[Any]], Value]
+    rows: Callable[..., list[list[Any]]]
+    normalizer: Callable[[list[list[float]]], float]
+    kind: str
+    output: str
+    encode: Callable[[int, int], Any]
+    decide: Callable[[Any], int]
+    check: Callable[[Sequence[Any], int], None]
+    check_outputs: Callable[[Sequence[Sequence[float]]], None]
+    output_range: tuple[float, float] | None
+    proba: Callable[[Any], list[float] | None]
+    options: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"LossSpec({self.name!r}, output={self.output!r})"
+
+
+def _elementwise_rows(build: Callable[..., list[list[Any]]], name: str
+                      ) -> Callable[..., list[list[Any]]]:
+    def rows(targets: Sequence[Any], n_outputs: int, weight: Any = None,
+             **options: Any) -> list[list[Any]]:
+        ts = [list(t) if isinstance(t, (list, tuple)) else [t] for t in targets]
+        if "pos_weight" in options:
+            options["pos_weight"] = _pos_weight(options["pos_weight"], n_outputs, name)
+        return build(ts, _weights(weight, [len(t) for t in ts], name), **options)
+    return rows
+
+
+def _count(rows: list[list[float]]) -> float:
+    return float(len(rows))
+
+
+def _weight_sum(rows: list[list[float]]) -> float:
+    return math.fsum(math.fsum(r) for r in rows)
+
+
+def _ce_rows(targets: Sequence[Any], n_outputs: int, weight: Any = None,
+             **_: Any) -> list[list[float]]:
+    return _rows_cross_entropy(targets, n_outputs, weight)
+
+
+#: Every loss by the name ``fit`` and the command line accept.
+REGISTRY: dict[str, LossSpec] = {
+    "mse": LossSpec(
+        "mse", mse_loss, _elementwise(_mse_total), _elementwise_rows(_rows_mse, "mse_loss"),
+        _count, "regress", "linear", _encode_binary(0.0), _threshold(0.5), _check_mse,
+        _no_output_check, None, _no_proba, ("weight",)),
+    "bce": LossSpec(
+        "bce", bce_loss, _elementwise(_bce_total), _elementwise_rows(_rows_binary, "bce_loss"),
+        _count, "classify", "probability", _encode_binary(0.0), _threshold(0.5), _check_bce,
+        _check_probabilities, (0.0, 1.0), _proba_binary(lambda p: p), ("weight",)),
+    "bce_logits": LossSpec(
+        "bce_logits", bce_with_logits_loss, _elementwise(_bce_logits_total),
+        _elementwise_rows(_rows_binary, "bce_with_logits_loss"), _count, "classify", "logits",
+        _encode_binary(0.0), _threshold(0.0), _check_bce_logits, _no_output_check, None,
+        _proba_binary(_sigmoid), ("weight", "pos_weight")),
+    "cross_entropy": LossSpec(
+        "cross_entropy", cross_entropy, _cross_entropy_total, _ce_rows, _weight_sum,
+        "classify", "logits", _encode_index, _decide_argmax, _check_cross_entropy,
+        _no_output_check, None, _proba_softmax, ("weight",)),
+    "hinge": LossSpec(
+        "hinge", hinge_loss, _elementwise(_hinge_total),
+        _elementwise_rows(_rows_hinge, "hinge_loss"), _count, "classify", "margin",
+        _encode_binary(-1.0), _threshold(0.0), _check_hinge, _no_output_check, None,
+        _no_proba, ("margin", "weight")),
 }
+
+#: Losses by name: the batch functions of :data:`REGISTRY` (kept for compatibility).
+LOSSES: dict[str, Callable[..., Value | list[Value]]] = {n: s.fn for n, s in REGISTRY.items()}
+
+
+def spec_of(loss: str | Callable | LossSpec) -> LossSpec | None:
+    """The :class:`LossSpec` of a loss given by name, batch function or spec; None for
+    any other function (a user's own loss)."""
+    if isinstance(loss, LossSpec):
+        return loss
+    if isinstance(loss, str):
+        return REGISTRY.get(loss)
+    return next((s for s in REGISTRY.values() if s.fn is loss), None)

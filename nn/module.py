@@ -69,6 +69,10 @@ class Module:
 
     Attributes:
         training: True in training mode (the default), False after ``eval()``.
+        compilable: Whether ``nn.compiled`` may trace the module once and reuse the
+            trace (False for a module whose forward is random or updates state,
+            such as ``Dropout`` and ``BatchNorm``: models holding one train on the
+            dynamic engine).
 
     >>> from engine import Value
     >>> class Affine(Module):
@@ -87,6 +91,7 @@ class Module:
     """
 
     training: bool = True
+    compilable: bool = True
     _buffer_names: tuple[str, ...] = ()
 
     def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
@@ -338,6 +343,31 @@ class Module:
                 body.extend(f"  ({n}): {r}" for n, r in lines[i:j + 1])
             i = j + 1
         return head + "\n" + "\n".join(body) + "\n)"
+
+    # -- predictions (scikit-learn's names; see nn.predict) ---------------------------
+    def predict(self, X: Any) -> list:
+        """Predictions for the samples ``X``: the user's own labels for a classifier
+        trained by :func:`nn.fit`, else the outputs; in eval mode, without a graph.
+
+        Args:
+            X: Samples (a list, numpy array or DataFrame; see :mod:`nn.arrays`).
+
+        Returns:
+            One label, float or list of floats per sample; see :func:`nn.predict.predict`.
+        """
+        from nn.predict import predict
+
+        return predict(self, X)
+
+    def predict_proba(self, X: Any) -> list[list[float]]:
+        """Class probabilities per sample, columns in ``self.meta["classes"]`` order.
+
+        Raises:
+            ValueError: Not a classifier, or its loss defines no probabilities.
+        """
+        from nn.predict import predict_proba
+
+        return predict_proba(self, X)
 
 
 # -- helpers ---------------------------------------------------------------------------

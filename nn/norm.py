@@ -263,6 +263,8 @@ class LayerNorm(Module):
 class _BatchNorm(Module, register=False):
     """What ``BatchNorm1d`` and ``BatchNorm2d`` share."""
 
+    compilable = False  # batch statistics and running buffers: not one traced sample
+
     _ranks: tuple[int, ...] = (2, 3)
     _layout = "[N][C] or [N][C][L]"
 

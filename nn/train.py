@@ -1,28 +1,32 @@
-"""Training: ``fit`` (the loop, its ``History`` and progress bar) and the command line.
+"""Training: ``fit`` (the loop), its ``History``, the steppers that run a batch, checkpoints.
 
 ``fit(model, X, y, loss=..., optimizer=..., epochs=...)`` runs epochs of
 batches (full, stochastic or mini-batch; see :mod:`nn.data`) and returns a
 :class:`History` of loss and accuracy per epoch, for the training set and an
-optional test set. One training step (forward over the batch, loss, backward)
-is the function :func:`dynamic_step`; ``fit(step=...)`` swaps it for another
-implementation with the same signature (e.g. a compiled one).
+optional test (and validation) set.
 
-The command line trains on a toy data set and writes the model, the history
-and, when matplotlib and :mod:`viz.plots` are importable, two pictures::
+How the targets are read. ``X`` and ``y`` may be lists, tuples, numpy arrays
+or pandas objects (:mod:`nn.arrays` converts and checks them before any
+training). Class labels (ints, bools or strings) are found, sorted and encoded
+as the loss wants them (the loss registry's ``encode``: +-1 for ``hinge``, 0/1
+for ``bce``, class indices for ``cross_entropy``, one-hot rows for ``mse``
+with several outputs); the classes, the loss and any input scaling go into
+``model.meta`` so that ``model.predict(X)`` answers in the user's labels.
+Numbers that are not labels are regression targets.
 
-    python -m nn.train --dataset moons --hidden 16 16 --epochs 100 --out runs/demo
-    dagrad-train --dataset spirals --loss cross_entropy --optimizer adam --lr 0.05 --out runs/s
+How a batch runs. A *stepper* does one batch's forward, backward and
+optimizer update (``stepper.step(X, targets) -> (loss, outputs)``), evaluates
+without a graph (``stepper.forward``) and writes its parameters back into the
+model (``stepper.sync()``, at the end of each epoch and whenever training
+stops). :func:`make_stepper` is the one place that picks the backend:
+:class:`DynamicStepper` (the scalar graph) or the compiled numpy path.
 
-Its defaults are micrograd's demo: an MLP 16-16 with relu, the SVM hinge
-loss with L2 1e-4, full-batch SGD from lr 1.0 decaying linearly to 0.1.
-
-This is the one module of :mod:`nn` that imports :mod:`viz` (lazily, in the
-command line only).
+The command lines live in :mod:`nn.cli`; ``python -m nn.train`` runs
+``dagrad-train``.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import gc
 import io as _io
@@ -31,20 +35,23 @@ import math
 import os
 import random
 import sys
-import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine import Value, no_grad
 from nn import data as datasets
-from nn.layers import MLP
+from nn.arrays import as_inputs, as_targets, find_classes, is_label
 from nn.losses import LOSSES, l2_penalty
 from nn.module import Module
-from nn.optim import OPTIMIZERS, CosineAnnealingLR, LinearLR, LRScheduler, Optimizer, StepLR
+from nn.optim import OPTIMIZERS, LRScheduler, Optimizer
+from nn.predict import apply_scaler, fit_scaler, loss_spec
 
-#: Learning rates ``fit`` uses for an optimizer given by name without ``lr``.
-DEFAULT_LR = {"sgd": 0.1, "adam": 0.01, "adamw": 0.01}
+#: What a callback returns to stop training after the current epoch.
+STOP = True
+
+CHECKPOINT_FORMAT = "dagrad-checkpoint"
 
 
 @dataclass
@@ -57,12 +64,18 @@ class History:
             averaged over the epoch's batches, computed before each update as
             micrograd's demo prints it.
         train_acc: Training accuracy in [0, 1] from the same forward passes
-            (empty when the loss has no notion of accuracy).
+            (empty when the task is not classification).
         test_loss: Data loss on the test set after the epoch (empty without one).
         test_acc: Test accuracy after the epoch (empty without a test set).
         lr: The learning rate used in the epoch.
         grad_norms: With ``track_grads``: ``{layer name: [mean |grad| per epoch]}``,
             a layer being a direct child of the model (``layers.0``).
+        val_loss: Data loss on the validation split (``early_stopping``).
+        val_acc: Accuracy on the validation split.
+        stop_reason: Why training ended: ``"completed"``, ``"early_stopping"``,
+            ``"callback"``, ``"interrupted"`` (Ctrl-C) or ``"error: <type>"``.
+        stopped_epoch: The last epoch that finished.
+        best_epoch: With ``early_stopping``: the epoch with the best monitored value.
     """
 
     epoch: list[int] = field(default_factory=list)
@@ -72,23 +85,33 @@ class History:
     test_acc: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     grad_norms: dict[str, list[float]] = field(default_factory=dict)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    stop_reason: str = ""
+    stopped_epoch: int = 0
+    best_epoch: int | None = None
+
+    _LISTS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "val_loss",
+              "val_acc")
 
     def as_dict(self) -> dict[str, Any]:
         """A plain dict of lists (and ``grad_norms``, a dict of lists): JSON-able."""
-        return {
-            "epoch": list(self.epoch), "train_loss": list(self.train_loss),
-            "train_acc": list(self.train_acc), "test_loss": list(self.test_loss),
-            "test_acc": list(self.test_acc), "lr": list(self.lr),
-            "grad_norms": {k: list(v) for k, v in self.grad_norms.items()},
-        }
+        d: dict[str, Any] = {name: list(getattr(self, name)) for name in self._LISTS}
+        d["grad_norms"] = {k: list(v) for k, v in self.grad_norms.items()}
+        d.update(stop_reason=self.stop_reason, stopped_epoch=self.stopped_epoch,
+                 best_epoch=self.best_epoch)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
         """The inverse of :meth:`as_dict` (missing fields are empty)."""
         h = cls()
-        for name in ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr"):
+        for name in cls._LISTS:
             setattr(h, name, list(d.get(name) or []))
         h.grad_norms = {k: list(v) for k, v in (d.get("grad_norms") or {}).items()}
+        h.stop_reason = d.get("stop_reason") or ""
+        h.stopped_epoch = int(d.get("stopped_epoch") or 0)
+        h.best_epoch = d.get("best_epoch")
         return h
 
     def to_json(self) -> str:
@@ -96,13 +119,15 @@ class History:
         return json.dumps(_finite_or_none(self.as_dict()), indent=1) + "\n"
 
     def to_csv(self) -> str:
-        """CSV text: one row per epoch; ``grad_norm/<layer>`` columns when tracked.
+        """CSV text: one row per epoch; ``val_*`` columns when a validation split
+        was used; ``grad_norm/<layer>`` columns when tracked.
 
         >>> print(History([1], [0.5], [1.0], [], [], [0.1]).to_csv().strip())
         epoch,train_loss,train_acc,test_loss,test_acc,lr
         1,0.5,1.0,,,0.1
         """
         cols = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr"]
+        cols += [c for c in ("val_loss", "val_acc") if getattr(self, c)]
         columns = [getattr(self, c) for c in cols]
         for name, values in self.grad_norms.items():
             cols.append(f"grad_norm/{name}")
@@ -125,7 +150,7 @@ def _finite_or_none(x: Any) -> Any:
     return x
 
 
-# -- targets and accuracy ------------------------------------------------------------
+# -- reading the targets -----------------------------------------------------------------
 
 
 def _loss_name(loss: str | Callable | None) -> str | None:
@@ -137,74 +162,259 @@ def _loss_name(loss: str | Callable | None) -> str | None:
     return None
 
 
-def prepare_targets(loss: str | None, y: Sequence[Any], nout: int) -> list[Any]:
-    """Targets in the form ``loss`` expects, from class labels where needed.
+def _output_activation(model: Any) -> str | None:
+    """The activation of the model's last layer, when it can be read."""
+    act = getattr(model, "output_activation", None)
+    if isinstance(act, str):
+        return act
+    last = model
+    while hasattr(last, "__len__") and hasattr(last, "__getitem__") and isinstance(last, Module):
+        if not len(last):
+            return None
+        last = last[-1]
+    if type(last).__name__ == "Sigmoid":
+        return "sigmoid"
+    act = getattr(last, "activation", None)
+    return act if isinstance(act, str) else None
 
-    ``hinge`` maps 0/1 labels to -1/+1; ``bce``/``bce_logits`` map -1/+1 to
-    0/1; ``mse`` one-hot encodes int labels for a model with several outputs.
-    Anything else is passed through.
 
-    >>> prepare_targets("hinge", [0, 1, 1], 1), prepare_targets("mse", [2, 0], 3)
-    ([-1, 1, 1], [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+class Targets:
+    """How ``fit`` reads targets: the task, the classes and the loss's encoding.
+
+    Built once from the training targets (:meth:`infer`); then encodes any
+    targets (training, test, validation) the same way and reads outputs back
+    as class indices for accuracy.
+
+    Attributes:
+        task: ``"classify"``, ``"regress"``, or None (a loss function of the
+            user's own: the targets are passed through as given).
+        loss: The loss name (None for a user's function not in the registry).
+        classes: The user's labels, sorted (classification), else None.
+        n_outputs: The model's number of outputs.
+        threshold: For one output, the cut that separates the two classes
+            when it differs from the loss's own rule (a sigmoid output read
+            by ``bce_logits`` or ``hinge``), else None.
     """
-    y = list(y)
-    labels = set(y) if all(isinstance(t, int) and not isinstance(t, bool) for t in y) else None
-    if loss == "hinge" and labels is not None and labels <= {0, 1}:
-        return [2 * t - 1 for t in y]
-    if loss in ("bce", "bce_logits") and labels is not None and labels <= {-1, 1}:
-        return [(t + 1) // 2 for t in y]
-    if loss == "mse" and nout > 1 and labels is not None:
-        if not all(0 <= t < nout for t in y):
-            raise ValueError(f"mse: class labels must be in 0..{nout - 1} for a model with "
-                             f"{nout} outputs")
-        return [[1.0 if j == t else 0.0 for j in range(nout)] for t in y]
-    return y
+
+    def __init__(self, task: str | None, loss: str | None, classes: list | None,
+                 n_outputs: int, threshold: float | None = None) -> None:
+        self.task, self.loss, self.classes = task, loss, classes
+        self.n_outputs, self.threshold = n_outputs, threshold
+        self.spec = loss_spec(loss) if loss is not None else None
+        self.index = {c: i for i, c in enumerate(classes)} if classes is not None else None
+
+    @classmethod
+    def infer(cls, y: list, loss: str | None, n_outputs: int, task: str | None = None,
+              custom: bool = False) -> Targets:
+        """Choose the task and the classes for training targets ``y``.
+
+        Class labels are strings, bools, or integers when the loss is a
+        classification loss, the model has several outputs (one-hot ``mse``),
+        or there are at most two distinct values (binary labels). Other
+        numbers, and rows of numbers, are regression targets.
+
+        Raises:
+            ValueError: The labels do not fit the loss or the model's outputs.
+        """
+        if task not in (None, "classify", "regress"):
+            raise ValueError(f"fit: task must be 'classify', 'regress' or None, got {task!r}")
+        rows = isinstance(y[0], list)
+        labels = not rows and all(is_label(t) for t in y)
+        symbolic = not rows and isinstance(y[0], (str, bool))
+        spec = loss_spec(loss) if loss is not None else None
+        if task is None:
+            if custom and not symbolic:
+                return cls(None, loss, None, n_outputs)
+            if symbolic:
+                task = "classify"
+            elif not labels:
+                task = "regress"
+            elif spec is not None and spec.kind == "classify":
+                task = "classify"
+            elif n_outputs > 1 or len(set(y)) <= 2:
+                task = "classify"
+            else:
+                task = "regress"
+        if task == "regress":
+            if symbolic:
+                raise ValueError(f"fit: task='regress' needs numeric targets, but y holds "
+                                 f"{type(y[0]).__name__} labels such as {y[0]!r}")
+            if loss == "cross_entropy":
+                raise ValueError("fit: loss='cross_entropy' needs class labels, but y holds "
+                                 f"numbers such as {y[0]!r}; use loss='mse' for regression")
+            width = len(y[0]) if rows else 1
+            if width != n_outputs:
+                raise ValueError(f"fit: y has {width} target value(s) per sample but the "
+                                 f"model has {n_outputs} output(s); make them match")
+            return cls("regress", loss or "mse", None, n_outputs)
+        if rows:
+            raise ValueError("fit: task='classify' needs one label per sample, but y holds rows "
+                             f"of {len(y[0])} values")
+        if custom:
+            raise ValueError("fit: class labels need a loss given by name (one of "
+                             f"{', '.join(LOSSES)}), not a function")
+        classes = cls._classes(y, loss, n_outputs)
+        if len(classes) < 2:
+            raise ValueError(f"fit: y holds a single class ({classes[0]!r}); a classifier needs "
+                             "samples of at least two classes")
+        if loss is None:
+            loss = "bce_logits" if n_outputs == 1 else "cross_entropy"
+        cls._check_fit(loss, classes, n_outputs)
+        return cls("classify", loss, classes, n_outputs)
+
+    @staticmethod
+    def _classes(y: list, loss: str | None, n_outputs: int) -> list:
+        found = find_classes(y)
+        ints = all(isinstance(t, int) and not isinstance(t, bool) for t in found)
+        if n_outputs == 1 and len(found) == 1 and ints and found[0] in (-1, 0, 1):
+            # one class present: keep the binary pair its value belongs to
+            pair = [-1, 1] if found[0] == -1 or (found[0] == 1 and loss == "hinge") else [0, 1]
+            return pair
+        if n_outputs > 1 and ints and all(0 <= t < n_outputs for t in found):
+            return list(range(n_outputs))  # class indices, as PyTorch reads them
+        return found
+
+    @staticmethod
+    def _check_fit(loss: str, classes: list, n_outputs: int) -> None:
+        k = len(classes)
+        shown = ", ".join(map(repr, classes[:6])) + (", ..." if k > 6 else "")
+        if n_outputs == 1:
+            if loss == "cross_entropy":
+                raise ValueError("fit: loss='cross_entropy' needs one output per class, but the "
+                                 f"model has 1 output; give it {max(k, 2)} outputs, or use "
+                                 "loss='bce_logits' for two classes")
+            if k > 2:
+                raise ValueError(f"fit: the model has 1 output, which separates 2 classes, but "
+                                 f"y has {k} classes ({shown}); give the model {k} outputs and "
+                                 "use loss='cross_entropy'")
+            return
+        if loss in ("bce", "bce_logits", "hinge"):
+            raise ValueError(f"fit: loss={loss!r} is for two classes and one output per "
+                             f"sample, but the model has {n_outputs} outputs and y has {k} "
+                             f"classes ({shown}); use loss='cross_entropy' (softmax over the "
+                             "outputs)")
+        if k > n_outputs:
+            raise ValueError(f"fit: y has {k} classes ({shown}) but the model has only "
+                             f"{n_outputs} outputs; give it {k} outputs")
+        if k < n_outputs and not all(isinstance(c, int) for c in classes):
+            raise ValueError(f"fit: the model has {n_outputs} outputs but y has {k} classes "
+                             f"({shown}); give it {k} outputs")
+
+    def indices(self, y: list, name: str = "y") -> list[int]:
+        """Class indices of labels ``y``.
+
+        Raises:
+            ValueError: A label is not one of the training classes.
+        """
+        out = []
+        for i, t in enumerate(y):
+            j = self.index.get(t) if not isinstance(t, list) else None
+            if j is None:
+                raise ValueError(f"{name}: row {i} has label {t!r}, which is not one of the "
+                                 f"training classes {self.classes!r}")
+            out.append(j)
+        return out
+
+    def encode(self, y: list, name: str = "y") -> tuple[list, list[int] | None]:
+        """``(targets for the loss, class indices or None)``."""
+        if self.task == "classify":
+            idx = self.indices(y, name)
+            return [self.spec.encode(j, self.n_outputs) for j in idx], idx
+        if self.task == "regress":
+            width = len(y[0]) if isinstance(y[0], list) else 1
+            if width != self.n_outputs or any(isinstance(t, str) for t in y):
+                raise ValueError(f"{name}: expected {self.n_outputs} numeric target(s) per "
+                                 f"sample, got {y[0]!r}")
+        return y, None
+
+    def decide(self, row: list[float]) -> int:
+        """The class index a row of outputs predicts."""
+        if self.threshold is not None and len(row) == 1:
+            return int(row[0] > self.threshold)
+        return self.spec.decide(row)
+
+    def accuracy(self, outputs: Sequence[Any], idx: Sequence[int] | None) -> float | None:
+        """Fraction of ``outputs`` (floats or lists) whose decision equals ``idx``."""
+        if idx is None or not outputs:
+            return None
+        right = sum(self.decide(o if isinstance(o, list) else [o]) == j
+                    for o, j in zip(outputs, idx, strict=True))
+        return right / len(idx)
+
+    def meta(self) -> dict[str, Any]:
+        """The part of ``model.meta`` that describes the targets."""
+        meta: dict[str, Any] = {"task": self.task, "classes": self.classes, "loss": self.loss}
+        if self.threshold is not None:
+            meta["threshold"] = self.threshold
+        return meta
 
 
-def accuracy(loss: str | None, outputs: Sequence[Any], targets: Sequence[Any]) -> float | None:
-    """Fraction of correct predictions, read the way ``loss`` reads outputs.
+def class_weights(class_weight: str | dict | None, idx: list[int],
+                  classes: list) -> list[float] | None:
+    """Per-class weights in class-index order, scikit-learn's ``class_weight``.
 
-    ``hinge``: sign of the score; ``bce``: probability above 0.5;
-    ``bce_logits``: logit above 0; ``cross_entropy``: argmax; ``mse``: argmax
-    for several outputs, else a threshold halfway between the two label values.
-    Returns None when accuracy does not apply (e.g. regression targets).
+    ``"balanced"`` gives ``n_samples / (n_classes * count(class))``
+    (``sklearn.utils.class_weight.compute_class_weight``); a mapping gives
+    ``{label: weight}`` (missing labels weigh 1).
 
-    Args:
-        loss: The loss name.
-        outputs: Model outputs as floats (or lists of floats).
-        targets: Targets as prepared by :func:`prepare_targets`.
+    Raises:
+        ValueError: An unknown string, a label that is not a class, a weight
+            that is not a finite number >= 0, or a class absent with "balanced".
 
-    >>> accuracy("cross_entropy", [[0.1, 2.0], [3.0, 1.0]], [1, 1])
-    0.5
+    >>> class_weights("balanced", [0, 0, 0, 1], [0, 1])
+    [0.6666666666666666, 2.0]
     """
-    if not outputs:
+    if class_weight is None:
         return None
-    multi = isinstance(outputs[0], list)
-    if loss == "cross_entropy" or (loss == "mse" and multi):
-        if loss == "mse":
-            targets = [_argmax(t) for t in targets]
-        return sum(_argmax(o) == t for o, t in zip(outputs, targets, strict=True)) / len(outputs)
-    if multi:
-        outputs = [v for o in outputs for v in o]
-        targets = [v for t in targets for v in (t if isinstance(t, list) else [t])]
-    if loss == "hinge":
-        cut, tcut = 0.0, 0.0
-    elif loss == "bce":
-        cut, tcut = 0.5, 0.5
-    elif loss == "bce_logits":
-        cut, tcut = 0.0, 0.5
-    elif loss == "mse" and set(targets) <= {0, 1}:
-        cut, tcut = 0.5, 0.5
-    elif loss == "mse" and set(targets) <= {-1, 1}:
-        cut, tcut = 0.0, 0.0
-    else:
-        return None
-    right = sum((o > cut) == (t > tcut) for o, t in zip(outputs, targets, strict=True))
-    return right / len(outputs)
+    k = len(classes)
+    if class_weight == "balanced":
+        counts = [0] * k
+        for j in idx:
+            counts[j] += 1
+        missing = [classes[j] for j in range(k) if not counts[j]]
+        if missing:
+            raise ValueError(f"fit: class_weight='balanced' but class(es) {missing!r} have no "
+                             "training samples")
+        return [len(idx) / (k * c) for c in counts]
+    if not isinstance(class_weight, dict):
+        raise ValueError(f"fit: class_weight must be 'balanced', a dict {{label: weight}} or "
+                         f"None, got {class_weight!r}")
+    weights = [1.0] * k
+    for label, w in class_weight.items():
+        if label not in classes:
+            raise ValueError(f"fit: class_weight has label {label!r}, which is not one of the "
+                             f"classes {classes!r}")
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < math.inf:
+            raise ValueError(f"fit: class_weight[{label!r}] must be a finite number >= 0, got "
+                             f"{w!r}")
+        weights[classes.index(label)] = float(w)
+    return weights
 
 
-def _argmax(xs: Sequence[float]) -> int:
-    return max(range(len(xs)), key=xs.__getitem__)
+def _loss_options(loss: str, weights: list[float] | None) -> dict[str, Any]:
+    """The class weights as the loss takes them (PyTorch's ``weight``/``pos_weight``)."""
+    if weights is None:
+        return {}
+    if loss == "cross_entropy":
+        return {"weight": weights}
+    if loss == "bce_logits":
+        if weights[0] == 0.0:
+            raise ValueError("fit: class_weight gives the negative class weight 0; bce_logits "
+                             "weighs positives by pos_weight = w1 / w0")
+        return {"pos_weight": weights[1] / weights[0]}
+    raise ValueError(f"fit: class_weight works with loss='cross_entropy' (PyTorch's weight=) "
+                     f"or 'bce_logits' (pos_weight=), not {loss!r}")
+
+
+def _weighted_loss(loss: str, options: dict[str, Any]) -> Callable[..., Value]:
+    """The batch loss function, with the loss's options (class weights) applied."""
+    fn = LOSSES[loss]
+    if not options:
+        return fn
+    return lambda outputs, targets: fn(outputs, targets, **options)
+
+
+# -- steppers --------------------------------------------------------------------------
 
 
 def _data(out: Any) -> Any:
@@ -213,15 +423,14 @@ def _data(out: Any) -> Any:
     return [v.data for v in out]
 
 
-# -- one step --------------------------------------------------------------------------
-
-
 def dynamic_step(model: Module, params: list[Value], X: Sequence[Any], y: Sequence[Any],
-                 loss_fn: Callable[..., Value], l2: float) -> tuple[float, list[Any]]:
+                 loss_fn: Callable[..., Value], l2: float,
+                 decayed: list[Value] | None = None) -> tuple[float, list[Any]]:
     """One training step's gradient work on one batch, with the dynamic graph.
 
-    Forward every sample, take the loss (plus ``l2 * sum(p * p)``), reset the
-    gradients and backpropagate. The optimizer's update is left to the caller.
+    Forward every sample, take the loss (plus ``l2 * sum(p * p)`` over
+    ``decayed``, default ``params``), reset the gradients and backpropagate.
+    The optimizer's update is left to the caller.
 
     Args:
         model: The model (called on each input).
@@ -230,6 +439,7 @@ def dynamic_step(model: Module, params: list[Value], X: Sequence[Any], y: Sequen
         y: The batch's targets (as the loss expects them).
         loss_fn: ``loss_fn(outputs, targets) -> Value``.
         l2: The L2 penalty coefficient (0 for none).
+        decayed: The parameters the penalty covers (default: all of ``params``).
 
     Returns:
         ``(loss, outputs)``: the objective's value and the outputs as floats.
@@ -244,7 +454,7 @@ def dynamic_step(model: Module, params: list[Value], X: Sequence[Any], y: Sequen
         outputs = [model(x) for x in X]
         loss = loss_fn(outputs, y)
         if l2:
-            loss = loss + l2_penalty(params, l2)
+            loss = loss + l2_penalty(params if decayed is None else decayed, l2)
         for p in params:
             p.grad = None
         loss.backward()
@@ -254,14 +464,157 @@ def dynamic_step(model: Module, params: list[Value], X: Sequence[Any], y: Sequen
     return loss.data, [_data(o) for o in outputs]
 
 
-def evaluate(model: Module, X: Sequence[Any], y: Sequence[Any],
-             loss: str | Callable = "cross_entropy") -> tuple[float, float | None]:
+def _forward(model: Module, X: Sequence[Any], y: Sequence[Any],
+             loss_fn: Callable[..., Value]) -> tuple[float, list[Any]]:
+    """Data loss and outputs in evaluation mode, without a graph; the mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            outputs = [model(x) for x in X]
+            value = loss_fn(outputs, y).data
+    finally:
+        model.train(was_training)
+    return value, [_data(o) for o in outputs]
+
+
+class DynamicStepper:
+    """Runs batches on the scalar graph (C5's stepper protocol).
+
+    Args:
+        model: The model.
+        loss_fn: ``loss_fn(outputs, targets) -> Value`` (the batch mean).
+        optimizer: Its ``step()`` follows each backward pass.
+        l2: The L2 coefficient.
+        l2_bias: Whether the penalty covers biases too (True: every
+            parameter, micrograd's demo; False: only parameters whose name
+            does not end in ``b``/``bias``, as a PyTorch parameter group
+            without weight decay on biases).
+        step_fn: Replaces :func:`dynamic_step` (``fit(step=...)``).
+    """
+
+    def __init__(self, model: Module, loss_fn: Callable[..., Value], optimizer: Optimizer,
+                 l2: float = 0.0, l2_bias: bool = True,
+                 step_fn: Callable[..., tuple[float, list[Any]]] | None = None) -> None:
+        self.model, self.loss_fn, self.optimizer, self.l2 = model, loss_fn, optimizer, l2
+        self.params = model.parameters()
+        self.decayed = None if l2_bias else decayed_parameters(model)
+        self.step_fn = step_fn
+
+    def step(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, list[Any]]:
+        """Forward, backward and one optimizer update; ``(loss, outputs)``."""
+        if self.step_fn is not None:
+            value, outputs = self.step_fn(self.model, self.params, X, targets, self.loss_fn,
+                                          self.l2)
+        else:
+            value, outputs = dynamic_step(self.model, self.params, X, targets, self.loss_fn,
+                                          self.l2, self.decayed)
+        self.optimizer.step()
+        return value, outputs
+
+    def forward(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, list[Any]]:
+        """Data loss and outputs in evaluation mode, no graph kept."""
+        return _forward(self.model, X, targets, self.loss_fn)
+
+    def sync(self) -> None:
+        """Nothing to write back: the parameters are the model's own."""
+
+
+class _FallbackStepper:
+    """The compiled stepper, until a model's trace cannot be reused (Python control
+    flow on the data: ``TraceError``, raised before any update); then the dynamic
+    stepper for good, from the parameters and optimizer state the compiled one
+    wrote back."""
+
+    def __init__(self, compiled: Any, dynamic: DynamicStepper) -> None:
+        self.compiled, self.dynamic = compiled, dynamic
+
+    def _run(self, method: str, X: Sequence[Any], targets: Sequence[Any]
+             ) -> tuple[float, list[Any]]:
+        if self.compiled is not None:
+            from engine.compile import TraceError
+
+            try:
+                return getattr(self.compiled, method)(X, targets)
+            except TraceError:
+                self.compiled.sync()
+                self.compiled = None
+        return getattr(self.dynamic, method)(X, targets)
+
+    def step(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, list[Any]]:
+        return self._run("step", X, targets)
+
+    def forward(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, list[Any]]:
+        return self._run("forward", X, targets)
+
+    def sync(self) -> None:
+        if self.compiled is not None:
+            self.compiled.sync()
+
+
+def make_stepper(backend: str, model: Module, loss: str | None,
+                 loss_fn: Callable[..., Value], optimizer: Optimizer, l2: float,
+                 X_example: Sequence[Any], *, l2_bias: bool = True,
+                 loss_options: dict[str, Any] | None = None, track_grads: bool = False) -> Any:
+    """The stepper for ``fit(backend=...)``: the one place the backend is chosen.
+
+    ``"dynamic"``: :class:`DynamicStepper`. ``"compiled"``: the compiled
+    numpy path (``nn.compiled.compiled_stepper``), an error when it cannot
+    be used. ``"auto"``: compiled when it can be used, else dynamic. A
+    compiled stepper whose trace cannot be reused (Python control flow on the
+    data) hands over to the dynamic one (:class:`_FallbackStepper`).
+    ``loss_options`` are the loss's (``weight``, ``pos_weight``) as ``loss_fn``
+    applies them; ``track_grads`` asks for each step's gradients in ``p.grad``.
+
+    Raises:
+        ValueError: An unknown backend, or ``"compiled"`` when it cannot run.
+    """
+    if backend not in ("auto", "dynamic", "compiled"):
+        raise ValueError(f"fit: unknown backend {backend!r}; expected 'auto', 'dynamic' or "
+                         "'compiled'")
+    stepper = None
+    registered = loss is not None and (loss_fn is LOSSES.get(loss) or bool(loss_options))
+    if backend != "dynamic" and registered:
+        from nn.compiled import compiled_stepper
+
+        stepper = compiled_stepper(
+            model, loss, optimizer, l2, X_example, **(loss_options or {}),
+            l2_params=None if l2_bias else decayed_parameters(model), write_grads=track_grads)
+        if stepper is not None and backend == "auto":
+            stepper = _FallbackStepper(stepper, DynamicStepper(model, loss_fn, optimizer, l2,
+                                                               l2_bias))
+    if stepper is None:
+        if backend == "compiled":
+            raise ValueError("fit: backend='compiled' needs numpy (pip install 'dagrad[speed]'),"
+                             " a loss given by name, not a function, and a model the compiled "
+                             "path can trace")
+        stepper = DynamicStepper(model, loss_fn, optimizer, l2, l2_bias)
+    return stepper
+
+
+def decayed_parameters(model: Module) -> list[Value]:
+    """The parameters L2 decays when biases are left out: every parameter whose
+    dotted name's last part is not ``b`` or ``bias``."""
+    return [p for name, p in model.named_parameters()
+            if name.rsplit(".", 1)[-1] not in ("b", "bias")]
+
+
+# -- evaluation ---------------------------------------------------------------------------
+
+
+def evaluate_loss(model: Module, X: Any, y: Any,
+                  loss: str | Callable = "cross_entropy") -> tuple[float, float | None]:
     """Data loss and accuracy of ``model`` on ``(X, y)``, without building a graph.
+
+    This is the training loop's view (``fit``'s ``test_loss`` and
+    ``test_acc``); :func:`nn.evaluate` gives the full metrics.
 
     Args:
         model: The model; evaluated in eval mode, then put back in its mode.
-        X: Inputs.
-        y: Targets, as given to :func:`fit` (class labels are converted).
+        X: Inputs (any array-like).
+        y: Targets, as given to :func:`fit` (labels are encoded with the
+            classes in ``model.meta`` when ``fit`` trained it, else as ``fit``
+            would).
         loss: A loss name or function.
 
     Returns:
@@ -269,17 +622,22 @@ def evaluate(model: Module, X: Sequence[Any], y: Sequence[Any],
     """
     name = _loss_name(loss)
     loss_fn = LOSSES[name] if isinstance(loss, str) else loss
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            outputs = [model(x) for x in X]
-            nout = 1 if isinstance(outputs[0], Value) else len(outputs[0])
-            targets = prepare_targets(name, y, nout)
-            value = loss_fn(outputs, targets).data
-    finally:
-        model.train(was_training)
-    return value, accuracy(name, [_data(o) for o in outputs], targets)
+    rows = as_inputs(X, "X")
+    targets_in = as_targets(y, "y")
+    meta = getattr(model, "meta", None) or {}
+    rows = apply_scaler(rows, meta.get("scaler"), "X")
+    nout = _num_outputs(model, rows[0])
+    if meta.get("task") == "classify" and meta.get("loss") == name:
+        plan = Targets("classify", name, meta["classes"], nout, meta.get("threshold"))
+    else:
+        plan = Targets.infer(targets_in, name, nout, custom=name is None)
+    targets, idx = plan.encode(targets_in)
+    value, outputs = _forward(model, rows, targets, loss_fn)
+    return value, plan.accuracy(outputs, idx)
+
+
+#: ``nn.train.evaluate``: the loss-and-accuracy view under its former name.
+evaluate = evaluate_loss
 
 
 # -- progress --------------------------------------------------------------------------
@@ -288,7 +646,7 @@ def evaluate(model: Module, X: Sequence[Any], y: Sequence[Any],
 class _Progress:
     """tqdm on a terminal when installed, else a plain line; nothing when quiet."""
 
-    def __init__(self, epochs: int, verbose: bool) -> None:
+    def __init__(self, epochs: int, verbose: bool, start: int = 0) -> None:
         self.epochs, self.verbose, self.bar = epochs, verbose, None
         self.every = max(1, epochs // 10)
         if verbose and sys.stderr.isatty():
@@ -297,7 +655,7 @@ class _Progress:
             except ImportError:
                 pass
             else:
-                self.bar = tqdm(total=epochs, unit="epoch", leave=True)
+                self.bar = tqdm(total=epochs, initial=start, unit="epoch", leave=True)
 
     def update(self, epoch: int, stats: dict[str, float | None]) -> None:
         if not self.verbose:
@@ -315,6 +673,83 @@ class _Progress:
             self.bar.close()
 
 
+# -- checkpoints -------------------------------------------------------------------------
+
+
+def _module_rngs(model: Module) -> dict[str, random.Random]:
+    """Every ``random.Random`` a module holds (Dropout's masks), by module and attribute."""
+    out = {}
+    for mod_name, m in model.named_modules():
+        for attr, value in vars(m).items():
+            if isinstance(value, random.Random):
+                out[f"{mod_name}:{attr}"] = value
+    return out
+
+
+def _rng_state(r: random.Random) -> list:
+    version, internal, gauss = r.getstate()
+    return [version, list(internal), gauss]
+
+
+def _set_rng_state(r: random.Random, state: list) -> None:
+    r.setstate((state[0], tuple(state[1]), state[2]))
+
+
+def _schedule_state(schedule: Any) -> dict[str, Any] | None:
+    if not isinstance(schedule, LRScheduler):
+        return None
+    if hasattr(schedule, "state_dict"):
+        return schedule.state_dict()
+    return {"base_lr": schedule.base_lr, "last_epoch": schedule.last_epoch}
+
+
+def _load_schedule_state(schedule: Any, state: dict[str, Any] | None) -> None:
+    if not isinstance(schedule, LRScheduler) or state is None:
+        return
+    if hasattr(schedule, "load_state_dict"):
+        schedule.load_state_dict(state)
+    else:
+        schedule.base_lr, schedule.last_epoch = state["base_lr"], state["last_epoch"]
+
+
+def _write_checkpoint(path: str, *, model: Module, optimizer: Optimizer, schedule: Any,
+                      loader: datasets.Batches, history: History, epoch: int,
+                      early: dict[str, Any] | None) -> None:
+    from nn.io import atomic_write_text
+
+    state = {
+        "format": CHECKPOINT_FORMAT, "version": 1, "epoch": epoch,
+        "model_class": type(model).__name__, "model": model.state_dict(),
+        "meta": getattr(model, "meta", None) or {},
+        "optimizer": optimizer.state_dict(), "schedule": _schedule_state(schedule),
+        "rng": {"shuffle": _rng_state(loader.rng),
+                "modules": {k: _rng_state(r) for k, r in _module_rngs(model).items()}},
+        "history": history.as_dict(), "early_stopping": early,
+    }
+    atomic_write_text(path, json.dumps(state) + "\n")
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON dict of a checkpoint file written by ``fit(checkpoint=...)``.
+
+    Raises:
+        ValueError: The file is missing, not JSON, or not a dagrad checkpoint.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            state = json.load(f)
+    except OSError as e:
+        raise ValueError(f"fit: cannot read checkpoint {os.fspath(path)!r}: {e.strerror}") \
+            from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"fit: checkpoint {os.fspath(path)!r} is not valid JSON ({e})") \
+            from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"fit: {os.fspath(path)!r} is not a dagrad checkpoint (no "
+                         f"'format': {CHECKPOINT_FORMAT!r})")
+    return state
+
+
 # -- fit -----------------------------------------------------------------------------
 
 
@@ -329,11 +764,9 @@ def _layer_groups(model: Module) -> list[tuple[str, list[Value]]]:
 
 
 def _num_outputs(model: Module, x: Any) -> int:
-    """The model's output count: its ``nout``, else from one forward pass in eval
-    mode without a graph (so layers with running statistics are not changed)."""
-    nout = getattr(model, "nout", None)
-    if isinstance(nout, int):
-        return nout
+    """The model's output count from one forward pass in eval mode without a
+    graph (so layers with running statistics are not changed; the model's own
+    error for a wrong input shows before training)."""
     was_training = model.training
     model.eval()
     try:
@@ -341,12 +774,24 @@ def _num_outputs(model: Module, x: Any) -> int:
             out = model(x)
     finally:
         model.train(was_training)
-    return 1 if isinstance(out, Value) else len(out)
+    return 1 if isinstance(out, (Value, int, float)) else len(out)
+
+
+def _check_lr(lr: Any) -> None:
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise ValueError(f"fit: lr must be a finite number > 0, got {lr!r}")
 
 
 def _make_optimizer(optimizer: Optimizer | str | None, lr: float | None,
                     params: list[Value]) -> Optimizer:
+    if lr is not None:
+        _check_lr(lr)
     if isinstance(optimizer, Optimizer):
+        ids = [id(p) for p in optimizer.params]
+        if len(set(ids)) != len(ids):
+            i = next(i for i, v in enumerate(ids) if ids.index(v) != i)
+            raise ValueError(f"fit: the optimizer's parameter {i} appears twice (it would be "
+                             "updated twice per step); give each parameter once")
         if lr is not None:
             optimizer.lr = lr
         return optimizer
@@ -354,117 +799,293 @@ def _make_optimizer(optimizer: Optimizer | str | None, lr: float | None,
     if name not in OPTIMIZERS:
         raise ValueError(f"fit: unknown optimizer {optimizer!r}; expected an Optimizer or one "
                          f"of {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name](params, lr=DEFAULT_LR[name] if lr is None else lr)
+    cls = OPTIMIZERS[name]
+    return cls(params, lr=cls.default_lr if lr is None else lr)
 
 
-def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *,
+def _refuse_batch_norm(model: Module) -> None:
+    for name, m in model.named_modules():
+        if type(m).__name__ in ("BatchNorm1d", "BatchNorm2d"):
+            raise ValueError(
+                f"fit: {type(m).__name__} at {name or 'the model'!r} normalizes over a batch, "
+                "but fit calls the model one sample at a time; train it with your own loop "
+                "(model(batch), see nn.norm) or use LayerNorm, which normalizes each sample")
+
+
+def _flat(rows: list) -> bool:
+    return all(isinstance(r, list) and (not r or not isinstance(r[0], list)) for r in rows)
+
+
+def _split_validation(n: int, idx: list[int] | None, fraction: float,
+                      rng: int) -> tuple[list[int], list[int]]:
+    """Training and validation row numbers; stratified by class when ``idx`` is given."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fit: validation_fraction must be in (0, 1), got {fraction!r}")
+    order = list(range(n))
+    try:
+        train, val, _, _ = datasets.train_test_split(
+            order, order if idx is None else idx, fraction, rng=rng, stratify=idx is not None)
+    except ValueError as e:
+        raise ValueError(f"fit: cannot split a validation set off {n} samples ({e})") from None
+    return train, val
+
+
+_MONITORS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "train_acc")
+
+
+def fit(model: Module, X: Any, y: Any, *,
         loss: str | Callable[..., Value] | None = None,
         optimizer: Optimizer | str | None = None, lr: float | None = None,
-        epochs: int = 100, batch_size: int | None = None,
-        X_test: Sequence[Any] | None = None, y_test: Sequence[Any] | None = None,
-        l2: float = 0.0,
+        epochs: int = 100, batch_size: int | None = None, drop_last: bool = False,
+        X_test: Any = None, y_test: Any = None,
+        l2: float = 0.0, l2_bias: bool = True,
         schedule: LRScheduler | Callable[[int], float] | None = None,
         rng: random.Random | int | None = 0, verbose: bool = True,
         track_grads: bool = False,
         callback: Callable[[int, History], Any] | None = None,
         step: Callable[..., tuple[float, list[Any]]] | None = None,
-        backend: str = "auto") -> History:
+        backend: str = "auto", task: str | None = None, standardize: bool = False,
+        class_weight: str | dict | None = None,
+        early_stopping: bool = False, monitor: str = "val_loss", patience: int = 10,
+        min_delta: float = 0.0, validation_fraction: float = 0.1,
+        restore_best_weights: bool = True,
+        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
+        resume: str | os.PathLike | None = None) -> History:
     """Train ``model`` on ``(X, y)`` and return the per-epoch :class:`History`.
 
-    Each epoch walks the batches; for each batch ``step`` (by default
-    :func:`dynamic_step`) computes the loss and gradients and the optimizer
-    updates the parameters. After the epoch the schedule advances and the
-    test set, if any, is evaluated without a graph.
+    Each epoch walks the batches; for each batch the stepper (see
+    :func:`make_stepper`) computes the loss and gradients and updates the
+    parameters. After the epoch the schedule advances and the test (and
+    validation) set, if any, is evaluated in eval mode without a graph.
+    Everything is checked before the first step: data (:mod:`nn.arrays`),
+    labels against the loss and the model's outputs, the learning rate, the
+    optimizer's parameters.
 
     Args:
-        model: The model to train (in place).
-        X: Training inputs (lists of numbers).
-        y: Training targets: class labels (converted as the loss needs, see
-            :func:`prepare_targets`) or target values.
+        model: The model to train (in place). Its train/eval mode is the same
+            afterwards as before. ``model.meta`` is set (see :mod:`nn.predict`).
+        X: Training inputs: a list, tuple, numpy array or DataFrame of samples
+            (rows of numbers, or nested lists such as ``[C][H][W]`` images).
+        y: Training targets: class labels (ints, bools, strings) or numbers
+            (regression; rows of numbers for several outputs).
         loss: A name (``"mse"``, ``"bce"``, ``"bce_logits"``,
             ``"cross_entropy"``, ``"hinge"``) or a function
-            ``loss(outputs, targets) -> Value``. Default: ``"bce_logits"`` for
-            a model with one output, ``"cross_entropy"`` otherwise.
-        optimizer: An :class:`~nn.optim.Optimizer`, or ``"sgd"``, ``"adam"``,
-            ``"adamw"`` (default ``"sgd"``), built over ``model.parameters()``.
-        lr: Learning rate for an optimizer given by name (default
-            :data:`DEFAULT_LR`), or a new one for a given optimizer.
-        epochs: Number of passes over the training set.
+            ``loss(outputs, targets) -> Value`` (the targets are then passed
+            as given). Default: ``"bce_logits"`` for labels and one output,
+            ``"cross_entropy"`` for labels and several outputs, ``"mse"``
+            for regression.
+        optimizer: An :class:`~nn.optim.Optimizer`, or a name of
+            :data:`nn.optim.OPTIMIZERS` (default ``"sgd"``), built over
+            ``model.parameters()``.
+        lr: Learning rate for an optimizer given by name (default: the
+            class's ``default_lr``), or a new one for a given optimizer.
+        epochs: The total number of passes over the training set (with
+            ``resume``, the run continues up to this epoch).
         batch_size: None for full batch, 1 for stochastic, ``k`` for mini-batches.
+        drop_last: Skip a last mini-batch smaller than ``batch_size`` (PyTorch's).
         X_test: Optional test inputs.
-        y_test: Optional test targets.
+        y_test: Optional test targets (read with the training classes).
         l2: L2 penalty coefficient added to the objective.
+        l2_bias: Whether the penalty covers biases (True, micrograd's demo)
+            or only weights (False, as a PyTorch parameter group with
+            ``weight_decay=0`` for biases).
         schedule: An :class:`~nn.optim.LRScheduler` (stepped after every
             epoch) or a function ``epoch index (from 0) -> lr``.
         rng: ``random.Random`` or seed for shuffling the batches.
         verbose: Show progress (tqdm on a terminal, else a line now and then).
         track_grads: Record the mean ``|grad|`` per layer per epoch.
-        callback: Called as ``callback(epoch, history)`` after every epoch.
+        callback: Called as ``callback(epoch, history)`` after every epoch;
+            returning :data:`STOP` (``True``) stops training after it
+            (``history.stop_reason == "callback"``). An exception it raises
+            propagates with the history so far as its ``history`` attribute.
         step: Replaces :func:`dynamic_step` (same signature and result).
-        backend: Who does a step's gradient work when ``step`` is not given:
-            ``"dynamic"`` (the scalar graph, :func:`dynamic_step`),
-            ``"compiled"`` (:func:`nn.compiled.compiled_step`: traced once to
-            numpy, the same results to about 1e-15, many times faster), or
-            ``"auto"`` (compiled when numpy is installed and the loss is given
-            by name, dynamic otherwise; models with dropout, batch norm or
-            data-dependent control flow fall back to dynamic by themselves).
+        backend: ``"dynamic"`` (the scalar graph), ``"compiled"`` (traced
+            once to numpy: the same results to about 1e-15, many times
+            faster) or ``"auto"`` (compiled when it can run, else dynamic).
+        task: ``"classify"`` or ``"regress"`` (default: inferred from ``y``).
+        standardize: Scale each input column to mean 0 and standard deviation 1
+            (scikit-learn's ``StandardScaler``, fitted on the training set),
+            and regression targets too; the scales go into ``model.meta`` and
+            every prediction applies them.
+        class_weight: ``"balanced"`` or ``{label: weight}``, scikit-learn's
+            meaning; passed to the loss as PyTorch's ``weight=``
+            (cross-entropy) or ``pos_weight = w1 / w0`` (bce_logits).
+        early_stopping: Stop when ``monitor`` has not improved by more than
+            ``min_delta`` for ``patience`` epochs (Keras's ``EarlyStopping``).
+            With ``monitor="val_loss"``/``"val_acc"``, ``validation_fraction``
+            of the training set is split off (stratified for classification,
+            as scikit-learn's ``MLPClassifier``).
+        monitor: One of ``val_loss``, ``val_acc``, ``test_loss``,
+            ``test_acc``, ``train_loss``, ``train_acc``.
+        patience: Epochs without improvement before stopping.
+        min_delta: The smallest change that counts as an improvement.
+        validation_fraction: The share of the training set held out.
+        restore_best_weights: On an early stop, put back the parameters of the
+            best epoch (Keras's ``restore_best_weights``).
+        checkpoint: A file to write atomically every ``checkpoint_every``
+            epochs and at the end: model, optimizer, schedule, random streams,
+            epoch, history and early-stopping state (JSON).
+        checkpoint_every: Epochs between checkpoints.
+        resume: A checkpoint to continue from: the run goes on bit for bit as
+            if it had never stopped (build the model, optimizer and schedule
+            as for the first run; their state is loaded).
 
     Returns:
-        The :class:`History`.
+        The :class:`History`; ``stop_reason`` says why training ended.
 
     Raises:
-        ValueError: Bad settings or data (unknown names, empty or mismatched data).
+        ValueError: Bad settings or data, named before the first step.
+        KeyboardInterrupt: Ctrl-C; the model keeps the parameters trained so
+            far and the exception carries ``history``.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
-    X, y = list(X), list(y)
-    if not X or len(X) != len(y):
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
+            or checkpoint_every < 1:
+        raise ValueError(f"fit: checkpoint_every must be an int >= 1, got {checkpoint_every!r}")
+    X = as_inputs(X, "X")
+    y = as_targets(y, "y")
+    if len(X) != len(y):
         raise ValueError(f"fit: got {len(X)} inputs and {len(y)} targets; need the same, "
                          "non-zero number")
     if (X_test is None) != (y_test is None):
         raise ValueError("fit: give both X_test and y_test, or neither")
+    if X_test is not None:
+        X_test, y_test = as_inputs(X_test, "X_test"), as_targets(y_test, "y_test")
+        if len(X_test) != len(y_test):
+            raise ValueError(f"fit: got {len(X_test)} test inputs and {len(y_test)} test "
+                             "targets; need the same number")
+    if early_stopping:
+        if monitor not in _MONITORS:
+            raise ValueError(f"fit: monitor must be one of {', '.join(_MONITORS)}, got "
+                             f"{monitor!r}")
+        if monitor.startswith("test") and X_test is None:
+            raise ValueError(f"fit: monitor={monitor!r} needs X_test and y_test")
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"fit: patience must be an int >= 0, got {patience!r}")
+    _refuse_batch_norm(model)
     params = model.parameters()
-    nout = _num_outputs(model, X[0])
-    if loss is None:
-        loss = "bce_logits" if nout == 1 else "cross_entropy"
+    if not params:
+        raise ValueError("fit: the model has no trainable parameters")
     name = _loss_name(loss)
     if isinstance(loss, str):
         if loss not in LOSSES:
             raise ValueError(f"fit: unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
-        loss_fn = LOSSES[loss]
-    elif callable(loss):
-        loss_fn = loss
-    else:
+    elif loss is not None and not callable(loss):
         raise TypeError(f"fit: loss must be a name or a function, got {type(loss).__name__}")
+    scaler = None
+    if standardize:
+        if not _flat(X):
+            raise ValueError("fit: standardize=True scales columns of flat feature rows; X "
+                             "holds nested samples (images, sequences): scale them yourself")
+        scaler = fit_scaler(X)
+        X = apply_scaler(X, scaler, "X")
+        if X_test is not None:
+            X_test = apply_scaler(X_test, scaler, "X_test")
+    nout = _num_outputs(model, X[0])
+    plan = Targets.infer(y, name, nout, task, custom=loss is not None and name is None)
+    if plan.task is not None:
+        name = plan.loss
+    targets, idx = plan.encode(y)
+    target_scaler = None
+    if standardize and plan.task == "regress":
+        target_scaler = fit_scaler([t if isinstance(t, list) else [t] for t in targets])
+        targets = [r if isinstance(targets[0], list) else r[0]
+                   for r in apply_scaler([t if isinstance(t, list) else [t] for t in targets],
+                                         target_scaler)]
+    if isinstance(loss, str) or loss is None:
+        loss_fn = None
+    else:
+        loss_fn = loss
+    act = _output_activation(model)
+    if plan.task == "classify" and act == "sigmoid" and nout == 1 and name != "bce" \
+            and name is not None and plan.spec.output != "probability":
+        warnings.warn(f"fit: the model ends in a sigmoid but loss={name!r} expects "
+                      f"{plan.spec.output} (unbounded scores); training goes on, and accuracy "
+                      "is read at output > 0.5, the sigmoid's midpoint. Drop the sigmoid, or "
+                      "use loss='bce'", stacklevel=2)
+        plan.threshold = 0.5
+    weights = class_weights(class_weight, idx, plan.classes) \
+        if class_weight is not None and plan.task == "classify" else None
+    if class_weight is not None and plan.task != "classify":
+        raise ValueError("fit: class_weight needs class labels (a classification task)")
+    loss_options: dict[str, Any] = {}
+    if loss_fn is None or (name is not None and loss_fn is LOSSES.get(name)):
+        loss_options = _loss_options(name, weights)
+        loss_fn = _weighted_loss(name, loss_options)
+    if plan.task is not None:
+        loss_spec(name).check(targets, nout)
+    test_targets = test_idx = None
+    if X_test is not None:
+        test_targets, test_idx = plan.encode(y_test, "y_test")
+        if target_scaler is not None:
+            test_targets = [r if isinstance(test_targets[0], list) else r[0] for r in
+                            apply_scaler([t if isinstance(t, list) else [t]
+                                          for t in test_targets], target_scaler)]
+    X_val = val_targets = val_idx = None
+    if early_stopping and monitor.startswith("val"):
+        train_rows, val_rows = _split_validation(len(X), idx, validation_fraction,
+                                                 rng if isinstance(rng, int) else 0)
+        X_val = [X[i] for i in val_rows]
+        val_targets = [targets[i] for i in val_rows]
+        X, targets = [X[i] for i in train_rows], [targets[i] for i in train_rows]
+        if idx is not None:
+            val_idx = [idx[i] for i in val_rows]
+            idx = [idx[i] for i in train_rows]
     opt = _make_optimizer(optimizer, lr, params)
-    targets = prepare_targets(name, y, nout)
-    loader = datasets.Batches(X, targets, batch_size, shuffle=True, rng=rng)
-    step = _choose_step(backend, loss) if step is None else step
+    meta = {**plan.meta(), "scaler": scaler, "target_scaler": target_scaler,
+            "n_features": len(X[0]) if _flat(X) else None}
+    if plan.task is not None:
+        model.meta = meta
+    # batches carry (target, class index) pairs so accuracy can be read per batch
+    loader = datasets.Batches(X, list(zip(targets, idx or [None] * len(targets), strict=True)),
+                              batch_size, shuffle=True, rng=rng, drop_last=drop_last)
+    if len(loader) == 0:
+        raise ValueError(f"fit: batch_size={batch_size} with drop_last=True leaves no batch of "
+                         f"the {len(X)} training samples")
     groups = _layer_groups(model) if track_grads else []
     history = History(grad_norms={g: [] for g, _ in groups})
-    progress = _Progress(epochs, verbose)
+    early: dict[str, Any] | None = None
+    if early_stopping:
+        early = {"best": None, "best_epoch": None, "wait": 0, "best_state": None}
+    start = 0
+    if resume is not None:
+        start, history, early = _resume(resume, model, opt, schedule, loader, early)
+    stepper = make_stepper(backend, model, name, loss_fn, opt, l2, X, l2_bias=l2_bias,
+                           loss_options=loss_options, track_grads=track_grads) \
+        if step is None else DynamicStepper(model, loss_fn, opt, l2, l2_bias, step_fn=step)
+    progress = _Progress(epochs, verbose, start)
+    was_training = model.training
     model.train()
+    reason = "completed"
+    epoch = start
     try:
-        for k in range(epochs):
+        for k in range(start, epochs):
             if callable(schedule) and not isinstance(schedule, LRScheduler):
                 opt.lr = float(schedule(k))
+                _check_lr(opt.lr)
             total = 0.0
             outs: list[Any] = []
             seen: list[Any] = []
             grad_sums = [0.0] * len(groups)
-            for Xb, yb in loader:
-                value, batch_out = step(model, params, Xb, yb, loss_fn, l2)
+            value = 0.0
+            lr_used = opt.lr
+            for Xb, pairs in loader:
+                yb = [t for t, _ in pairs]
+                value, batch_out = stepper.step(Xb, yb)
                 total += value * len(Xb)
                 outs.extend(batch_out)
-                seen.extend(yb)
+                seen.extend(j for _, j in pairs)
                 for i, (_, ps) in enumerate(groups):
                     grad_sums[i] += sum(abs(float(p.grad)) for p in ps
                                         if p.grad is not None) / len(ps)
-                opt.step()
-            history.epoch.append(k + 1)
-            history.lr.append(opt.lr)
-            history.train_loss.append(value if len(loader) == 1 else total / len(X))
-            acc = accuracy(name, outs, seen)
+            stepper.sync()
+            epoch = k + 1
+            n_seen = len(seen)
+            history.epoch.append(epoch)
+            history.lr.append(lr_used)
+            history.train_loss.append(value if len(loader) == 1 else total / n_seen)
+            acc = plan.accuracy(outs, seen) if idx is not None else None
             if acc is not None:
                 history.train_acc.append(acc)
             for (g, _), s in zip(groups, grad_sums, strict=True):
@@ -473,211 +1094,103 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *,
                 schedule.step()
             stats = {"loss": history.train_loss[-1], "acc": acc}
             if X_test is not None:
-                test_loss, test_acc = evaluate(model, X_test, y_test, loss)
+                test_loss, test_out = stepper.forward(X_test, test_targets)
+                test_acc = plan.accuracy(test_out, test_idx)
                 history.test_loss.append(test_loss)
                 if test_acc is not None:
                     history.test_acc.append(test_acc)
                 stats.update(test_loss=test_loss, test_acc=test_acc)
-            progress.update(k + 1, stats)
-            if callback is not None:
-                callback(k + 1, history)
+            if X_val is not None:
+                val_loss, val_out = stepper.forward(X_val, val_targets)
+                val_acc = plan.accuracy(val_out, val_idx)
+                history.val_loss.append(val_loss)
+                if val_acc is not None:
+                    history.val_acc.append(val_acc)
+                stats.update(val_loss=val_loss, val_acc=val_acc)
+            progress.update(epoch, stats)
+            history.stopped_epoch = epoch
+            stop = False
+            if early is not None:
+                stop = _early_step(early, history, monitor, min_delta, patience, model, epoch)
+                if stop:
+                    reason = "early_stopping"
+            if callback is not None and callback(epoch, history) is STOP and not stop:
+                stop, reason = True, "callback"
+            if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == epochs
+                                           or stop):
+                history.stop_reason = reason if (stop or epoch == epochs) else ""
+                _write_checkpoint(os.fspath(checkpoint), model=model, optimizer=opt,
+                                  schedule=schedule, loader=loader, history=history,
+                                  epoch=epoch, early=early)
+            if stop:
+                break
+    except BaseException as e:
+        stepper.sync()
+        history.stop_reason = "interrupted" if isinstance(e, KeyboardInterrupt) \
+            else f"error: {type(e).__name__}"
+        history.stopped_epoch = epoch
+        e.history = history  # type: ignore[attr-defined]
+        raise
     finally:
         progress.close()
+        model.train(was_training)
+    if reason == "early_stopping" and restore_best_weights and early["best_state"] is not None:
+        model.load_state_dict(early["best_state"])
+    history.stop_reason = reason
+    history.stopped_epoch = epoch
+    if early is not None:
+        history.best_epoch = early["best_epoch"]
     return history
 
 
-def _choose_step(backend: str, loss: Any) -> Callable[..., tuple[float, list[Any]]]:
-    """The step function for ``fit(backend=...)``."""
-    if backend not in ("auto", "dynamic", "compiled"):
-        raise ValueError(f"fit: unknown backend {backend!r}; expected 'auto', 'dynamic' or "
-                         "'compiled'")
-    if backend == "dynamic":
-        return dynamic_step
-    from nn.compiled import compiled_step  # numpy, if any, is imported only here
-
-    step = compiled_step(loss)
-    if step is None:
-        if backend == "compiled":
-            raise ValueError("fit: backend='compiled' needs numpy (pip install 'dagrad[speed]') "
-                             "and a loss given by name, not a function")
-        return dynamic_step
-    return step
-
-
-# -- the command line -------------------------------------------------------------------
-
-_NOISE = {"moons": 0.1, "circles": 0.05, "spirals": 0.2, "xor": 0.1, "blobs": 0.8}
+def _early_step(early: dict[str, Any], history: History, monitor: str, min_delta: float,
+                patience: int, model: Module, epoch: int) -> bool:
+    """Keras's EarlyStopping after one epoch; True when training should stop."""
+    values = getattr(history, monitor)
+    if not values:
+        raise ValueError(f"fit: monitor={monitor!r} has no values (is there accuracy for "
+                         "this task?)")
+    current = values[-1]
+    better_is_lower = monitor.endswith("loss")
+    best = early["best"]
+    if best is None or (current < best - min_delta if better_is_lower
+                        else current > best + min_delta):
+        early.update(best=current, best_epoch=epoch, wait=0, best_state=model.state_dict())
+        history.best_epoch = epoch
+        return False
+    early["wait"] += 1
+    return early["wait"] >= patience
 
 
-def _positive_int(text: str) -> int:
+def _resume(path: str | os.PathLike, model: Module, opt: Optimizer, schedule: Any,
+            loader: datasets.Batches,
+            early: dict[str, Any] | None) -> tuple[int, History, dict[str, Any] | None]:
+    state = read_checkpoint(path)
+    where = os.fspath(path)
+    if state.get("model_class") != type(model).__name__:
+        raise ValueError(f"fit: checkpoint {where!r} is for a {state.get('model_class')}, not "
+                         f"a {type(model).__name__}")
     try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
-    return n
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not x >= 0 or math.isinf(x):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return x
-
-
-def _positive_float(text: str) -> float:
-    x = _nonneg_float(text)
-    if x == 0:
-        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
-    return x
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``dagrad-train`` argument parser."""
-    p = argparse.ArgumentParser(
-        prog="dagrad-train",
-        description="Train a dagrad MLP on a toy 2-D data set; write the model, its history "
-                    "and (with matplotlib) a loss curve and a decision boundary.",
-    )
-    p.add_argument("--dataset", choices=sorted(datasets.DATASETS), default="moons")
-    p.add_argument("--samples", type=_positive_int, default=200, help="points (default 200)")
-    p.add_argument("--noise", type=_nonneg_float, default=None,
-                   help="data noise (default: per data set; blobs: cluster std)")
-    p.add_argument("--classes", type=_positive_int, default=3,
-                   help="classes for spirals and blobs (default 3)")
-    p.add_argument("--hidden", type=_positive_int, nargs="*", default=[16, 16],
-                   help="hidden layer widths (default 16 16)")
-    p.add_argument("--activation", choices=["relu", "tanh", "sigmoid", "linear"],
-                   default="relu")
-    p.add_argument("--init", choices=["uniform", "xavier", "he", "xavier_normal", "he_normal"],
-                   default="uniform")
-    p.add_argument("--loss", choices=["auto", *LOSSES], default="auto",
-                   help="default: hinge for 2 classes (micrograd's demo), else cross_entropy")
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
-    p.add_argument("--lr", type=_positive_float, default=None,
-                   help="learning rate (default: 1.0 for sgd, 0.05 for adam/adamw)")
-    p.add_argument("--momentum", type=_nonneg_float, default=0.0, help="SGD momentum")
-    p.add_argument("--schedule", choices=["none", "linear", "step", "cosine"], default="linear",
-                   help="lr schedule over the epochs (default linear: lr -> 0.1 lr)")
-    p.add_argument("--epochs", type=_positive_int, default=100)
-    p.add_argument("--batch-size", type=_positive_int, default=None,
-                   help="default: full batch")
-    p.add_argument("--l2", type=_nonneg_float, default=1e-4, help="L2 penalty (default 1e-4)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--test-size", type=float, default=0.25,
-                   help="test fraction in [0, 1) (default 0.25; 0: no test set)")
-    p.add_argument("--backend", choices=["auto", "dynamic", "compiled"], default="auto",
-                   help="compiled numpy path (auto: when numpy is installed) or the scalar graph")
-    p.add_argument("--history-format", choices=["json", "csv"], default="json")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG pictures")
-    p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (argparse exits 2 on bad arguments)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.samples < 4:
-        parser.error(f"--samples must be at least 4, got {args.samples}")
-    if not 0 <= args.test_size < 1:
-        parser.error(f"--test-size must be in [0, 1), got {args.test_size}")
-    noise = _NOISE[args.dataset] if args.noise is None else args.noise
-    say = (lambda *a: None) if args.quiet else print
-    gen = args.dataset
-    if gen == "spirals":
-        X, y = datasets.make_spirals(args.samples, args.classes, noise, rng=args.seed)
-    elif gen == "blobs":
-        X, y = datasets.make_blobs(args.samples, args.classes, cluster_std=noise,
-                                   center_box=(-3.0, 3.0), rng=args.seed)
-    else:
-        X, y = datasets.DATASETS[gen](args.samples, noise=noise, rng=args.seed)
-    n_classes = max(y) + 1
-    loss = args.loss
-    if loss == "auto":
-        loss = "hinge" if n_classes == 2 else "cross_entropy"
-    if loss in ("hinge", "bce", "bce_logits") and n_classes != 2:
-        parser.error(f"--loss {loss} needs 2 classes but {gen} has {n_classes}; "
-                     "use cross_entropy or mse")
-    nout = 1 if loss in ("hinge", "bce", "bce_logits") or (loss == "mse" and n_classes == 2) \
-        else n_classes
-    if args.test_size > 0:
-        try:
-            X_train, X_test, y_train, y_test = datasets.train_test_split(
-                X, y, args.test_size, rng=args.seed)
-        except ValueError as e:
-            parser.error(str(e))
-    else:
-        X_train, X_test, y_train, y_test = X, None, y, None
-    model = MLP(2, [*args.hidden, nout], activation=args.activation,
-                output_activation="sigmoid" if loss == "bce" else None, init=args.init,
-                rng=random.Random(args.seed))
-    lr = args.lr if args.lr is not None else (1.0 if args.optimizer == "sgd" else 0.05)
-    if args.optimizer == "sgd":
-        opt = OPTIMIZERS["sgd"](model, lr=lr, momentum=args.momentum)
-    else:
-        opt = OPTIMIZERS[args.optimizer](model, lr=lr)
-    schedule: LRScheduler | None = {
-        "none": lambda: None,
-        "linear": lambda: LinearLR(opt, 1.0, 0.1, args.epochs),
-        "step": lambda: StepLR(opt, max(1, args.epochs // 3), 0.3),
-        "cosine": lambda: CosineAnnealingLR(opt, args.epochs, 0.0),
-    }[args.schedule]()
-    say(f"dagrad-train: {gen} ({len(X_train)} train"
-        + (f", {len(X_test)} test" if X_test is not None else "")
-        + f" points), MLP 2 -> {[*args.hidden, nout]} {args.activation}, "
-        + f"{model.num_parameters()} parameters, {loss} loss, {args.optimizer} lr {lr}")
-    start = time.perf_counter()
-    history = fit(model, X_train, y_train, loss=loss, optimizer=opt, epochs=args.epochs,
-                  batch_size=args.batch_size, X_test=X_test, y_test=y_test, l2=args.l2,
-                  schedule=schedule, rng=args.seed, verbose=not args.quiet, track_grads=True,
-                  backend=args.backend)
-    elapsed = time.perf_counter() - start
-    from nn.io import atomic_write_text, save
-
-    os.makedirs(args.out, exist_ok=True)
-    written = [os.path.join(args.out, "model.json")]
-    save(model, written[0])
-    hist_path = os.path.join(args.out, f"history.{args.history_format}")
-    atomic_write_text(hist_path, history.to_json() if args.history_format == "json"
-                      else history.to_csv())
-    written.append(hist_path)
-    if not args.no_plots:
-        written += _plots(model, history, X, y, args.out, say)
-    summary = f"train loss {history.train_loss[-1]:.4f}"
-    if history.train_acc:
-        summary += f", train accuracy {100 * history.train_acc[-1]:.1f}%"
-    if history.test_acc:
-        summary += f", test accuracy {100 * history.test_acc[-1]:.1f}%"
-    say(f"done in {elapsed:.1f} s: {summary}")
-    say("wrote " + ", ".join(written))
-    return 0
-
-
-def _plots(model: Module, history: History, X: list, y: list, out: str,
-           say: Callable[..., Any]) -> list[str]:
-    """Draw the loss curve and the decision boundary with :mod:`viz.plots`, if importable."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        say("note: matplotlib is not installed, so no PNGs (pip install 'dagrad[plots]')")
-        return []
-    try:
-        from viz import plots
-    except ImportError as e:
-        say(f"note: viz.plots is not importable ({e}), so no PNGs")
-        return []
-    loss_png = os.path.join(out, "loss.png")
-    boundary_png = os.path.join(out, "decision_boundary.png")
-    plots.plot_history(history, path=loss_png)
-    plots.plot_decision_boundary(model, X, y, path=boundary_png)
-    return [loss_png, boundary_png]
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+    except ValueError as e:
+        raise ValueError(f"fit: checkpoint {where!r} does not fit this model/optimizer: {e}") \
+            from None
+    _load_schedule_state(schedule, state.get("schedule"))
+    if isinstance(schedule, LRScheduler):
+        opt.lr = schedule.lr_at(schedule.last_epoch)
+    _set_rng_state(loader.rng, state["rng"]["shuffle"])
+    rngs = _module_rngs(model)
+    for key, s in state["rng"]["modules"].items():
+        if key in rngs:
+            _set_rng_state(rngs[key], s)
+    saved_early = state.get("early_stopping")
+    if early is not None and saved_early is not None:
+        early = saved_early
+    return int(state["epoch"]), History.from_dict(state["history"]), early
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from nn.cli import train_main
+
+    sys.exit(train_main())

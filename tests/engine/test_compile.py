@@ -308,3 +308,107 @@ def test_parameters_the_graph_does_not_reach_keep_grad_none():
     compiled = compile(lambda x: used * x[0], [used, unused], 1)
     compiled.backward(np.array([[1.0], [3.0]]))
     assert used.grad == 2.0 and unused.grad is None  # as the dynamic engine and PyTorch
+
+
+# -- emitted text means what the graph means (issue 13, item 2) ----------------------------
+
+
+def same(got, want, rel=1e-12):
+    """Equal to ``rel``, nan where nan, infinities of the same sign."""
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    assert got.shape == want.shape
+    assert (np.isnan(got) == np.isnan(want)).all(), (got, want)
+    finite = np.isfinite(want)
+    assert (got[~finite & ~np.isnan(want)] == want[~finite & ~np.isnan(want)]).all(), (got, want)
+    assert got[finite].tolist() == pytest.approx(want[finite].tolist(), rel=rel, abs=1e-300)
+
+
+def check_ieee(fn, params, X, rel=1e-12):
+    """Compiled against dynamic where values and gradients may be inf or nan."""
+    X = np.asarray(X, dtype=float)
+    compiled = compile(fn, params, X.shape[1])
+    loss, grad = compiled.loss_and_grad(X)
+    want_loss, want_grad, want_outs = dynamic(fn, params, X)
+    same(loss, want_loss, rel)
+    same(grad, want_grad, rel)
+    same(compiled(X), want_outs, rel)
+    return compiled
+
+
+def test_a_negative_constant_base_keeps_its_parentheses():
+    w = Value(1.0)
+    compiled = check_ieee(lambda i: (-2.0) ** (w * i[0]), [w], [[2.0]])
+    assert compiled.loss_and_grad(np.array([[2.0]]))[0] == 4.0  # not -(2.0 ** 2)
+    assert "(-2.0) **" in compiled.source
+
+
+@pytest.mark.parametrize("c", [math.inf, -math.inf, math.nan, -0.0, 0.0, -3.5])
+def test_non_finite_and_signed_zero_constants_are_spelled_safely(c):
+    w = Value(0.5)
+    check_ieee(lambda i: (w * i[0]) * c + 1.0 / (w * i[0] + c) + (w - c) ** 2.0, [w],
+               [[2.0], [3.0], [-1.0]])
+
+
+def test_a_nan_constant_is_the_same_structure_in_every_row():
+    w = Value(1.0)
+    fn = lambda i: w * i[0] + (w * math.nan if i[0].data > 5 else 0.0)  # noqa: E731
+    compiled = compile(lambda i: w * i[0] + math.nan * w, [w], 1)
+    loss, grad = compiled.loss_and_grad(np.array([[1.0], [2.0], [3.0]]))  # no TraceError
+    assert math.isnan(loss) and math.isnan(grad[0])
+    with pytest.raises(TraceError):  # a real difference is still found
+        compile(fn, [w], 1, check="rows").loss_and_grad(np.array([[1.0], [7.0]]))
+
+
+# -- a zero mask or a zero adjoint stops the gradient, as in PyTorch (issue 13, item 1) ----
+
+
+def torch_loss_and_grad(tf, w, X):
+    """PyTorch float64: the mean of ``tf(w, x)`` over the rows of ``X`` and d/dw."""
+    torch = pytest.importorskip("torch")
+    tw = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    loss = torch.stack([tf(torch, tw, torch.tensor(x, dtype=torch.float64))
+                        for x in np.asarray(X)[:, 0]]).mean()
+    loss.backward()
+    return loss.item(), tw.grad.item()
+
+
+MASKS = {
+    "relu then sqrt": (lambda w, x: (w * x).relu().sqrt(),
+                       lambda t, w, x: (w * x).relu().sqrt()),
+    "relu then log": (lambda w, x: (w * x).relu().log() * 0.5 + w,
+                      lambda t, w, x: (w * x).relu().log() * 0.5 + w),
+    "max then sqrt": (lambda w, x: engine.max(w * x, 0.0).sqrt() + w,
+                      lambda t, w, x: t.maximum(w * x, t.zeros((), dtype=t.float64)).sqrt() + w),
+}
+
+
+@pytest.mark.parametrize("x", [-1.0, -0.0, 2.0])
+@pytest.mark.parametrize("name", sorted(MASKS))
+def test_a_zero_mask_stops_an_infinite_adjoint_as_in_torch(name, x):
+    fn, tf = MASKS[name]
+    w = Value(1.0)
+    loss, grad = compile(lambda i: fn(w, i[0]), [w], 1).loss_and_grad(np.array([[x]]))
+    want_loss, want_grad = torch_loss_and_grad(tf, 1.0, [[x]])
+    same(loss, want_loss)
+    same(grad, [want_grad])
+
+
+def test_bce_on_a_saturated_sigmoid_gives_torch_zero_gradient_not_nan():
+    # p = sigmoid(50) is exactly 1.0: log(1 - p) = -inf is clamped at -100 by max, whose
+    # mask gives log's node a zero adjoint; 0 * (1 / (1 - p)) = 0 * inf must not be nan
+    torch = pytest.importorskip("torch")
+    w, b = Value(1.0), Value(0.0)
+
+    def bce(i):
+        p, t = (w * i[0] + b).sigmoid(), i[1]
+        return -(t * engine.max(p.log(), -100.0) + (1.0 - t) * engine.max((1.0 - p).log(), -100.0))
+
+    X = np.array([[50.0, 1.0], [-50.0, 0.0], [0.3, 1.0]])
+    loss, grad = compile(bce, [w, b], 2).loss_and_grad(X)
+    tw = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
+    tX = torch.tensor(X, dtype=torch.float64)
+    tl = torch.nn.functional.binary_cross_entropy((tw[0] * tX[:, 0] + tw[1]).sigmoid(), tX[:, 1])
+    tl.backward()
+    assert not np.isnan(grad).any()
+    same(loss, tl.item())
+    same(grad, tw.grad.tolist())

@@ -105,18 +105,20 @@ def test_the_same_batch_object_is_converted_once():
     compiled = CompiledLoss(model, "mse")
     Xa, ya = np.array(X), np.zeros(len(X))
     compiled.backward(Xa, ya)
-    first = compiled._last[2]
+    first = compiled._targets[2]
+    compiled.backward(Xa, ya.copy())  # equal targets: their rows are reused
+    assert compiled._targets[2] is first
+    ya[0] = 1.0  # edited in place: converted again, never stale
     compiled.backward(Xa, ya)
-    assert compiled._last[2] is first
-    compiled.backward(Xa, np.ones(len(X)))  # a new batch is converted again
-    assert compiled._last[2] is not first
+    assert compiled._targets[2] is not first and compiled._targets[2][0, 0] == 1.0
 
 
 def test_clear_errors():
     model = MLP(2, [3], rng=0)
     with pytest.raises(ValueError, match="unknown loss 'l1'"):
         CompiledLoss(model, "l1")
-    with pytest.raises(ValueError, match=r"class indices in 0\.\.2"):
+    with pytest.raises(ValueError, match=r"cross_entropy: target 1 is 3; expected a class "
+                                         r"index in 0\.\.2"):
         CompiledLoss(model, "cross_entropy").backward(X[:2], [0, 3])
     with pytest.raises(ValueError, match="2 samples but 3 targets"):
         CompiledLoss(MLP(2, [1], rng=0), "mse").backward(X[:2], [0.0, 1.0, 2.0])
@@ -131,11 +133,11 @@ def test_entry_point_for_fit():
 def test_fit_with_the_compiled_step_matches_the_dynamic_fit():
     from nn.compiled import compiled_step
     from nn.data import make_moons
-    from nn.train import fit
+    from nn.train import dynamic_step, fit
 
     Xm, ym = make_moons(40, noise=0.1, rng=0)
     runs = []
-    for step in (None, compiled_step("hinge")):
+    for step in (None, compiled_step("hinge", dynamic_step)):
         model = MLP(2, [8, 8, 1], rng=1337)
         history = fit(model, Xm, ym, loss="hinge", epochs=15, lr=0.1, l2=1e-4, step=step,
                       verbose=False)
@@ -154,7 +156,7 @@ def test_compiled_step_falls_back_to_the_dynamic_step():
     from nn.module import Module
     from nn.train import dynamic_step
 
-    assert compiled_step("a loss function, not a name") is None
+    assert compiled_step("a loss function, not a name", dynamic_step) is None
     assert not compilable(Sequential(Layer(2, 3, rng=0), Dropout(0.5, rng=0)), X)
     assert not compilable(MLP(2, [1], rng=0), [[[1.0, 2.0]]])  # not a flat vector
 
@@ -170,7 +172,7 @@ def test_compiled_step_falls_back_to_the_dynamic_step():
     model = Branchy()
     params = model.parameters()
     y = [R.choice([-1, 1]) for _ in X]
-    step = compiled_step("hinge")
+    step = compiled_step("hinge", dynamic_step)
     got = step(model, params, X, y, L.hinge_loss, 0.0)
     grads = [p.grad for p in params]
     want = dynamic_step(model, params, X, y, L.hinge_loss, 0.0)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import nn
-from nn.train import main
+from nn.cli import train_main as main
 
 TINY = ["--samples", "24", "--hidden", "4", "--epochs", "3", "--seed", "1"]
 
@@ -27,7 +27,8 @@ def test_tiny_run_writes_model_and_history(tmp_path, capsys):
     assert history["epoch"] == [1, 2, 3] and len(history["test_acc"]) == 3
     assert history["lr"][0] == 1.0 and history["lr"][1] == pytest.approx(0.7)  # linear decay
     assert list(history["grad_norms"]) == ["layers.0", "layers.1"]
-    assert sorted(p.name for p in out.iterdir()) == ["history.json", "model.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["history.json", "metrics.json",
+                                                      "model.json"]
 
 
 def test_the_run_is_reproducible(tmp_path):

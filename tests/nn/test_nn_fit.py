@@ -8,8 +8,9 @@ import sys
 import pytest
 
 from engine import Value
-from nn import MLP, SGD, History, evaluate, fit, make_blobs, make_moons
-from nn.train import accuracy, dynamic_step, prepare_targets
+from nn import MLP, SGD, History, fit, make_blobs, make_moons
+from nn.train import Targets, dynamic_step
+from nn.train import evaluate_loss as evaluate
 
 
 @pytest.fixture
@@ -172,18 +173,28 @@ def test_evaluate_builds_no_graph_and_restores_the_mode(moons):
 
 
 def test_targets_and_accuracy():
-    assert prepare_targets("hinge", [0, 1], 1) == [-1, 1]
-    assert prepare_targets("hinge", [-1, 1], 1) == [-1, 1]
-    assert prepare_targets("bce_logits", [-1, 1], 1) == [0, 1]
-    assert prepare_targets("cross_entropy", [2, 0], 3) == [2, 0]
-    with pytest.raises(ValueError, match="labels must be in 0..1"):
-        prepare_targets("mse", [0, 2], 2)
+    def targets(loss, y, nout):
+        return Targets.infer(y, loss, nout).encode(y)[0]
+
+    assert targets("hinge", [0, 1], 1) == [-1, 1]
+    assert targets("hinge", [-1, 1], 1) == [-1, 1]
+    assert targets("bce_logits", [-1, 1], 1) == [0, 1]
+    assert targets("cross_entropy", [2, 0], 3) == [2, 0]
+    assert targets("mse", [2, 0], 3) == [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    with pytest.raises(ValueError, match="y has 3 classes .* but the model has only 2 outputs"):
+        targets("mse", [0, 2, 1], 2)
+
+    def accuracy(loss, outputs, y):
+        plan = Targets.infer(y, loss, len(outputs[0]) if isinstance(outputs[0], list) else 1)
+        return plan.accuracy(outputs, plan.encode(y)[1])
+
     assert accuracy("hinge", [0.5, -0.1, 2.0], [1, 1, -1]) == 1 / 3
+    assert accuracy("bce", [0.7, 0.2], [1, 0]) == 1.0
     assert accuracy("bce", [0.7, 0.2], [1, 1]) == 0.5
     assert accuracy("bce_logits", [0.1, -3.0], [1, 0]) == 1.0
-    assert accuracy("mse", [[0.1, 0.9], [0.8, 0.3]], [[0, 1], [0, 1]]) == 0.5
+    assert accuracy("mse", [[0.1, 0.9], [0.8, 0.3]], [1, 1]) == 0.5
     assert accuracy("mse", [0.2, 3.0], [0.5, 2.5]) is None  # regression
-    assert accuracy(None, [0.1], [1]) is None
+    assert Targets.infer([0.5, 2.5], "mse", 1).task == "regress"
 
 
 def test_bad_arguments(moons):
@@ -201,7 +212,7 @@ def test_bad_arguments(moons):
         fit(model, X, y, epochs=-1, verbose=False)
     with pytest.raises(ValueError, match="MLP: expects 2 inputs, got 3"):
         fit(model, [[1.0, 2.0, 3.0]], [1], verbose=False)
-    with pytest.raises(ValueError, match="labels must be -1 or"):
+    with pytest.raises(ValueError, match=r"y holds a single class \(2\)"):
         fit(model, X, [2] * len(X), loss="hinge", verbose=False)
 
 
@@ -213,9 +224,10 @@ def test_dynamic_step_resets_gradients_before_backward(moons):
         p.grad = 123.0
     from nn.losses import hinge_loss
 
-    loss, outs = dynamic_step(model, params, X, prepare_targets("hinge", y, 1), hinge_loss, 0.0)
+    signs = [2 * t - 1 for t in y]
+    loss, outs = dynamic_step(model, params, X, signs, hinge_loss, 0.0)
     first = [p.grad for p in params]
-    dynamic_step(model, params, X, prepare_targets("hinge", y, 1), hinge_loss, 0.0)
+    dynamic_step(model, params, X, signs, hinge_loss, 0.0)
     assert [p.grad for p in params] == first and 123.0 not in first
     assert len(outs) == len(X) and isinstance(outs[0], float) and isinstance(loss, float)
     assert not isinstance(loss, Value)
