@@ -34,7 +34,7 @@ from nn import MLP, Linear, Module, ReLU
 from nn.data import make_moons, make_spirals, micrograd_moons, train_test_split
 from nn.losses import bce_with_logits_loss, hinge_loss, l2_penalty, mse_loss
 from nn.optim import SGD, Adam, LinearLR
-from nn.train import evaluate, fit
+from nn.train import decayed_parameters, evaluate_loss, fit
 
 matplotlib.rcParams["figure.dpi"] = 70
 random.seed(0)
@@ -658,7 +658,7 @@ assert gap < 1e-15
 # Now the experiment: 30 noisy training points, 200 test points from the
 # same distribution, a 2-16-16-1 relu network trained with Adam for 120
 # full-batch steps, without and with weight decay. A `callback` measures the
-# test loss every 10 epochs (`nn.train.evaluate` runs the model under
+# test loss every 10 epochs (`nn.train.evaluate_loss` runs the model under
 # `no_grad`).
 
 # %%
@@ -671,7 +671,7 @@ for l2 in (0.0, 3e-3):
 
     def every_10(epoch, history, net=net, curve=test_curve):
         if epoch % 10 == 0:
-            curve.append((epoch, *evaluate(net, X_test, y_test, "bce_logits")))
+            curve.append((epoch, *evaluate_loss(net, X_test, y_test, "bce_logits")))
 
     h = fit(net, X_train, y_train, loss="bce_logits", optimizer="adam", lr=0.03, epochs=120,
             l2=l2, rng=0, verbose=False, callback=every_10)
@@ -718,7 +718,7 @@ assert c1[-1][2] > c0[-1][2]                    # lower test loss, higher test a
 net = MLP(2, [16, 16, 1], activation="relu", init="he", rng=0)
 h2 = fit(net, X_train, y_train, loss="bce_logits", optimizer="adam", lr=0.03, epochs=120,
          l2=0.03, rng=0, verbose=False)
-test_loss2, test_acc2 = evaluate(net, X_test, y_test, "bce_logits")
+test_loss2, test_acc2 = evaluate_loss(net, X_test, y_test, "bce_logits")
 print(f"l2 = 0.03   train loss {h2.train_loss[-1]:.3f} acc {h2.train_acc[-1]:.0%}   "
       f"test loss {test_loss2:.3f} acc {test_acc2:.1%}")
 assert h2.train_acc[-1] < h1.train_acc[-1] and test_acc2 < c1[-1][2]
@@ -790,26 +790,47 @@ print("b of neuron 0 after one step:  no penalty", plain["layers.0.neurons.0.b"]
 
 # %% [markdown]
 # With the text's rule the biases take exactly the undecayed step; with a
-# penalty on every parameter they also shrink by $\alpha \lambda b$. Where it
-# matters: data far from
-# the origin. Moons shifted by $(4, 4)$, a 2-8-1 tanh network, a strong
-# penalty $\lambda = 0.01$, Adam for 80 epochs, once decaying every
-# parameter and once the weights only (a loss function passed to `fit`, so
-# these runs use the dynamic engine):
+# penalty on every parameter they also shrink by $\alpha \lambda b$.
+#
+# `fit` offers the choice directly: `fit(l2=lam, l2_bias=False)` decays only
+# the parameters `nn.train.decayed_parameters(model)` names (those whose name
+# does not end in `b` or `bias`: our `weights_only`), on the fast compiled
+# path too. Its first epochs equal a hand-written loss with the penalty over
+# the weights only:
 
 # %%
 X_far = [[a + 4, b + 4] for a, b in make_moons(60, noise=0.1, rng=0)[0]]
 y_far = make_moons(60, noise=0.1, rng=0)[1]
+by_hand = MLP(2, [8, 1], activation="tanh", init="xavier", rng=0)
+by_fit = MLP(2, [8, 1], activation="tanh", init="xavier", rng=0)
+assert decayed_parameters(by_hand) == weights_only(by_hand)
+
+
+def decayed_loss(outputs, targets):
+    return bce_with_logits_loss(outputs, targets) + l2_penalty(weights_only(by_hand), 0.01)
+
+
+h_hand = fit(by_hand, X_far, y_far, loss=decayed_loss, optimizer="adam", lr=0.05, epochs=5,
+             verbose=False)
+h_fit = fit(by_fit, X_far, y_far, loss="bce_logits", optimizer="adam", lr=0.05, epochs=5,
+            l2=0.01, l2_bias=False, verbose=False)
+print("hand-written penalty:", [round(v, 6) for v in h_hand.train_loss])
+print("fit(l2_bias=False):  ", [round(v, 6) for v in h_fit.train_loss])
+assert all(math.isclose(a, b, rel_tol=1e-9)
+           for a, b in zip(h_hand.train_loss, h_fit.train_loss, strict=True))
+
+# %% [markdown]
+# Where the choice matters: data far from the origin. Moons shifted by
+# $(4, 4)$, a 2-8-1 tanh network, a strong penalty $\lambda = 0.01$, Adam for
+# 80 epochs, once decaying every parameter (`l2_bias=True`, the default, as
+# micrograd's demo) and once the weights only:
+
+# %%
 far = {}
-for name in ("every parameter", "weights only"):
+for name, l2_bias in (("every parameter", True), ("weights only", False)):
     net = MLP(2, [8, 1], activation="tanh", init="xavier", rng=0)
-    penalised = net.parameters() if name == "every parameter" else weights_only(net)
-
-    def decayed_loss(outputs, targets, penalised=penalised):
-        return bce_with_logits_loss(outputs, targets) + l2_penalty(penalised, 0.01)
-
-    fit(net, X_far, y_far, loss=decayed_loss, optimizer="adam", lr=0.05, epochs=80,
-        verbose=False)
+    fit(net, X_far, y_far, loss="bce_logits", optimizer="adam", lr=0.05, epochs=80, l2=0.01,
+        l2_bias=l2_bias, verbose=False)
     acc = sum((net(x).data > 0) == (t == 1) for x, t in zip(X_far, y_far, strict=True)) / 60
     mean_bias = sum(abs(n.b.data) for n in net.layers[0].neurons) / 8
     far[name] = (net, acc, mean_bias)
@@ -897,8 +918,8 @@ assert text_view.lines[-1].startswith(f"epoch 100/100: loss {history.train_loss[
 #   updates one pass over the data buys.
 # * Weight decay adds $\lambda \|w\|^2$ to the loss: smaller weights,
 #   smoother functions, less overfitting. The source text decays the weights
-#   and not the biases (penalise `weights_only(model)`); that matters when
-#   the data is far from the origin.
+#   and not the biases (`fit(l2_bias=False)`); that matters when the data is
+#   far from the origin.
 # * `viz.LiveView` shows training as it happens: boundary, losses and
 #   per-layer gradients, redrawn in place.
 #
