@@ -11,8 +11,9 @@ the three things TensorFlow Playground shows:
    ``fit(track_grads=True)``), on a log scale: vanishing gradients show as
    the first layers' curves falling decades below the last layer's.
 
-In a Jupyter kernel the figure is shown once and then updated **in place**
-(``IPython.display.display(fig, display_id=True)``, then ``handle.update``),
+In a Jupyter kernel the figure is shown once, as a PNG, and then updated
+**in place** (``IPython.display.display(image, display_id=True)``, then
+``handle.update``),
 so the cell shows one picture that changes. Elsewhere (a script, a terminal,
 a test) there is no figure to update: each redraw prints one plain progress
 line instead (``epoch 20: loss 0.3512  acc 0.900  test_loss 0.4011  grad
@@ -74,6 +75,7 @@ class LiveView:
             (notebook inside a Jupyter kernel, text elsewhere).
         file: Where text mode prints (default ``sys.stdout``).
         title: A title over the figure.
+        dpi: Resolution of the PNG shown in a notebook.
 
     Attributes:
         redraws: How many times the view has drawn (figure or line).
@@ -98,7 +100,7 @@ class LiveView:
     def __init__(self, model: Callable[[list[float]], Any], X: Sequence[Sequence[float]],
                  y: Sequence[float], *, every: int = 5, epochs: int | None = None,
                  threshold: float = 0.0, resolution: int = 30, display: str = "auto",
-                 file: TextIO | None = None, title: str | None = None) -> None:
+                 file: TextIO | None = None, title: str | None = None, dpi: int = 72) -> None:
         for name, value in (("every", every), ("epochs", epochs)):
             if value is None and name == "epochs":
                 continue
@@ -120,6 +122,7 @@ class LiveView:
         self.model, self.X, self.y = model, points, list(y)
         self.every, self.epochs = every, epochs
         self.threshold, self.resolution, self.title = threshold, resolution, title
+        self.dpi = dpi
         self.mode = ("notebook" if in_notebook() else "text") if display == "auto" else display
         self.file = file
         self.redraws = 0
@@ -138,14 +141,31 @@ class LiveView:
             self.lines.append(line)
             print(line, file=self.file or sys.stdout, flush=True)
         else:
-            self.draw(h)
+            image = self.png(h)
             if self._handle is None:
                 from IPython.display import display
 
-                self._handle = display(self.figure, display_id=True)
+                self._handle = display(image, display_id=True)
             else:
-                self._handle.update(self.figure)
+                self._handle.update(image)
         self.redraws += 1
+
+    def png(self, history: object) -> Any:
+        """:meth:`draw`, rendered as an ``IPython.display.Image`` (PNG).
+
+        A PNG shows the same under every matplotlib backend and in saved
+        notebooks, where a ``Figure`` object would depend on the inline backend.
+
+        Raises:
+            ImportError: IPython or matplotlib is not installed.
+        """
+        import io
+
+        from IPython.display import Image
+
+        buffer = io.BytesIO()
+        self.draw(history).savefig(buffer, format="png", dpi=self.dpi)
+        return Image(data=buffer.getvalue(), format="png")
 
     def progress_line(self, epoch: int, history: object) -> str:
         """The text-mode line for ``epoch``: the latest loss, accuracy, test values, gradients."""

@@ -82,8 +82,11 @@ def test_notebook_mode_displays_once_then_updates_in_place(monkeypatch):
     view = _view(every=2, epochs=5, display="notebook")
     history = _train(view, 5, track_grads=True)
     assert view.redraws == 3                                     # epochs 2, 4 and 5
-    assert shown == [(view.figure, True)]
-    assert handle.updates == [view.figure, view.figure]
+    assert len(shown) == 1 and shown[0][1] is True and len(handle.updates) == 2
+    for image in (shown[0][0], *handle.updates):
+        assert isinstance(image, ipython_display.Image) and image.format == "png"
+        assert image.data.startswith(b"\x89PNG\r\n\x1a\n") and len(image.data) > 5000
+    assert handle.updates[-1].data != shown[0][0].data           # a new picture each time
     boundary, losses, grads = view.figure.axes
     assert boundary.get_title() == f"epoch 5, accuracy {history.train_acc[-1]:.0%}"
     regions, points = boundary.collections                      # filled classes, the data
