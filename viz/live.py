@@ -32,6 +32,7 @@ PyTorch one writes the same loop by hand with ``IPython.display`` handles.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -87,6 +88,9 @@ class LiveView:
         ValueError: ``every`` or ``epochs`` is not a positive int, ``display``
             is unknown, the points are not 2-D, or ``X`` and ``y`` differ in
             length or are empty.
+        TypeError: ``model`` is not callable.
+        ImportError: ``display="notebook"`` without IPython (raised here,
+            before any training).
 
     >>> view = LiveView(lambda p: None, [[0.0, 1.0], [1.0, 0.0]], [0, 1], every=2,
     ...                 display="text")
@@ -118,12 +122,15 @@ class LiveView:
                 raise ValueError(f"LiveView: the decision boundary needs 2-D points; point {i} "
                                  f"has {len(p)} coordinates")
         if not callable(model):
-            raise ValueError(f"LiveView: model must be callable, got {type(model).__name__}")
+            raise TypeError(f"LiveView: model must be callable, got {type(model).__name__}")
         self.model, self.X, self.y = model, points, list(y)
         self.every, self.epochs = every, epochs
         self.threshold, self.resolution, self.title = threshold, resolution, title
         self.dpi = dpi
         self.mode = ("notebook" if in_notebook() else "text") if display == "auto" else display
+        if self.mode == "notebook" and importlib.util.find_spec("IPython") is None:
+            raise ImportError("LiveView(display='notebook') needs IPython (pip install ipython); "
+                              "use display='text' for progress lines")
         self.file = file
         self.redraws = 0
         self.lines: list[str] = []
@@ -206,9 +213,18 @@ class LiveView:
         epochs = list(h.get("epoch") or range(1, len(losses) + 1))
         accs = h.get("train_acc") or []
         acc = f", accuracy {accs[-1]:.0%}" if accs else ""
-        plot_decision_boundary(self.model, self.X, self.y, threshold=self.threshold,
-                               resolution=self.resolution, ax=boundary_ax,
-                               title=f"epoch {epochs[-1]}{acc}")
+        # The boundary is what the model predicts: in evaluation mode (dropout
+        # off, batch norm on its running statistics), then back to its mode.
+        training = getattr(self.model, "training", False) is True
+        if training and callable(getattr(self.model, "train", None)):
+            self.model.train(False)
+        try:
+            plot_decision_boundary(self.model, self.X, self.y, threshold=self.threshold,
+                                   resolution=self.resolution, ax=boundary_ax,
+                                   title=f"epoch {epochs[-1]}{acc}")
+        finally:
+            if training:
+                self.model.train(True)
         loss_ax.plot(epochs, losses, label="train loss")
         test = h.get("test_loss") or []
         if len(test) == len(epochs):

@@ -133,3 +133,25 @@ def test_draw_needs_a_training_loss():
     pytest.importorskip("matplotlib")
     with pytest.raises(ValueError, match="no 'train_loss'"):
         _view(display="text").draw({"epoch": []})
+
+
+def test_a_model_that_is_not_callable_is_refused():
+    with pytest.raises(TypeError, match="model must be callable, got int"):
+        LiveView(3, [[0.0, 1.0]], [0])
+
+
+def test_the_boundary_is_drawn_in_evaluation_mode_and_the_mode_restored():
+    pytest.importorskip("matplotlib")
+    model = MLP(2, [3, 1], rng=0)
+    modes = []
+
+    def predict(point):
+        modes.append(model.training)
+        return model(point)
+
+    predict.training = True
+    predict.train = model.train
+    view = LiveView(predict, X, Y, resolution=3, display="text")
+    assert model.training
+    view.draw({"epoch": [1], "train_loss": [0.5]})
+    assert modes == [False] * 9 and model.training
