@@ -134,20 +134,24 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--hidden", type=_positive_int, nargs="*", default=[16, 16],
                      help="hidden layer widths")
     net.add_argument("--activation", choices=["relu", "tanh", "sigmoid", "linear"],
-                     default="relu")
+                     default="relu", help="hidden layers' activation")
     net.add_argument("--init", choices=["uniform", "xavier", "he", "xavier_normal",
-                                        "he_normal"], default="uniform")
+                                        "he_normal"], default=None,
+                     help="weight initialisation (default: uniform on the toy sets, as "
+                          "micrograd's demo; he for relu and xavier otherwise on real data)")
     net.add_argument("--loss", choices=["auto", *LOSSES], default="auto",
                      help="auto: hinge for 2-class toy sets (micrograd's demo), else "
                           "cross_entropy for classes and mse for regression")
-    net.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
+    net.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd",
+                     help="optimizer (nn.optim)")
     net.add_argument("--lr", type=_positive_float, default=None,
                      help="learning rate (default: 1.0 for sgd on the toy sets, as micrograd's "
                           "demo; else the optimizer's default_lr)")
     net.add_argument("--momentum", type=_nonneg_float, default=0.0, help="SGD momentum")
     net.add_argument("--schedule", choices=["none", "linear", "step", "cosine"],
                      default="linear", help="lr schedule over the epochs (linear: lr -> 0.1 lr)")
-    net.add_argument("--epochs", type=_positive_int, default=100)
+    net.add_argument("--epochs", type=_positive_int, default=100,
+                     help="passes over the training set")
     net.add_argument("--batch-size", type=_positive_int, default=None,
                      help="mini-batch size (default: full batch)")
     net.add_argument("--l2", type=_nonneg_float, default=1e-4, help="L2 penalty")
@@ -166,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write checkpoint.json every N epochs (and at the end)")
     out.add_argument("--resume", metavar="CHECKPOINT", default=None,
                      help="continue a run from its checkpoint.json (same other arguments)")
-    out.add_argument("--history-format", choices=["json", "csv"], default="json")
+    out.add_argument("--history-format", choices=["json", "csv"], default="json",
+                     help="history file format")
     out.add_argument("--no-plots", action="store_true", help="skip the PNG pictures")
     out.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return p
@@ -300,8 +305,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         X_train, X_test, y_train, y_test = X, None, y, None
     standardize = (not toy) if args.standardize is None else args.standardize
     n_features = len(X[0])
+    init = args.init or ("uniform" if toy else "he" if args.activation == "relu" else "xavier")
     model = MLP(n_features, [*args.hidden, nout], activation=args.activation,
-                output_activation="sigmoid" if loss == "bce" else None, init=args.init,
+                output_activation="sigmoid" if loss == "bce" else None, init=init,
                 rng=random.Random(args.seed))
     lr = args.lr if args.lr is not None else _default_lr(args.optimizer, toy)
     if args.optimizer == "sgd":
@@ -330,7 +336,14 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         history = getattr(e, "history", History())
         interrupted = True
     except ValueError as e:
-        parser.error(str(e))
+        history = getattr(e, "history", None)
+        if history is None or not history.epoch:
+            parser.error(str(e))  # refused before training: nothing to save
+        written = _write_outputs(model, history, args, X, y, X_test, y_test, X_train, y_train,
+                                 toy, say)
+        print(f"dagrad-train: error after epoch {history.stopped_epoch}: {e}; saved the model "
+              f"trained so far: {', '.join(written)}", file=sys.stderr)
+        return 1
     elapsed = time.perf_counter() - start
     if features is not None:
         model.meta = {**getattr(model, "meta", {}), "features": features,
@@ -364,8 +377,8 @@ def _labels_of(class_weight: Any, y: list) -> Any:
     out = {}
     for key, w in class_weight.items():
         if key not in by_text:
-            raise SystemExit(f"dagrad-train: error: --class-weight names {key!r}, which is not "
-                             f"a label of the data ({', '.join(sorted(by_text))})")
+            raise ValueError(f"--class-weight names {key!r}, which is not a label of the data "
+                             f"({', '.join(sorted(by_text))})")
         out[by_text[key]] = w
     return out
 
@@ -465,28 +478,9 @@ def _plot_confusion_matrix(C: list[list[int]], labels: list, path: str, split: s
     ax.set_title(f"confusion matrix ({split}, accuracy {100 * accuracy:.1f}%)")
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _write_bytes(path, buf.getvalue())
+    from nn.io import atomic_write
 
-
-def _write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` atomically (``nn.io.atomic_write`` where it exists)."""
-    from nn import io as nio
-
-    write = getattr(nio, "atomic_write", None)
-    if write is not None:
-        write(path, data)
-        return
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, buf.getvalue())
 
 
 # -- dagrad-predict -------------------------------------------------------------------------

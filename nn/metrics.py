@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nn.arrays import as_targets, find_classes
+from nn.predict import describe, predict
 
 __all__ = ["accuracy_score", "classification_metrics", "confusion_matrix", "evaluate",
            "mean_absolute_error", "mean_squared_error", "precision_recall_fscore_support",
@@ -215,8 +216,6 @@ def evaluate(model: Any, X: Any, y: Any) -> dict[str, Any]:
     Raises:
         ValueError: Bad data (see :mod:`nn.arrays`) or lengths that differ.
     """
-    from nn.predict import describe, predict
-
     targets = as_targets(y, "y")
     meta = describe(model, targets)
     y_pred = predict(model, X, meta=meta)

@@ -49,6 +49,7 @@ import numbers
 from typing import Any
 
 from engine import Value, ops
+from engine.ops import f_div, f_sqrt
 from engine.value import apply
 from nn.module import Module
 from nn.utils import expand_ints, flatten_values, format_shape, lift, shape, unflatten
@@ -190,7 +191,7 @@ def batch_norm(x: Any, running_mean: list[float] | None, running_var: list[float
         if training:
             mean, dev, var, inv_std = _statistics(xs, eps)
             if running_mean is not None and running_var is not None:
-                f = 1.0 / num_batches_tracked if momentum is None else momentum
+                f = f_div(1.0, num_batches_tracked) if momentum is None else momentum
                 unbiased = var.data * count / (count - 1)
                 running_mean[c] = (1.0 - f) * running_mean[c] + f * mean.data
                 running_var[c] = (1.0 - f) * running_var[c] + f * unbiased
@@ -199,7 +200,7 @@ def batch_norm(x: Any, running_mean: list[float] | None, running_var: list[float
             outs.append([apply(_DOT, scale, d, *(() if shift is None else (shift,)))
                          for d in dev])
         else:
-            inv = 1.0 / math.sqrt(running_var[c] + eps)
+            inv = f_div(1.0, f_sqrt(running_var[c] + eps))  # var 0, eps 0: inf, as torch
             scale = Value(inv, requires_grad=False) if w is None else w[c] * inv
             shift = (0.0 if b is None else b[c]) - scale * running_mean[c]
             shift = shift if isinstance(shift, Value) else Value(shift, requires_grad=False)

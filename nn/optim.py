@@ -39,6 +39,7 @@ NB: one parameter group (``optimizer.lr`` is a float); PyTorch's
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
@@ -79,13 +80,13 @@ def check_lr(lr: Any, where: str = "learning rate") -> float:
     ...
     ValueError: invalid learning rate: -1.0 (expected a finite number >= 0)
     """
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0.0 <= lr < math.inf:
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0.0 <= lr < math.inf:
         raise ValueError(f"invalid {where}: {lr!r} (expected a finite number >= 0)")
     return float(lr)
 
 
 def _check(name: str, value: float, low: float = 0.0, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value \
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value \
             or value < low or (high is not None and value >= high):
         bound = f"in [{low}, {high})" if high is not None else f">= {low}"
         raise ValueError(f"invalid {name}: {value!r} (expected a number {bound})")
@@ -429,6 +430,10 @@ class LRScheduler:
         As in PyTorch the optimizer's ``lr`` is not touched: load the
         optimizer's state dict too.
 
+        A state dict of the same PyTorch schedule (one parameter group) is
+        accepted too: ``base_lrs[0]`` becomes ``base_lr`` and PyTorch's private
+        bookkeeping (``_step_count``, ``_last_lr``, ...) is dropped.
+
         Raises:
             ValueError: ``state`` is not a dict of this schedule's attributes,
                 or a value has the wrong type (nothing is changed then).
@@ -437,6 +442,8 @@ class LRScheduler:
         if not isinstance(state, dict):
             raise ValueError(f"{name}.load_state_dict: expected a dict, got "
                              f"{type(state).__name__}")
+        if "base_lrs" in state:  # a torch.optim.lr_scheduler state dict
+            state = _from_torch_state(state, name)
         own = self.state_dict()
         unknown = [k for k in state if k not in own]
         missing = [k for k in own if k not in state]
@@ -455,17 +462,28 @@ class LRScheduler:
         self.__dict__.update(state)
 
 
+def _from_torch_state(state: dict[str, Any], name: str) -> dict[str, Any]:
+    base = state["base_lrs"]
+    if not isinstance(base, list) or len(base) != 1:
+        raise ValueError(f"{name}.load_state_dict: a PyTorch state with "
+                         f"{len(base) if isinstance(base, list) else '?'} parameter groups; "
+                         "dagrad's optimizers have one")
+    kept = {k: v for k, v in state.items()
+            if not k.startswith("_") and k not in ("base_lrs", "verbose")}
+    return {**kept, "base_lr": base[0]}
+
+
 def _check_factor(value: Any, name: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) \
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
             or not 0.0 <= value < math.inf:
         raise ValueError(f"{where}: {name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
 def _check_count(value: Any, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{where}: {name} must be an int >= 1, got {value!r}")
-    return value
+    return int(value)
 
 
 class LinearLR(LRScheduler):

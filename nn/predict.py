@@ -8,7 +8,8 @@ file by :func:`nn.save`)::
      "loss": the loss name,
      "scaler": {"mean": [...], "scale": [...]} | None,         # inputs
      "target_scaler": {"mean": [...], "scale": [...]} | None,  # regression targets
-     "n_features": int}
+     "n_features": int,
+     "threshold": 0.5}   # only for a sigmoid output trained with a logit or margin loss
 
 :func:`predict` runs the model in evaluation mode without a graph (and puts
 it back in the mode it was in), applies the input scaling, and reads each row
@@ -28,6 +29,7 @@ from typing import Any
 
 from engine import Value, no_grad
 from nn.arrays import as_inputs, find_classes, is_label
+from nn.module import Module
 
 __all__ = ["apply_scaler", "describe", "fit_scaler", "forward", "loss_spec", "predict",
            "predict_proba"]
@@ -115,8 +117,8 @@ def describe(model: Any, targets: list | None = None, loss: str | None = None) -
     if targets is not None and all(is_label(t) for t in targets):
         classes = find_classes(targets)
         if loss is None:
-            loss = "bce_logits" if nout == 1 or len(classes) <= 2 and nout in (None, 1) \
-                else "cross_entropy"
+            binary = nout == 1 or (nout is None and len(classes) <= 2)
+            loss = "bce_logits" if binary else "cross_entropy"
         return {"task": "classify", "classes": classes, "loss": loss, "scaler": None,
                 "target_scaler": None, "n_features": None}
     return {"task": "regress", "classes": None, "loss": loss or "mse", "scaler": None,
@@ -174,7 +176,9 @@ def predict(model: Any, X: Any, meta: dict[str, Any] | None = None) -> list:
     if meta["task"] == "classify":
         spec = loss_spec(meta["loss"])
         classes = meta["classes"]
-        return [classes[min(spec.decide(row), len(classes) - 1)] for row in outs]
+        cut = meta.get("threshold")
+        return [classes[min(int(row[0] > cut) if cut is not None and len(row) == 1
+                            else spec.decide(row), len(classes) - 1)] for row in outs]
     values = [row[0] if len(row) == 1 else row for row in outs]
     return _unscale(values, meta.get("target_scaler"))
 
@@ -191,11 +195,15 @@ def predict_proba(model: Any, X: Any, meta: dict[str, Any] | None = None) -> lis
         raise ValueError("predict_proba: the model is a regressor (model.meta['task'] is "
                          f"{meta['task']!r}); use predict")
     spec = loss_spec(meta["loss"])
+    sigmoid_output = meta.get("threshold") == 0.5
     rows = []
     for row in forward(model, X, meta):
-        p = spec.proba(row)
+        p = [1.0 - row[0], row[0]] if sigmoid_output and len(row) == 1 else spec.proba(row)
         if p is None:
             raise ValueError(f"predict_proba: loss {meta['loss']!r} gives no probabilities "
                              "(train with 'cross_entropy', 'bce_logits' or 'bce' for them)")
         rows.append(list(p))
     return rows
+
+
+Module._prediction_functions = (predict, predict_proba)

@@ -21,8 +21,10 @@ model (``stepper.sync()``, at the end of each epoch and whenever training
 stops). :func:`make_stepper` is the one place that picks the backend:
 :class:`DynamicStepper` (the scalar graph) or the compiled numpy path.
 
-The command lines live in :mod:`nn.cli`; ``python -m nn.train`` runs
-``dagrad-train``.
+Beside it: :mod:`nn.targets` (how targets are read and encoded),
+:mod:`nn.checkpoint` (checkpoint files), :mod:`nn.predict` and
+:mod:`nn.metrics` (predictions and metrics). The command lines live in
+:mod:`nn.cli`; ``python -m nn.train`` runs ``dagrad-train``.
 """
 
 from __future__ import annotations
@@ -42,16 +44,23 @@ from typing import Any
 
 from engine import Value, no_grad
 from nn import data as datasets
-from nn.arrays import as_inputs, as_targets, find_classes, is_label
+from nn.arrays import as_inputs, as_targets
+from nn.checkpoint import load_checkpoint, write_checkpoint
 from nn.losses import LOSSES, l2_penalty
-from nn.module import Module
+from nn.module import Module, layer_of
 from nn.optim import OPTIMIZERS, LRScheduler, Optimizer
 from nn.predict import apply_scaler, fit_scaler, loss_spec
+from nn.targets import (
+    Targets,
+    class_weights,
+    loss_name,
+    loss_options,
+    output_activation,
+    weighted_loss,
+)
 
 #: What a callback returns to stop training after the current epoch.
 STOP = True
-
-CHECKPOINT_FORMAT = "dagrad-checkpoint"
 
 
 @dataclass
@@ -148,270 +157,6 @@ def _finite_or_none(x: Any) -> Any:
     if isinstance(x, list):
         return [_finite_or_none(v) for v in x]
     return x
-
-
-# -- reading the targets -----------------------------------------------------------------
-
-
-def _loss_name(loss: str | Callable | None) -> str | None:
-    if isinstance(loss, str):
-        return loss
-    for name, fn in LOSSES.items():
-        if fn is loss:
-            return name
-    return None
-
-
-def _output_activation(model: Any) -> str | None:
-    """The activation of the model's last layer, when it can be read."""
-    act = getattr(model, "output_activation", None)
-    if isinstance(act, str):
-        return act
-    last = model
-    while hasattr(last, "__len__") and hasattr(last, "__getitem__") and isinstance(last, Module):
-        if not len(last):
-            return None
-        last = last[-1]
-    if type(last).__name__ == "Sigmoid":
-        return "sigmoid"
-    act = getattr(last, "activation", None)
-    return act if isinstance(act, str) else None
-
-
-class Targets:
-    """How ``fit`` reads targets: the task, the classes and the loss's encoding.
-
-    Built once from the training targets (:meth:`infer`); then encodes any
-    targets (training, test, validation) the same way and reads outputs back
-    as class indices for accuracy.
-
-    Attributes:
-        task: ``"classify"``, ``"regress"``, or None (a loss function of the
-            user's own: the targets are passed through as given).
-        loss: The loss name (None for a user's function not in the registry).
-        classes: The user's labels, sorted (classification), else None.
-        n_outputs: The model's number of outputs.
-        threshold: For one output, the cut that separates the two classes
-            when it differs from the loss's own rule (a sigmoid output read
-            by ``bce_logits`` or ``hinge``), else None.
-    """
-
-    def __init__(self, task: str | None, loss: str | None, classes: list | None,
-                 n_outputs: int, threshold: float | None = None) -> None:
-        self.task, self.loss, self.classes = task, loss, classes
-        self.n_outputs, self.threshold = n_outputs, threshold
-        self.spec = loss_spec(loss) if loss is not None else None
-        self.index = {c: i for i, c in enumerate(classes)} if classes is not None else None
-
-    @classmethod
-    def infer(cls, y: list, loss: str | None, n_outputs: int, task: str | None = None,
-              custom: bool = False) -> Targets:
-        """Choose the task and the classes for training targets ``y``.
-
-        Class labels are strings, bools, or integers when the loss is a
-        classification loss, the model has several outputs (one-hot ``mse``),
-        or there are at most two distinct values (binary labels). Other
-        numbers, and rows of numbers, are regression targets.
-
-        Raises:
-            ValueError: The labels do not fit the loss or the model's outputs.
-        """
-        if task not in (None, "classify", "regress"):
-            raise ValueError(f"fit: task must be 'classify', 'regress' or None, got {task!r}")
-        rows = isinstance(y[0], list)
-        labels = not rows and all(is_label(t) for t in y)
-        symbolic = not rows and isinstance(y[0], (str, bool))
-        spec = loss_spec(loss) if loss is not None else None
-        if task is None:
-            if custom and not symbolic:
-                return cls(None, loss, None, n_outputs)
-            if symbolic:
-                task = "classify"
-            elif not labels:
-                task = "regress"
-            elif spec is not None and spec.kind == "classify":
-                task = "classify"
-            elif n_outputs > 1 or len(set(y)) <= 2:
-                task = "classify"
-            else:
-                task = "regress"
-        if task == "regress":
-            if symbolic:
-                raise ValueError(f"fit: task='regress' needs numeric targets, but y holds "
-                                 f"{type(y[0]).__name__} labels such as {y[0]!r}")
-            if loss == "cross_entropy":
-                raise ValueError("fit: loss='cross_entropy' needs class labels, but y holds "
-                                 f"numbers such as {y[0]!r}; use loss='mse' for regression")
-            width = len(y[0]) if rows else 1
-            if width != n_outputs:
-                raise ValueError(f"fit: y has {width} target value(s) per sample but the "
-                                 f"model has {n_outputs} output(s); make them match")
-            return cls("regress", loss or "mse", None, n_outputs)
-        if rows:
-            raise ValueError("fit: task='classify' needs one label per sample, but y holds rows "
-                             f"of {len(y[0])} values")
-        if custom:
-            raise ValueError("fit: class labels need a loss given by name (one of "
-                             f"{', '.join(LOSSES)}), not a function")
-        classes = cls._classes(y, loss, n_outputs)
-        if len(classes) < 2:
-            raise ValueError(f"fit: y holds a single class ({classes[0]!r}); a classifier needs "
-                             "samples of at least two classes")
-        if loss is None:
-            loss = "bce_logits" if n_outputs == 1 else "cross_entropy"
-        cls._check_fit(loss, classes, n_outputs)
-        return cls("classify", loss, classes, n_outputs)
-
-    @staticmethod
-    def _classes(y: list, loss: str | None, n_outputs: int) -> list:
-        found = find_classes(y)
-        ints = all(isinstance(t, int) and not isinstance(t, bool) for t in found)
-        if n_outputs == 1 and len(found) == 1 and ints and found[0] in (-1, 0, 1):
-            # one class present: keep the binary pair its value belongs to
-            pair = [-1, 1] if found[0] == -1 or (found[0] == 1 and loss == "hinge") else [0, 1]
-            return pair
-        if n_outputs > 1 and ints and all(0 <= t < n_outputs for t in found):
-            return list(range(n_outputs))  # class indices, as PyTorch reads them
-        return found
-
-    @staticmethod
-    def _check_fit(loss: str, classes: list, n_outputs: int) -> None:
-        k = len(classes)
-        shown = ", ".join(map(repr, classes[:6])) + (", ..." if k > 6 else "")
-        if n_outputs == 1:
-            if loss == "cross_entropy":
-                raise ValueError("fit: loss='cross_entropy' needs one output per class, but the "
-                                 f"model has 1 output; give it {max(k, 2)} outputs, or use "
-                                 "loss='bce_logits' for two classes")
-            if k > 2:
-                raise ValueError(f"fit: the model has 1 output, which separates 2 classes, but "
-                                 f"y has {k} classes ({shown}); give the model {k} outputs and "
-                                 "use loss='cross_entropy'")
-            return
-        if loss in ("bce", "bce_logits", "hinge"):
-            raise ValueError(f"fit: loss={loss!r} is for two classes and one output per "
-                             f"sample, but the model has {n_outputs} outputs and y has {k} "
-                             f"classes ({shown}); use loss='cross_entropy' (softmax over the "
-                             "outputs)")
-        if k > n_outputs:
-            raise ValueError(f"fit: y has {k} classes ({shown}) but the model has only "
-                             f"{n_outputs} outputs; give it {k} outputs")
-        if k < n_outputs and not all(isinstance(c, int) for c in classes):
-            raise ValueError(f"fit: the model has {n_outputs} outputs but y has {k} classes "
-                             f"({shown}); give it {k} outputs")
-
-    def indices(self, y: list, name: str = "y") -> list[int]:
-        """Class indices of labels ``y``.
-
-        Raises:
-            ValueError: A label is not one of the training classes.
-        """
-        out = []
-        for i, t in enumerate(y):
-            j = self.index.get(t) if not isinstance(t, list) else None
-            if j is None:
-                raise ValueError(f"{name}: row {i} has label {t!r}, which is not one of the "
-                                 f"training classes {self.classes!r}")
-            out.append(j)
-        return out
-
-    def encode(self, y: list, name: str = "y") -> tuple[list, list[int] | None]:
-        """``(targets for the loss, class indices or None)``."""
-        if self.task == "classify":
-            idx = self.indices(y, name)
-            return [self.spec.encode(j, self.n_outputs) for j in idx], idx
-        if self.task == "regress":
-            width = len(y[0]) if isinstance(y[0], list) else 1
-            if width != self.n_outputs or any(isinstance(t, str) for t in y):
-                raise ValueError(f"{name}: expected {self.n_outputs} numeric target(s) per "
-                                 f"sample, got {y[0]!r}")
-        return y, None
-
-    def decide(self, row: list[float]) -> int:
-        """The class index a row of outputs predicts."""
-        if self.threshold is not None and len(row) == 1:
-            return int(row[0] > self.threshold)
-        return self.spec.decide(row)
-
-    def accuracy(self, outputs: Sequence[Any], idx: Sequence[int] | None) -> float | None:
-        """Fraction of ``outputs`` (floats or lists) whose decision equals ``idx``."""
-        if idx is None or not outputs:
-            return None
-        right = sum(self.decide(o if isinstance(o, list) else [o]) == j
-                    for o, j in zip(outputs, idx, strict=True))
-        return right / len(idx)
-
-    def meta(self) -> dict[str, Any]:
-        """The part of ``model.meta`` that describes the targets."""
-        meta: dict[str, Any] = {"task": self.task, "classes": self.classes, "loss": self.loss}
-        if self.threshold is not None:
-            meta["threshold"] = self.threshold
-        return meta
-
-
-def class_weights(class_weight: str | dict | None, idx: list[int],
-                  classes: list) -> list[float] | None:
-    """Per-class weights in class-index order, scikit-learn's ``class_weight``.
-
-    ``"balanced"`` gives ``n_samples / (n_classes * count(class))``
-    (``sklearn.utils.class_weight.compute_class_weight``); a mapping gives
-    ``{label: weight}`` (missing labels weigh 1).
-
-    Raises:
-        ValueError: An unknown string, a label that is not a class, a weight
-            that is not a finite number >= 0, or a class absent with "balanced".
-
-    >>> class_weights("balanced", [0, 0, 0, 1], [0, 1])
-    [0.6666666666666666, 2.0]
-    """
-    if class_weight is None:
-        return None
-    k = len(classes)
-    if class_weight == "balanced":
-        counts = [0] * k
-        for j in idx:
-            counts[j] += 1
-        missing = [classes[j] for j in range(k) if not counts[j]]
-        if missing:
-            raise ValueError(f"fit: class_weight='balanced' but class(es) {missing!r} have no "
-                             "training samples")
-        return [len(idx) / (k * c) for c in counts]
-    if not isinstance(class_weight, dict):
-        raise ValueError(f"fit: class_weight must be 'balanced', a dict {{label: weight}} or "
-                         f"None, got {class_weight!r}")
-    weights = [1.0] * k
-    for label, w in class_weight.items():
-        if label not in classes:
-            raise ValueError(f"fit: class_weight has label {label!r}, which is not one of the "
-                             f"classes {classes!r}")
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < math.inf:
-            raise ValueError(f"fit: class_weight[{label!r}] must be a finite number >= 0, got "
-                             f"{w!r}")
-        weights[classes.index(label)] = float(w)
-    return weights
-
-
-def _loss_options(loss: str, weights: list[float] | None) -> dict[str, Any]:
-    """The class weights as the loss takes them (PyTorch's ``weight``/``pos_weight``)."""
-    if weights is None:
-        return {}
-    if loss == "cross_entropy":
-        return {"weight": weights}
-    if loss == "bce_logits":
-        if weights[0] == 0.0:
-            raise ValueError("fit: class_weight gives the negative class weight 0; bce_logits "
-                             "weighs positives by pos_weight = w1 / w0")
-        return {"pos_weight": weights[1] / weights[0]}
-    raise ValueError(f"fit: class_weight works with loss='cross_entropy' (PyTorch's weight=) "
-                     f"or 'bce_logits' (pos_weight=), not {loss!r}")
-
-
-def _weighted_loss(loss: str, options: dict[str, Any]) -> Callable[..., Value]:
-    """The batch loss function, with the loss's options (class weights) applied."""
-    fn = LOSSES[loss]
-    if not options:
-        return fn
-    return lambda outputs, targets: fn(outputs, targets, **options)
 
 
 # -- steppers --------------------------------------------------------------------------
@@ -620,7 +365,7 @@ def evaluate_loss(model: Module, X: Any, y: Any,
     Returns:
         ``(loss, accuracy)``; accuracy is None when it does not apply.
     """
-    name = _loss_name(loss)
+    name = loss_name(loss)
     loss_fn = LOSSES[name] if isinstance(loss, str) else loss
     rows = as_inputs(X, "X")
     targets_in = as_targets(y, "y")
@@ -673,93 +418,14 @@ class _Progress:
             self.bar.close()
 
 
-# -- checkpoints -------------------------------------------------------------------------
-
-
-def _module_rngs(model: Module) -> dict[str, random.Random]:
-    """Every ``random.Random`` a module holds (Dropout's masks), by module and attribute."""
-    out = {}
-    for mod_name, m in model.named_modules():
-        for attr, value in vars(m).items():
-            if isinstance(value, random.Random):
-                out[f"{mod_name}:{attr}"] = value
-    return out
-
-
-def _rng_state(r: random.Random) -> list:
-    version, internal, gauss = r.getstate()
-    return [version, list(internal), gauss]
-
-
-def _set_rng_state(r: random.Random, state: list) -> None:
-    r.setstate((state[0], tuple(state[1]), state[2]))
-
-
-def _schedule_state(schedule: Any) -> dict[str, Any] | None:
-    if not isinstance(schedule, LRScheduler):
-        return None
-    if hasattr(schedule, "state_dict"):
-        return schedule.state_dict()
-    return {"base_lr": schedule.base_lr, "last_epoch": schedule.last_epoch}
-
-
-def _load_schedule_state(schedule: Any, state: dict[str, Any] | None) -> None:
-    if not isinstance(schedule, LRScheduler) or state is None:
-        return
-    if hasattr(schedule, "load_state_dict"):
-        schedule.load_state_dict(state)
-    else:
-        schedule.base_lr, schedule.last_epoch = state["base_lr"], state["last_epoch"]
-
-
-def _write_checkpoint(path: str, *, model: Module, optimizer: Optimizer, schedule: Any,
-                      loader: datasets.Batches, history: History, epoch: int,
-                      early: dict[str, Any] | None) -> None:
-    from nn.io import atomic_write_text
-
-    state = {
-        "format": CHECKPOINT_FORMAT, "version": 1, "epoch": epoch,
-        "model_class": type(model).__name__, "model": model.state_dict(),
-        "meta": getattr(model, "meta", None) or {},
-        "optimizer": optimizer.state_dict(), "schedule": _schedule_state(schedule),
-        "rng": {"shuffle": _rng_state(loader.rng),
-                "modules": {k: _rng_state(r) for k, r in _module_rngs(model).items()}},
-        "history": history.as_dict(), "early_stopping": early,
-    }
-    atomic_write_text(path, json.dumps(state) + "\n")
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON dict of a checkpoint file written by ``fit(checkpoint=...)``.
-
-    Raises:
-        ValueError: The file is missing, not JSON, or not a dagrad checkpoint.
-    """
-    try:
-        with open(path, encoding="utf-8") as f:
-            state = json.load(f)
-    except OSError as e:
-        raise ValueError(f"fit: cannot read checkpoint {os.fspath(path)!r}: {e.strerror}") \
-            from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"fit: checkpoint {os.fspath(path)!r} is not valid JSON ({e})") \
-            from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"fit: {os.fspath(path)!r} is not a dagrad checkpoint (no "
-                         f"'format': {CHECKPOINT_FORMAT!r})")
-    return state
-
-
 # -- fit -----------------------------------------------------------------------------
 
 
 def _layer_groups(model: Module) -> list[tuple[str, list[Value]]]:
-    """Parameters grouped by the model's direct child (or top attribute) they live in."""
-    children = [name for name, _ in model.named_children()]
+    """Parameters grouped by layer (:func:`nn.module.layer_of`)."""
     groups: dict[str, list[Value]] = {}
     for name, p in model.named_parameters():
-        owner = next((c for c in children if name.startswith(c + ".")), name.split(".")[0])
-        groups.setdefault(owner, []).append(p)
+        groups.setdefault(layer_of(name), []).append(p)
     return list(groups.items())
 
 
@@ -967,7 +633,7 @@ def fit(model: Module, X: Any, y: Any, *,
     params = model.parameters()
     if not params:
         raise ValueError("fit: the model has no trainable parameters")
-    name = _loss_name(loss)
+    name = loss_name(loss)
     if isinstance(loss, str):
         if loss not in LOSSES:
             raise ValueError(f"fit: unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
@@ -997,7 +663,7 @@ def fit(model: Module, X: Any, y: Any, *,
         loss_fn = None
     else:
         loss_fn = loss
-    act = _output_activation(model)
+    act = output_activation(model)
     if plan.task == "classify" and act == "sigmoid" and nout == 1 and name != "bce" \
             and name is not None and plan.spec.output != "probability":
         warnings.warn(f"fit: the model ends in a sigmoid but loss={name!r} expects "
@@ -1009,10 +675,10 @@ def fit(model: Module, X: Any, y: Any, *,
         if class_weight is not None and plan.task == "classify" else None
     if class_weight is not None and plan.task != "classify":
         raise ValueError("fit: class_weight needs class labels (a classification task)")
-    loss_options: dict[str, Any] = {}
+    options: dict[str, Any] = {}
     if loss_fn is None or (name is not None and loss_fn is LOSSES.get(name)):
-        loss_options = _loss_options(name, weights)
-        loss_fn = _weighted_loss(name, loss_options)
+        options = loss_options(name, weights)
+        loss_fn = weighted_loss(name, options)
     if plan.task is not None:
         loss_spec(name).check(targets, nout)
     test_targets = test_idx = None
@@ -1050,9 +716,10 @@ def fit(model: Module, X: Any, y: Any, *,
         early = {"best": None, "best_epoch": None, "wait": 0, "best_state": None}
     start = 0
     if resume is not None:
-        start, history, early = _resume(resume, model, opt, schedule, loader, early)
+        start, saved, early = load_checkpoint(resume, model, opt, schedule, loader.rng, early)
+        history = History.from_dict(saved)
     stepper = make_stepper(backend, model, name, loss_fn, opt, l2, X, l2_bias=l2_bias,
-                           loss_options=loss_options, track_grads=track_grads) \
+                           loss_options=options, track_grads=track_grads) \
         if step is None else DynamicStepper(model, loss_fn, opt, l2, l2_bias, step_fn=step)
     progress = _Progress(epochs, verbose, start)
     was_training = model.training
@@ -1119,9 +786,9 @@ def fit(model: Module, X: Any, y: Any, *,
             if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == epochs
                                            or stop):
                 history.stop_reason = reason if (stop or epoch == epochs) else ""
-                _write_checkpoint(os.fspath(checkpoint), model=model, optimizer=opt,
-                                  schedule=schedule, loader=loader, history=history,
-                                  epoch=epoch, early=early)
+                write_checkpoint(os.fspath(checkpoint), model=model, optimizer=opt,
+                                 schedule=schedule, shuffle_rng=loader.rng,
+                                 history=history.as_dict(), epoch=epoch, early=early)
             if stop:
                 break
     except BaseException as e:
@@ -1160,34 +827,6 @@ def _early_step(early: dict[str, Any], history: History, monitor: str, min_delta
         return False
     early["wait"] += 1
     return early["wait"] >= patience
-
-
-def _resume(path: str | os.PathLike, model: Module, opt: Optimizer, schedule: Any,
-            loader: datasets.Batches,
-            early: dict[str, Any] | None) -> tuple[int, History, dict[str, Any] | None]:
-    state = read_checkpoint(path)
-    where = os.fspath(path)
-    if state.get("model_class") != type(model).__name__:
-        raise ValueError(f"fit: checkpoint {where!r} is for a {state.get('model_class')}, not "
-                         f"a {type(model).__name__}")
-    try:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-    except ValueError as e:
-        raise ValueError(f"fit: checkpoint {where!r} does not fit this model/optimizer: {e}") \
-            from None
-    _load_schedule_state(schedule, state.get("schedule"))
-    if isinstance(schedule, LRScheduler):
-        opt.lr = schedule.lr_at(schedule.last_epoch)
-    _set_rng_state(loader.rng, state["rng"]["shuffle"])
-    rngs = _module_rngs(model)
-    for key, s in state["rng"]["modules"].items():
-        if key in rngs:
-            _set_rng_state(rngs[key], s)
-    saved_early = state.get("early_stopping")
-    if early is not None and saved_early is not None:
-        early = saved_early
-    return int(state["epoch"]), History.from_dict(state["history"]), early
 
 
 if __name__ == "__main__":

@@ -294,7 +294,9 @@ def clip_grad_norm(parameters: Value | Iterable[Value], max_norm: float,
     if not params:
         return 0.0
     gs = [abs(float(p.grad)) for p in params]
-    if norm_type == math.inf:
+    if len(gs) == 1:  # torch's vector_norm of one element is its absolute value, any p
+        total = gs[0]
+    elif norm_type == math.inf:
         total = f_max(*gs)  # a NaN anywhere gives NaN (Python's max skips a later NaN)
     elif norm_type == 2.0:
         total = math.sqrt(_sum_nonnegative([g * g for g in gs]))

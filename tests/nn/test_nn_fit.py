@@ -9,7 +9,8 @@ import pytest
 
 from engine import Value
 from nn import MLP, SGD, History, fit, make_blobs, make_moons
-from nn.train import Targets, dynamic_step
+from nn.targets import Targets
+from nn.train import dynamic_step
 from nn.train import evaluate_loss as evaluate
 
 

@@ -175,6 +175,28 @@ def test_schedule_resume_matches_torch(cls, kwargs):
         assert opt2.lr == pytest.approx(tsched2.get_last_lr()[0], rel=1e-12, abs=1e-15)
 
 
+@pytest.mark.parametrize("cls,kwargs", SCHEDULES)
+def test_schedule_loads_torchs_own_state_dict(cls, kwargs):
+    torch = pytest.importorskip("torch")
+    tcls = getattr(torch.optim.lr_scheduler, cls.__name__)
+    w = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    topt = torch.optim.SGD([w], lr=0.5)
+    tsched = tcls(topt, **kwargs)
+    for _ in range(4):
+        topt.step()
+        tsched.step()
+    opt = SGD([Value(0.0)], lr=0.5)
+    sched = cls(opt, **kwargs)
+    sched.load_state_dict(tsched.state_dict())
+    opt.lr = tsched.get_last_lr()[0]
+    assert sched.last_epoch == 4 and sched.base_lr == 0.5
+    for _ in range(6):
+        topt.step()
+        tsched.step()
+        sched.step()
+        assert opt.lr == pytest.approx(tsched.get_last_lr()[0], rel=1e-12, abs=1e-15)
+
+
 def test_schedule_load_state_dict_refuses_what_does_not_fit():
     sched = StepLR(SGD([Value(0.0)], lr=1.0), step_size=2)
     good = sched.state_dict()
@@ -188,6 +210,8 @@ def test_schedule_load_state_dict_refuses_what_does_not_fit():
         sched.load_state_dict({**good, "base_lr": math.nan})
     with pytest.raises(ValueError, match="expected a dict"):
         sched.load_state_dict([1])
+    with pytest.raises(ValueError, match="a PyTorch state with 2 parameter groups"):
+        sched.load_state_dict({**good, "base_lrs": [1.0, 2.0]})
     assert sched.state_dict() == good
     assert issubclass(StepLR, LRScheduler)
 
@@ -250,3 +274,29 @@ def test_none_uses_the_global_generator_everywhere():
     again = (MLP(2, [2]).parameters()[0].data, make_moons(4, rng=None)[0],
              [v.data for v in Dropout(0.5)([1.0] * 6)])
     assert first == again
+
+
+@pytest.mark.parametrize("lr", [-1.0, math.nan, math.inf])
+def test_fit_lr_reaching_a_given_optimizer_is_checked(lr):
+    from nn import fit, make_moons
+
+    X, y = make_moons(20, rng=0)
+    model = MLP(2, [3, 1], rng=0)
+    before = model.state_dict()
+    with pytest.raises(ValueError, match="invalid learning rate"):
+        fit(model, X, y, optimizer=SGD(model, lr=0.1), lr=lr, epochs=1, verbose=False)
+    assert model.state_dict() == before  # refused before any training
+
+
+def test_numpy_numbers_are_numbers():
+    np = pytest.importorskip("numpy")
+    opt = Adam([Value(0.0)], lr=np.float32(0.5), betas=(np.float64(0.9), 0.99))
+    assert opt.lr == 0.5 and type(opt.lr) is float
+    opt.lr = np.int64(1)
+    assert opt.lr == 1.0 and type(opt.lr) is float
+    sched = StepLR(opt, step_size=np.int64(2), gamma=np.float64(0.5))
+    assert sched.step_size == 2 and type(sched.step_size) is int
+    with pytest.raises(ValueError, match="invalid learning rate"):
+        opt.lr = np.float64(-1.0)
+    with pytest.raises(ValueError, match="invalid learning rate"):
+        opt.lr = np.bool_(True)
