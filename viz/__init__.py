@@ -30,6 +30,7 @@ True
 from viz.animate import Animation, Frame, animate, backward_steps, save_backward_html
 from viz.dot import Graph, GraphTooLargeError, Scene, draw, group_of_name
 from viz.expr import ExpressionError, parse_expression
+from viz.live import LiveView as LiveView
 from viz.plots import plot_decision_boundary, plot_grad_magnitudes, plot_history
 from viz.render import GraphvizNotFoundError, save, to_svg
 from viz.style import legend_label
