@@ -277,15 +277,18 @@ def torch_parameters(model: Module) -> dict[str, Any]:
     (['0.weight', '0.bias', '2.weight', '2.bias'], 4, 3)
     """
     out: dict[str, Any] = {}
-    _collect(model, "", out)
+    _collect(model, "", out, set())
     return out
 
 
-def _collect(m: Module, path: str, out: dict[str, Any]) -> None:
+def _collect(m: Module, path: str, out: dict[str, Any], seen: set[int]) -> None:
+    if id(m) in seen:  # a layer used twice: its parameters are named once, as in torch
+        return
+    seen.add(id(m))
     kind = type(m)
     if kind is Sequential:
         for name, child in _items(m):
-            _collect(child, _join(path, name), out)
+            _collect(child, _join(path, name), out, seen)
     elif kind in _DENSE:
         for linear, _, neurons, _ in _dense_plan(m):
             out[_join(path, f"{linear}.weight")] = [n.w for n in neurons]
@@ -330,16 +333,18 @@ def to_torch(model: Module) -> Any:
     if not isinstance(model, Module):
         raise ConversionError(f"to_torch: expected a dagrad nn.Module, got "
                               f"{type(model).__name__}")
-    _collect(model, "", {})  # every module has a counterpart, before any work
+    _collect(model, "", {}, set())  # every module has a counterpart, before any work
     torch = _torch()
-    return _to(model, "", torch)
+    return _to(model, "", torch, {})
 
 
-def _to(m: Module, path: str, torch: Any) -> Any:
+def _to(m: Module, path: str, torch: Any, made: dict[int, Any]) -> Any:
+    if id(m) in made:  # a layer used twice stays one (shared) torch module
+        return made[id(m)]
     kind = type(m)
     if kind is Sequential:
         t = torch.nn.Sequential(OrderedDict(
-            (name, _to(child, _join(path, name), torch)) for name, child in _items(m)))
+            (name, _to(child, _join(path, name), torch, made)) for name, child in _items(m)))
         setattr(t, MARK, "Sequential")
     elif kind in _DENSE:
         t = torch.nn.Sequential(OrderedDict(_to_dense(m, torch)))
@@ -347,6 +352,7 @@ def _to(m: Module, path: str, torch: Any) -> Any:
     else:
         t = _to_leaf(m, _RULES[kind], torch)
     t.training = m.training
+    made[id(m)] = t
     return t
 
 
@@ -436,7 +442,7 @@ def from_torch(module: Any, *, mlp: bool = True,
                               f"{type(module).__name__}")
     rules = {getattr(torch.nn, cls.__name__): rule for cls, rule in _RULES.items()}
     _check(module, "", torch, rules)  # before building anything
-    return _from(module, "", torch, rules, mlp, make_rng(rng))
+    return _from(module, "", torch, rules, mlp, make_rng(rng), {})
 
 
 def _torch_name(t: Any) -> str:
@@ -450,7 +456,7 @@ def _check(t: Any, path: str, torch: Any, rules: dict[Any, _Rule]) -> None:
     kind = type(t)
     if kind is torch.nn.Sequential:
         last = None  # the width the previous Linear gives, through shape-keeping layers
-        for name, child in t.named_children():
+        for name, child in _children(t):
             if type(child) is torch.nn.Linear:
                 if last is not None and child.in_features != last:
                     raise ConversionError(f"from_torch: {_where(_join(path, name))} (Linear) "
@@ -474,36 +480,49 @@ def _check(t: Any, path: str, torch: Any, rules: dict[Any, _Rule]) -> None:
                               f"{', '.join(bad)}, which dagrad's {kind.__name__} does not have")
 
 
-def _from(t: Any, path: str, torch: Any, rules: dict[Any, _Rule], mlp: bool,
-          rng: Any) -> Module:
+def _children(t: Any) -> list[tuple[str, Any]]:
+    """A torch Sequential's (name, layer) pairs, a layer used twice listed twice
+    (``named_children`` lists it once)."""
+    return [(name, m) for name, m in t.named_modules(remove_duplicate=False)
+            if name and "." not in name]
+
+
+def _from(t: Any, path: str, torch: Any, rules: dict[Any, _Rule], mlp: bool, rng: Any,
+          made: dict[int, Module]) -> Module:
+    if id(t) in made:  # a layer used twice stays one (shared) dagrad module
+        return made[id(t)]
     if type(t) is torch.nn.Sequential:
-        m = _from_sequential(t, path, torch, rules, mlp, rng)
+        m = _from_sequential(t, path, torch, rules, mlp, rng, made)
+        m.training = t.training  # its layers carry their own flags
     else:
-        m = _from_leaf(t, path, rules[type(t)], rng)
-    m.training = t.training
+        m = _from_leaf(t, path, rules[type(t)], rng).train(t.training)  # RNN: its cells too
+    made[id(t)] = m
     return m
 
 
 def _from_sequential(t: Any, path: str, torch: Any, rules: dict[Any, _Rule], mlp: bool,
-                     rng: Any) -> Module:
+                     rng: Any, made: dict[int, Module]) -> Module:
     mark = getattr(t, MARK, None)
     if mark in ("Neuron", "Layer", "MLP") or (mark is None and not path and mlp):
         dense = _from_dense(t, mark or "MLP", torch)
         if dense is not None:
             return dense
-    layers = OrderedDict((name, _from(child, _join(path, name), torch, rules, mlp, rng))
-                         for name, child in t.named_children())
+    layers = {name: _from(child, _join(path, name), torch, rules, mlp, rng, made)
+              for name, child in _children(t)}
     try:
-        return Sequential(dict(layers))
+        return Sequential(layers)
     except (TypeError, ValueError) as e:
         raise ConversionError(f"from_torch: {_where(path)} (torch.nn.Sequential): {e}") from None
 
 
 def _from_dense(t: Any, kind: str, torch: Any) -> Module | None:
     """The Neuron/Layer/MLP a Linear stack makes, or None when ``t`` is not one."""
+    children = [child for _, child in _children(t)]
+    if len({id(c) for c in children}) < len(children):
+        return None  # a layer used twice: an MLP cannot share it
     pairs: list[tuple[Any, str]] = []  # (Linear, activation)
     open_ = False  # the last Linear may still take an activation
-    for child in t.children():
+    for child in children:
         name = type(child).__name__
         if type(child) is torch.nn.Linear:
             if pairs and pairs[-1][0].out_features != child.in_features:
