@@ -266,19 +266,63 @@ def torch_parameters(model: Module) -> dict[str, Any]:
         model: A dagrad module that :func:`to_torch` converts.
 
     Returns:
-        ``{torch name: nested list of Values}``, in torch's ``named_parameters`` order.
+        ``{torch name: nested list of Values}``, in torch's ``named_parameters`` order
+        (a tied tensor, or a layer used twice, under its first name only, as torch's).
 
     Raises:
-        ConversionError: A module has no PyTorch counterpart (named by path and type).
+        ConversionError: A module has no PyTorch counterpart (named by path and
+            type), or two tensors share only some of their Values.
 
     >>> from nn.layers import MLP
     >>> params = torch_parameters(MLP(3, [4, 2], rng=0))
     >>> list(params), len(params["0.weight"]), len(params["0.weight"][0])
     (['0.weight', '0.bias', '2.weight', '2.bias'], 4, 3)
     """
+    tensors = _tensors(model)
+    ties = _ties(tensors)
+    return {k: v for k, v in tensors.items() if k not in ties}
+
+
+def _tensors(model: Module) -> dict[str, Any]:
+    """Every parameter tensor of ``to_torch(model)`` by torch name, tied ones included."""
     out: dict[str, Any] = {}
     _collect(model, "", out, set())
     return out
+
+
+def _ties(tensors: dict[str, Any]) -> dict[str, str]:
+    """``{name: first name}`` for tensors made of the same Values as an earlier one.
+
+    PyTorch ties whole parameters (``b.weight = a.weight``); dagrad ties single
+    Values. A tensor that shares only some of its Values with another (or
+    repeats one) has no torch form and raises.
+    """
+    first: dict[tuple[int, ...], str] = {}
+    owner: dict[int, str] = {}
+    ties: dict[str, str] = {}
+    for name, values in tensors.items():
+        flat = flatten_values(values)
+        key = tuple(id(v) for v in flat)
+        if key in first and _shape(values) == _shape(tensors[first[key]]):
+            ties[name] = first[key]
+            continue
+        owners = dict.fromkeys(owner.setdefault(i, name) for i in key)
+        others = [o for o in owners if o != name]
+        if others or len(set(key)) < len(key):
+            other = f"with {others[0]!r}" if others else "with itself"
+            raise ConversionError(f"to_torch: parameter {name!r} shares some of its Values "
+                                  f"{other}; PyTorch ties whole tensors of one shape "
+                                  f"(b.weight = a.weight) or whole layers")
+        first[key] = name
+    return ties
+
+
+def _shape(values: Any) -> tuple[int, ...]:
+    dims = []
+    while isinstance(values, list):
+        dims.append(len(values))
+        values = values[0] if values else None
+    return tuple(dims)
 
 
 def _collect(m: Module, path: str, out: dict[str, Any], seen: set[int]) -> None:
@@ -333,9 +377,13 @@ def to_torch(model: Module) -> Any:
     if not isinstance(model, Module):
         raise ConversionError(f"to_torch: expected a dagrad nn.Module, got "
                               f"{type(model).__name__}")
-    _collect(model, "", {}, set())  # every module has a counterpart, before any work
+    ties = _ties(_tensors(model))  # every module has a counterpart, before any work
     torch = _torch()
-    return _to(model, "", torch, {})
+    tmodel = _to(model, "", torch, {})
+    for name, first in ties.items():  # tied weights stay tied: one torch Parameter
+        owner, _, attr = name.rpartition(".")
+        setattr(tmodel.get_submodule(owner), attr, tmodel.get_parameter(first))
+    return tmodel
 
 
 def _to(m: Module, path: str, torch: Any, made: dict[int, Any]) -> Any:
@@ -440,9 +488,15 @@ def from_torch(module: Any, *, mlp: bool = True,
     if not isinstance(module, torch.nn.Module):
         raise ConversionError(f"from_torch: expected a torch.nn.Module, got "
                               f"{type(module).__name__}")
-    rules = {getattr(torch.nn, cls.__name__): rule for cls, rule in _RULES.items()}
-    _check(module, "", torch, rules)  # before building anything
-    return _from(module, "", torch, rules, mlp, make_rng(rng), {})
+    reader = _Reader(torch, mlp, make_rng(rng), module)
+    _check(module, "", torch, reader.rules)  # before building anything
+    model = reader.read(module, "")
+    tensors = _tensors(model)
+    for names in reader.names.values():  # tied torch parameters: the same dagrad Values
+        present = [n for n in names if n in tensors]
+        for name in present[1:]:
+            _tie(tensors[name], tensors[present[0]])
+    return model
 
 
 def _torch_name(t: Any) -> str:
@@ -487,39 +541,54 @@ def _children(t: Any) -> list[tuple[str, Any]]:
             if name and "." not in name]
 
 
-def _from(t: Any, path: str, torch: Any, rules: dict[Any, _Rule], mlp: bool, rng: Any,
-          made: dict[int, Module]) -> Module:
-    if id(t) in made:  # a layer used twice stays one (shared) dagrad module
-        return made[id(t)]
-    if type(t) is torch.nn.Sequential:
-        m = _from_sequential(t, path, torch, rules, mlp, rng, made)
-        m.training = t.training  # its layers carry their own flags
-    else:
-        m = _from_leaf(t, path, rules[type(t)], rng).train(t.training)  # RNN: its cells too
-    made[id(t)] = m
-    return m
+class _Reader:
+    """from_torch's state: the options, the modules made so far (a layer used
+    twice is made once) and every torch parameter's names (tied ones have several)."""
+
+    def __init__(self, torch: Any, mlp: bool, rng: Any, module: Any) -> None:
+        self.torch, self.mlp, self.rng = torch, mlp, rng
+        self.rules = {getattr(torch.nn, cls.__name__): rule for cls, rule in _RULES.items()}
+        self.made: dict[int, Module] = {}
+        self.names: dict[int, list[str]] = {}
+        for name, p in module.named_parameters(remove_duplicate=False):
+            self.names.setdefault(id(p), []).append(name)
+
+    def read(self, t: Any, path: str) -> Module:
+        """The dagrad module for ``t`` (found at ``path``)."""
+        if id(t) in self.made:
+            return self.made[id(t)]
+        if type(t) is self.torch.nn.Sequential:
+            m = self.sequential(t, path)
+            m.training = t.training  # its layers carry their own flags
+        else:  # train(): an RNN's cells too
+            m = _from_leaf(t, path, self.rules[type(t)], self.rng).train(t.training)
+        self.made[id(t)] = m
+        return m
+
+    def sequential(self, t: Any, path: str) -> Module:
+        mark = getattr(t, MARK, None)
+        if mark in ("Neuron", "Layer", "MLP") or (mark is None and not path and self.mlp):
+            dense = self.dense(t, mark or "MLP")
+            if dense is not None:
+                return dense
+        layers = {name: self.read(child, _join(path, name)) for name, child in _children(t)}
+        try:
+            return Sequential(layers)
+        except (TypeError, ValueError) as e:
+            raise ConversionError(f"from_torch: {_where(path)} (torch.nn.Sequential): "
+                                  f"{e}") from None
+
+    def dense(self, t: Any, kind: str) -> Module | None:
+        """The Neuron/Layer/MLP a Linear stack makes, or None when ``t`` is not one."""
+        return _from_dense(t, kind, self.torch, lambda p: len(self.names[id(p)]) > 1)
 
 
-def _from_sequential(t: Any, path: str, torch: Any, rules: dict[Any, _Rule], mlp: bool,
-                     rng: Any, made: dict[int, Module]) -> Module:
-    mark = getattr(t, MARK, None)
-    if mark in ("Neuron", "Layer", "MLP") or (mark is None and not path and mlp):
-        dense = _from_dense(t, mark or "MLP", torch)
-        if dense is not None:
-            return dense
-    layers = {name: _from(child, _join(path, name), torch, rules, mlp, rng, made)
-              for name, child in _children(t)}
-    try:
-        return Sequential(layers)
-    except (TypeError, ValueError) as e:
-        raise ConversionError(f"from_torch: {_where(path)} (torch.nn.Sequential): {e}") from None
-
-
-def _from_dense(t: Any, kind: str, torch: Any) -> Module | None:
-    """The Neuron/Layer/MLP a Linear stack makes, or None when ``t`` is not one."""
+def _from_dense(t: Any, kind: str, torch: Any, shared: Callable[[Any], bool]) -> Module | None:
+    """The Neuron/Layer/MLP a Linear stack makes, or None when ``t`` is not one (or
+    shares a parameter elsewhere: an MLP cannot keep the tie)."""
     children = [child for _, child in _children(t)]
-    if len({id(c) for c in children}) < len(children):
-        return None  # a layer used twice: an MLP cannot share it
+    if any(shared(p) for c in children for p in c.parameters()):
+        return None
     pairs: list[tuple[Any, str]] = []  # (Linear, activation)
     open_ = False  # the last Linear may still take an activation
     for child in children:
@@ -603,3 +672,12 @@ def _assign(values: Any, data: Any, requires_grad: bool) -> None:
         return
     for v, d in zip(values, data, strict=True):
         _assign(v, d, requires_grad)
+
+
+def _tie(values: Any, first: Any) -> None:
+    """Put ``first``'s Values in place of ``values``' (same nesting), in the same lists."""
+    for i, (v, f) in enumerate(zip(values, first, strict=True)):
+        if isinstance(v, Value):
+            values[i] = f
+        else:
+            _tie(v, f)

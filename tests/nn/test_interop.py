@@ -89,6 +89,13 @@ def shared_stack():
     return Sequential(lin, Tanh(), lin)
 
 
+def tied_stack():
+    """Two Linear layers whose weight is one list of Values (PyTorch's b.weight = a.weight)."""
+    a, b = Linear(3, 3, rng=0), Linear(3, 3, rng=1)
+    b.weight = a.weight
+    return Sequential(a, Sigmoid(), b)
+
+
 # name -> (model factory, input shapes, per_sample): per_sample models (Neuron, Layer, MLP)
 # take one sample at a time in dagrad; torch gets the whole batch and row n is sample n.
 CASES = {
@@ -174,6 +181,7 @@ CASES = {
     "Sequential-mlp-like": (lambda: Sequential(Linear(3, 4, rng=0), ReLU(), Linear(4, 2, rng=1)),
                             [(3,), (5, 3)], False),
     "Sequential-shared": (lambda: shared_stack(), [(3,), (2, 3)], False),
+    "Sequential-tied": (lambda: tied_stack(), [(2, 3)], False),
     "Sequential-recurrent-last": (lambda: Sequential(Linear(3, 4, rng=0), Tanh(),
                                                      LSTM(4, 5, rng=1)), [(6, 3)], False),
 }
@@ -373,6 +381,31 @@ def test_a_layer_used_twice_stays_shared_both_ways():
     plain.add_module("c", plain.a)  # shared: no MLP (it could not share), a Sequential
     back = from_torch(plain)
     assert type(back) is Sequential and back["a"] is back["c"]
+
+
+def test_tied_weights_stay_tied_both_ways():
+    tmodel = to_torch(tied_stack())
+    assert tmodel[2].weight is tmodel[0].weight and tmodel[2].bias is not tmodel[0].bias
+    assert list(torch_parameters(tied_stack())) == [n for n, _ in tmodel.named_parameters()]
+    back = from_torch(tmodel)
+    assert back[2].weight[1][2] is back[0].weight[1][2]
+    seq = tnn.Sequential(tnn.Linear(2, 2), tnn.Tanh(), tnn.Linear(2, 2)).double()
+    seq[2].weight = seq[0].weight  # tied: no MLP (it could not keep the tie), a Sequential
+    back = from_torch(seq)
+    assert type(back) is Sequential
+    assert all(v is w for v, w in zip(back[2].weight[0], back[0].weight[0], strict=True))
+
+
+def test_a_partly_shared_weight_has_no_torch_form():
+    a, b = Linear(2, 2, rng=0), Linear(2, 2, rng=1)
+    b.weight[1] = a.weight[0]  # one row tied, not the tensor
+    with pytest.raises(ConversionError, match="parameter '1.weight' shares some of its Values "
+                       "with '0.weight'; PyTorch ties whole tensors"):
+        to_torch(Sequential(a, b))
+    c = Linear(2, 2, rng=0)
+    c.weight[1] = c.weight[0]
+    with pytest.raises(ConversionError, match="'weight' shares some of its Values with itself"):
+        to_torch(c)
 
 
 def test_marks_bring_back_the_dagrad_class():
