@@ -65,6 +65,11 @@ stack of ``Linear`` layers, each followed by at most one ``ReLU``/``Tanh``/
 always has (``mlp=False`` keeps it a ``Sequential`` of ``Linear``; an MLP gives
 a bias-less ``Linear`` a zero bias).
 
+**Sharing.** A layer used twice stays one shared module on both sides, and a
+tied weight (one whole tensor in two layers, PyTorch's ``b.weight =
+a.weight``) stays one ``Parameter`` / one set of ``Value``s. A tensor that
+shares only some of its Values with another has no torch form and raises.
+
 **Modes and randomness.** Each module's ``training`` flag is copied, so a
 BatchNorm in evaluation mode uses its running statistics on both sides.
 ``Dropout`` keeps ``p`` and its mode; its masks come from each library's own
@@ -372,7 +377,8 @@ def to_torch(model: Module) -> Any:
     Raises:
         ImportError: torch is not installed.
         ConversionError: ``model`` or a module inside it has no PyTorch
-            counterpart; the message names its path (``'2.1'``) and type.
+            counterpart (the message names its path, ``'2.1'``, and type), or a
+            tensor shares only some of its Values with another.
     """
     if not isinstance(model, Module):
         raise ConversionError(f"to_torch: expected a dagrad nn.Module, got "
@@ -391,8 +397,12 @@ def _to(m: Module, path: str, torch: Any, made: dict[int, Any]) -> Any:
         return made[id(m)]
     kind = type(m)
     if kind is Sequential:
-        t = torch.nn.Sequential(OrderedDict(
-            (name, _to(child, _join(path, name), torch, made)) for name, child in _items(m)))
+        layers = OrderedDict((name, _to(child, _join(path, name), torch, made))
+                             for name, child in _items(m))
+        try:
+            t = torch.nn.Sequential(layers)
+        except (KeyError, TypeError, ValueError) as e:  # a name torch refuses ("forward")
+            raise ConversionError(f"to_torch: {_where(path)} (Sequential): {e}") from None
         setattr(t, MARK, "Sequential")
     elif kind in _DENSE:
         t = torch.nn.Sequential(OrderedDict(_to_dense(m, torch)))

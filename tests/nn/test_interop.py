@@ -447,6 +447,7 @@ class MyLinear(Linear):
      r"counterpart; to_torch converts "
      r"AdaptiveAvgPool1d, .*Sequential, .*Neuron, Layer and MLP"),
     ([Linear(2, 2, rng=0)], r"expected a dagrad nn.Module, got list"),
+    (Sequential({"forward": ReLU()}), r"the model \(Sequential\): .*'forward' already exists"),
 ])
 def test_to_torch_names_the_module_without_counterpart(model, message):
     with pytest.raises(ConversionError, match=message):
@@ -473,6 +474,8 @@ def test_to_torch_names_the_module_without_counterpart(model, message):
     (lambda: tnn.AvgPool2d(2, padding=2), r"the model \(torch.nn.AvgPool2d\): AvgPool2d: "
      r"padding should be at most half of the kernel size"),
     (lambda: "Linear", r"expected a torch.nn.Module, got str"),
+    (lambda: tnn.Sequential(OrderedDict(_x=tnn.ReLU())),
+     r"the model \(torch.nn.Sequential\): Sequential: unusable layer name '_x'"),
 ])
 def test_from_torch_names_the_module_without_counterpart(make, message):
     with pytest.raises(ConversionError, match=message):
