@@ -105,7 +105,6 @@ from nn.pool import (
     MaxPool2d,
 )
 from nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from nn.utils import flatten_values, to_data
 
 __all__ = ["MARK", "ConversionError", "from_torch", "to_torch", "torch_parameters"]
 
@@ -306,20 +305,36 @@ def _ties(tensors: dict[str, Any]) -> dict[str, str]:
     owner: dict[int, str] = {}
     ties: dict[str, str] = {}
     for name, values in tensors.items():
-        flat = flatten_values(values)
-        key = tuple(id(v) for v in flat)
+        key = tuple(map(id, _flat(values)))
         if key in first and _shape(values) == _shape(tensors[first[key]]):
             ties[name] = first[key]
             continue
-        owners = dict.fromkeys(owner.setdefault(i, name) for i in key)
-        others = [o for o in owners if o != name]
-        if others or len(set(key)) < len(key):
+        ids = set(key)
+        if len(ids) < len(key) or not owner.keys().isdisjoint(ids):
+            others = [owner[i] for i in key if i in owner]
             other = f"with {others[0]!r}" if others else "with itself"
             raise ConversionError(f"to_torch: parameter {name!r} shares some of its Values "
                                   f"{other}; PyTorch ties whole tensors of one shape "
                                   f"(b.weight = a.weight) or whole layers")
+        owner.update(dict.fromkeys(ids, name))
         first[key] = name
     return ties
+
+
+def _flat(values: Any) -> list[Value]:
+    """The Values of a nested list, row-major (rows copied whole: fast on big weights)."""
+    if isinstance(values, Value):
+        return [values]
+    if values and isinstance(values[0], Value):
+        return list(values)
+    return [v for row in values for v in _flat(row)]
+
+
+def _data(values: Any) -> Any:
+    """The floats of a nested list of Values, same nesting."""
+    if values and isinstance(values[0], Value):
+        return [v.data for v in values]
+    return [_data(row) for row in values]
 
 
 def _shape(values: Any) -> tuple[int, ...]:
@@ -451,13 +466,13 @@ def _to_leaf(m: Module, rule: _Rule, torch: Any) -> Any:
 
 def _load(torch: Any, t: Any, tensors: dict[str, Any], buffers: dict[str, Any]) -> None:
     """Copy dagrad Values and buffers into ``t`` (every key of its state dict, strictly)."""
-    state = {k: torch.tensor(to_data(v), dtype=torch.float64) for k, v in tensors.items()}
+    state = {k: torch.tensor(_data(v), dtype=torch.float64) for k, v in tensors.items()}
     for k, v in buffers.items():
         state[k] = torch.tensor(int(v) if k == "num_batches_tracked" else v,
                                 dtype=torch.int64 if k == "num_batches_tracked" else torch.float64)
     t.load_state_dict(state, strict=True)
     for k, v in tensors.items():
-        t.get_parameter(k).requires_grad_(any(p.requires_grad for p in flatten_values(v)))
+        t.get_parameter(k).requires_grad_(any(p.requires_grad for p in _flat(v)))
 
 
 # -- torch -> dagrad ---------------------------------------------------------------------------
