@@ -490,6 +490,7 @@ def from_torch(module: Any, *, mlp: bool = True,
     unmarked top-level ``Sequential`` of ``Linear`` layers, each followed by at
     most one ``ReLU``/``Tanh``/``Sigmoid``/``Identity`` with the hidden ones
     alike, becomes an ``MLP`` (a ``Linear`` without bias gets a zero bias).
+    A layer used twice, or a parameter tied between layers, stays shared.
 
     Args:
         module: A ``torch.nn.Module``.

@@ -209,7 +209,8 @@ def assert_close(ours, theirs, what):
 
 
 def run_both(model, dims, per_sample, seed=1):
-    """Forward and backward in dagrad and in torch; returns (ours, theirs) for each quantity."""
+    """Forward and backward of ``sum(c * output)`` in dagrad and, converted first (before
+    BatchNorm updates its statistics), in torch: (inputs, outputs) of each."""
     data = random_input(dims, seed)
     tmodel = to_torch(model)
     x = to_values(data)
@@ -250,9 +251,8 @@ def test_outputs_and_every_gradient_equal_torch(name):
                          f"{where}: gradient of {pname}")
         # BatchNorm in training mode updated its running statistics on both sides alike
         tbuffers = dict(tmodel.named_buffers())
-        for bname, value in model.named_buffers():
-            key = bname  # the module paths are the same in both libraries here
-            assert_close(flatten_values(value), tbuffers[key].reshape(-1).tolist(),
+        for bname, value in model.named_buffers():  # paths agree: no MLP holds a buffer
+            assert_close(flatten_values(value), tbuffers[bname].reshape(-1).tolist(),
                          f"{where}: buffer {bname}")
 
 
