@@ -354,10 +354,12 @@ def _collect(m: Module, path: str, out: dict[str, Any], seen: set[int]) -> None:
         for name, child in _items(m):
             _collect(child, _join(path, name), out, seen)
     elif kind in _DENSE:
+        _check_parts(m, path)
         for linear, _, neurons, _ in _dense_plan(m):
             out[_join(path, f"{linear}.weight")] = [n.w for n in neurons]
             out[_join(path, f"{linear}.bias")] = [n.b for n in neurons]
     elif kind in _RULES:
+        _check_parts(m, path)
         for name, values in _RULES[kind].tensors(m).items():
             if values is not None:
                 out[_join(path, name)] = values
@@ -365,6 +367,25 @@ def _collect(m: Module, path: str, out: dict[str, Any], seen: set[int]) -> None:
         raise _no_counterpart(m, path)
 
 
+def _check_parts(m: Module, path: str) -> None:
+    """The parts a layer's rule reads are the classes it built (a swapped-in cell or
+    layer could compute something else): raise naming the part otherwise."""
+    if type(m) is MLP:
+        parts = [(f"layers.{i}", layer, Layer) for i, layer in enumerate(m.layers)]
+        parts += [(f"layers.{i}.neurons.{j}", n, Neuron) for i, layer in enumerate(m.layers)
+                  if type(layer) is Layer for j, n in enumerate(layer.neurons)]
+    elif type(m) is Layer:
+        parts = [(f"neurons.{j}", n, Neuron) for j, n in enumerate(m.neurons)]
+    elif isinstance(m, (RNN, GRU, LSTM)):
+        parts = [(f"cells.{i}", cell, type(m)._cell) for i, cell in enumerate(m.cells)]
+    else:
+        return
+    for name, part, cls in parts:
+        if type(part) is not cls:
+            raise ConversionError(f"to_torch: {_where(_join(path, name))} is a "
+                                  f"{type(part).__qualname__} where {type(m).__name__} needs "
+                                  f"its own {cls.__name__}; only that converts to PyTorch's "
+                                  f"{'Sequential' if type(m) in _DENSE else type(m).__name__}")
 # -- dagrad -> torch ---------------------------------------------------------------------------
 
 

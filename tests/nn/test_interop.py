@@ -482,6 +482,22 @@ def test_from_torch_names_the_module_without_counterpart(make, message):
         from_torch(make())
 
 
+def test_a_swapped_in_part_is_named():
+    class MyCell(GRUCell):
+        pass
+
+    gru = GRU(2, 3, num_layers=2, rng=0)
+    gru.cells[1] = MyCell(3, 3, rng=0)
+    with pytest.raises(ConversionError, match="module '0.cells.1' is a .*MyCell where GRU "
+                       "needs its own GRUCell; only that converts to PyTorch's GRU"):
+        to_torch(Sequential(gru))
+    mlp = MLP(2, [3, 1], rng=0)
+    mlp.layers[1] = Linear(3, 1, rng=0)
+    with pytest.raises(ConversionError, match="module 'layers.1' is a Linear where MLP "
+                       "needs its own Layer; only that converts to PyTorch's Sequential"):
+        to_torch(mlp)
+
+
 def test_conversion_errors_are_type_and_value_errors():
     # the MLP-only versions raised TypeError (to_torch) and ValueError (from_torch)
     with pytest.raises(TypeError):
