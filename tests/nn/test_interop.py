@@ -358,6 +358,24 @@ def test_recurrent_outputs_have_the_same_structure():
     assert_close(flat_floats(c_n), tc.reshape(-1).tolist(), "c_n")
 
 
+def test_initial_states_have_the_same_layout():
+    gru = randomized(GRU(2, 3, num_layers=2, batch_first=True, rng=0))
+    x = random_input((4, 5, 2), seed=2)  # [N][L][I] (batch_first)
+    h0 = random_input((2, 4, 3), seed=3)  # [num_layers][N][H], batch_first or not
+    out, h_n = gru(x, h0)
+    tout, th = to_torch(gru)(torch.tensor(x, dtype=torch.float64),
+                             torch.tensor(h0, dtype=torch.float64))
+    assert_close(flat_floats(out), tout.reshape(-1).tolist(), "GRU output from h0")
+    assert_close(flat_floats(h_n), th.reshape(-1).tolist(), "GRU h_n from h0")
+    lstm = randomized(LSTMCell(2, 3, rng=0))
+    h, c = random_input((5, 3), seed=4), random_input((5, 3), seed=5)  # x[0]: a batch of 5
+    h1, c1 = lstm(x[0], (h, c))
+    th1, tc1 = to_torch(lstm)(torch.tensor(x[0], dtype=torch.float64),
+                              (torch.tensor(h, dtype=torch.float64),
+                               torch.tensor(c, dtype=torch.float64)))
+    assert_close(flat_floats([h1, c1]), torch.cat([th1, tc1]).reshape(-1).tolist(), "LSTMCell")
+
+
 # -- Sequential marks and the MLP rule -------------------------------------------------------
 
 
