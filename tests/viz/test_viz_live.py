@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import pytest
 
@@ -89,8 +90,11 @@ def test_notebook_mode_displays_once_then_updates_in_place(monkeypatch):
     assert handle.updates[-1].data != shown[0][0].data           # a new picture each time
     boundary, losses, grads = view.figure.axes
     assert boundary.get_title() == f"epoch 5, accuracy {history.train_acc[-1]:.0%}"
-    regions, points = boundary.collections                      # filled classes, the data
-    assert type(regions).__name__ == "QuadContourSet" and list(regions.levels) == [-0.5, 0.5, 1.5]
+    (grid,) = boundary.images                                    # predicted class per cell
+    assert set(grid.get_array().ravel().tolist()) <= {0, 1}
+    *regions, points = boundary.collections                     # one region per class, the data
+    assert [type(r).__name__ for r in regions] == ["QuadContourSet"] * 2
+    assert all(list(r.levels) == [0.0, math.inf] for r in regions)
     assert [list(p) for p in points.get_offsets()] == [list(p) for p in X]
     (train_line,) = [line for line in losses.lines if line.get_label() == "train loss"]
     assert list(train_line.get_ydata()) == history.train_loss
