@@ -38,7 +38,6 @@ loop over a dict of outgoing gradients.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -122,7 +121,12 @@ def adjoints(roots: Value | Sequence[Value], grad_outputs: float | Sequence | No
     """
     roots = (roots,) if isinstance(roots, Value) else tuple(roots)
     table = _seed_table(roots, grad_outputs, create_graph)
-    with _gc_paused():
+    with _GC_LOCK:
+        if _GC[0] == 0:
+            _GC[1] = gc.isenabled()
+            gc.disable()
+        _GC[0] += 1
+    try:
         order = topological_order(roots)
         if create_graph or STATE.anomaly or RemovableHandle.live:
             with enable_grad():
@@ -130,28 +134,17 @@ def adjoints(roots: Value | Sequence[Value], grad_outputs: float | Sequence | No
                     pass
         else:
             _fill(table, order)
-    return table
-
-
-_GC_LOCK, _GC = threading.Lock(), [0, False]  # passes running (any thread); gc was on
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the collector while passes run (the DP makes no cycles: its scans cost ~25%).
-    The first pass in turns it off, the last out back on, under a lock: never left off."""
-    with _GC_LOCK:
-        if _GC[0] == 0:
-            _GC[1] = gc.isenabled()
-            gc.disable()
-        _GC[0] += 1
-    try:
-        yield
     finally:
         with _GC_LOCK:
             _GC[0] -= 1
             if _GC[0] == 0 and _GC[1]:
                 gc.enable()
+    return table
+
+
+# The collector is paused while passes run (the DP makes no cycles: its scans cost ~25%):
+# the first pass in turns it off, the last out back on, under a lock (never left off).
+_GC_LOCK, _GC = threading.Lock(), [0, False]  # passes running (any thread); gc was on
 
 
 class _Zero:
@@ -271,6 +264,10 @@ def local_partials(node: Value, create_graph: bool) -> tuple:
 
 def _seed_table(roots: tuple, grad_outputs, create_graph: bool) -> dict:
     """The base case: ``{root: seed}`` (seeds of a repeated root add up)."""
+    if type(grad_outputs) is float and len(roots) == 1 and not create_graph:
+        root = roots[0]
+        if type(root) is Value and root.requires_grad:  # backward(): the usual case, fast
+            return {root: grad_outputs}
     table: dict[Value, float | Value] = {}
     for root, seed in zip(roots, _seeds(roots, grad_outputs, create_graph), strict=True):
         if not isinstance(root, Value):
