@@ -171,7 +171,7 @@ def _call(name: str) -> Callable[..., Expr]:
 #: The rule table's math namespace, emitting numpy code (see engine.ops.F).
 SYMBOLIC = type("Symbolic", (), {})()
 SYMBOLIC.__dict__.update(
-    div=lambda x, y: Expr(f"({_t(x)} / {_t(y)})"),
+    div=lambda x, y: _divide(x, y),
     pow=lambda x, y: _power(x, y),
     exp=_call("np.exp"), log=_call("np.log"), sqrt=_call("np.sqrt"), sin=_call("np.sin"),
     cos=_call("np.cos"), tanh=_call("np.tanh"), sigmoid=_call("sigmoid"),
@@ -192,10 +192,19 @@ FORWARD: dict[str, Callable[..., Expr]] = {
 }
 
 
+def _divide(x: Expr | float, y: Expr | float) -> Expr:
+    """``x / y``; of two constants, the constant (Python's ``1.0 / 0.0`` raises)."""
+    if isinstance(x, float) and isinstance(y, float):
+        return Expr(literal(ops.f_div(x, y)))
+    return Expr(f"({_t(x)} / {_t(y)})")
+
+
 def _power(x: Expr | float, p: Expr | float) -> Expr:
     """``x ** p`` as engine.ops.f_pow has it: exponents 0.5 and -0.5 are ``sqrt(x)``
     and ``1 / sqrt(x)`` (torch's pow with a number exponent: ``(-0.0)**0.5 = -0.0``)."""
     if isinstance(p, float):
+        if isinstance(x, float):
+            return Expr(literal(ops.f_pow(x, p)))
         if p == 0.5:
             return Expr(f"np.sqrt({_t(x)})")
         if p == -0.5:
