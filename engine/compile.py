@@ -84,6 +84,9 @@ class TraceError(ValueError):
 
 
 def _np():
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        return numpy
     try:
         import numpy
     except ImportError:  # pragma: no cover - numpy is in the test extras
@@ -133,11 +136,12 @@ class Masked(Expr):
         super().__init__(f"np.where({blocked}, 0.0, {_t(value)})")
         self.blocked, self.value = blocked, value
 
-    def times(self, g: str) -> str:
-        """``g * self`` with the masked entries exactly 0."""
-        product = g if isinstance(self.value, float) and self.value == 1.0 else (
-            f"({g} * {_t(self.value)})")
-        return f"np.where({self.blocked}, 0.0, {product})"
+    def times(self, g: str, in_place: bool = False) -> str:
+        """``g * self`` with the masked entries exactly 0 (written into ``g`` itself
+        when ``in_place`` and the mask's value is 1)."""
+        if isinstance(self.value, float) and self.value == 1.0:
+            return f"stop({self.blocked}, {g}{', out=' + g if in_place else ''})"
+        return f"stop({self.blocked}, ({g} * {_t(self.value)}))"
 
 
 def _t(x: Any) -> str:
@@ -243,6 +247,21 @@ def _vectorized(op: ops.Op) -> tuple:
     return forward, partials
 
 
+def _stop(blocked, g, out=None):
+    """``g`` with exactly 0.0 where ``blocked`` (generated code's ``stop``): a mask.
+
+    ``np.where(blocked, 0.0, g)``. On large finite arrays it is computed as
+    ``g * ~blocked`` (5x faster; the two agree up to the sign of a zero), into
+    ``out`` when given (``g`` itself, when nothing else reads it).
+    """
+    np = _np()
+    if g.size < 4096 or not np.isfinite(g).all():  # small: where's one call is fastest
+        return np.where(blocked, 0.0, g)
+    if out is not None and out.shape == blocked.shape and out.flags.writeable:
+        return np.multiply(g, ~blocked, out=out)
+    return g * ~blocked
+
+
 def _sigmoid(x):
     """Stable logistic function on arrays (as engine.ops.f_sigmoid)."""
     np = _np()
@@ -294,6 +313,7 @@ class _Builder:
         self.fwd: list[str] = []
         self.bwd: list[str] = []
         self.ginit: set[str] = set()
+        self.owned: set[str] = set()  # adjoints whose array no other name shares
         self.counting = False
         self.counts: dict[str, int] = {}
         self.counter = itertools.count()
@@ -406,10 +426,13 @@ class _Builder:
             self.ginit.add(gname)
             alias = fresh or self.counts.get(gname) == 1  # nothing adds to it in place later
             self.bwd.append(f"{gname} = {contrib}" + ("" if alias else ".copy()"))
+            if fresh or not alias:
+                self.owned.add(gname)
             return
         if gname not in self.ginit:
             self.ginit.add(gname)
             self.bwd.append(f"{gname} = np.zeros_like({g.slab.name})")
+            self.owned.add(gname)
         pre = ":, " if g.slab.batched else ""
         if kind == "fancy":
             c, unique = rest.split()
@@ -504,12 +527,12 @@ class _Builder:
         a = self.gather(x)
         ws = [self._matmul_sides(n)[1] for n in nodes]
         w = self._view(_np().array([[self.loc[p][1] for p in row] for row in ws]))
-        line = f"{slab.name} = {a.text} @ P[{w}].T"
+        self.fwd.append(f"{slab.name} = {a.text} @ P[{w}].T  # {len(nodes)} x dot")
+        self.products.add(slab.name)
         b = None
         if bias is not None:
             b = self.gather([self._matmul_sides(n)[2] for n in nodes])
-            line += f" + {b.text}"
-        self.fwd.append(f"{line}  # {len(nodes)} x dot")
+            self.fwd.append(f"{slab.name} += {b.text}  # their biases, in place")
         g = f"g_{slab.name}"
 
         def backward() -> None:
@@ -526,10 +549,16 @@ class _Builder:
         if len(nodes) > 1 and not any(a.width == len(nodes) for a in args):
             raise AssertionError("broadcast-only group")  # prevented in _key
         syms = [Expr(a.text) if a.value is None else a.value for a in args]
-        out = Expr(slab.name)
+        out, note = Expr(slab.name), ""
         if op is ops.MUL and 1.0 in syms:  # x * 1.0 (a mean over a batch of one) is x
             text = args[1 - syms.index(1.0)].text
             local = op.partials(SYMBOLIC, out, *syms)
+        elif op is ops.RELU and self._last_reader(args[0], nodes):
+            # relu over a whole slab no one else reads: in place; its mask read from the
+            # output (out <= 0 exactly where x <= 0, nan nowhere), so x is not kept
+            text = f"np.maximum({args[0].text}, 0.0, out={args[0].text})"
+            note = f", in place ({args[0].text} is not read again)"
+            local = op.partials(SYMBOLIC, out, out)
         elif op.name in FORWARD:
             text = str(FORWARD[op.name](*syms))
             local = (_pow_partials(out, *syms) if op is ops.POW
@@ -545,7 +574,7 @@ class _Builder:
             raise TraceError(f"compile: node {nodes[0]!r} is made by the built-in op "
                              f"{op.name!r}, which has no numpy emission rule (add one to "
                              "engine.compile.FORWARD)")
-        self.fwd.append(f"{slab.name} = {text}  # {len(nodes)} x {op.name}")
+        self.fwd.append(f"{slab.name} = {text}  # {len(nodes)} x {op.name}{note}")
         g = f"g_{slab.name}"
 
         def backward() -> None:
@@ -556,11 +585,22 @@ class _Builder:
                     contrib, fresh = (g, False) if d == 1.0 else (
                         (f"(-{g})", True) if d == -1.0 else (f"({g} * {literal(d)})", True))
                 elif isinstance(d, Masked):  # a mask stops the gradient, inf and nan too
-                    contrib, fresh = d.times(g), True
+                    # g's last use (one operand) and no other name holds its array: in place
+                    contrib, fresh = d.times(g, in_place=op.arity == 1 and g in self.owned), True
                 else:
                     contrib, fresh = f"({g} * {d})", True
                 self.accumulate(a, contrib, slab.batched, len(nodes), fresh)
         return backward
+
+    def _last_reader(self, g: _Gather, nodes: list[Value]) -> bool:
+        """Whether ``nodes`` are the only readers of the whole batched slab ``g``."""
+        if g.slab is None or g.parts or not g.slab.batched or not g.target.startswith("full"):
+            return False
+        if g.slab.name not in self.products:  # only a fresh product no backward reads back
+            return False
+        group = set(nodes)
+        return all(n not in self.roots and self.consumers.get(n, set()) <= group
+                   for n in g.slab.nodes)
 
     def _emit_dot(self, slab: _Slab, v: Value) -> Callable[[], None]:
         n = len(v.parents) >> 1
@@ -587,7 +627,13 @@ class _Builder:
 
     # -- the whole program ---------------------------------------------------------------
     def build(self) -> tuple[str, list, list]:
+        self.roots = {self.out, self.penalty, *self.aux}
+        self.consumers: dict[Value, set] = {}
+        for v in self.order:
+            for p in v.parents:
+                self.consumers.setdefault(p, set()).add(v)
         self.slabs: list[_Slab] = []
+        self.products: set[str] = set()  # matmul slabs: new arrays, not read by backward
         backwards = []
         for level in self.levels():
             for group in self.groups(level):
@@ -633,6 +679,7 @@ class _Builder:
                 else:
                     self.bwd.append(f"{gname} = np.full_like({slab.name}, {seed})")
                 self.ginit.add(gname)
+                self.owned.add(gname)
         for slab, backward in zip(reversed(self.slabs), reversed(backwards), strict=True):
             if f"g_{slab.name}" in self.ginit:  # some gradient reached it
                 backward()
@@ -1004,7 +1051,7 @@ class Compiled:
         else:
             out, pen, inputs, aux = traced
             source, consts, views = _Builder(out, pen, self.params, inputs, aux).build()
-            namespace = {"np": np, "sigmoid": _sigmoid, "power": _power_arrays}
+            namespace = {"np": np, "sigmoid": _sigmoid, "power": _power_arrays, "stop": _stop}
             exec(builtins.compile(source, "<dagrad compiled>", "exec"), namespace)
             CACHE[key] = (source, namespace["forward"], namespace["forward_backward"],
                           consts, views)
