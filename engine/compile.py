@@ -400,7 +400,7 @@ class _Builder:
                 p.slab is not None and p.slab.requires_grad for p in g.parts):
             return
         if g.parts:
-            name = f"t{next(self.counter)}"
+            name = f"g_parts{next(self.counter)}"
             self.bwd.append(f"{name} = {contrib}")
             at = 0
             for p in g.parts:
@@ -492,8 +492,12 @@ class _Builder:
         """Emit the forward line(s) of one group; return what emits its backward."""
         v = nodes[0]
         batched = self.batched[v]
-        slab = _Slab(f"{'h' if batched else 's'}{next(self.counter)}", nodes, batched,
-                     any(n.requires_grad for n in nodes))
+        # named for what it holds: linear3 (a layer's products), relu4, exp7, ...; a
+        # slab the same for every sample (parameters and constants only) is *_shared
+        product = v.op is ops.DOT and self._matmul_sides(v) is not None
+        what = "linear" if product else v.op.name
+        slab = _Slab(f"{what}{next(self.counter)}{'' if batched else '_shared'}", nodes,
+                     batched, any(n.requires_grad for n in nodes))
         for j, n in enumerate(nodes):
             self.loc[n] = (slab, j)
         self.slabs.append(slab)
@@ -515,9 +519,9 @@ class _Builder:
                                            a.width, False)
         if op is ops.MAX:
             a = self.gather(v.parents)
-            self.fwd.append(f"m{name} = {a.text}")
-            self.fwd.append(f"{name} = m{name}.max(-1, keepdims=True)  # max")
-            others = f"(np.arange({a.width}) != m{name}.argmax(-1)[..., None])"
+            self.fwd.append(f"{name}_in = {a.text}")
+            self.fwd.append(f"{name} = {name}_in.max(-1, keepdims=True)  # max")
+            others = f"(np.arange({a.width}) != {name}_in.argmax(-1)[..., None])"
             return lambda: self.accumulate(a, Masked(others).times(g), batched, a.width)
         raise TraceError(f"compile: node {v!r} is made by the n-ary op {op.name!r}, which "
                          "has no numpy emission rule (only sum, dot and max do)")
