@@ -251,15 +251,17 @@ def _stop(blocked, g, out=None):
     """``g`` with exactly 0.0 where ``blocked`` (generated code's ``stop``): a mask.
 
     ``np.where(blocked, 0.0, g)``. On large finite arrays it is computed as
-    ``g * ~blocked`` (5x faster; the two agree up to the sign of a zero), into
-    ``out`` when given (``g`` itself, when nothing else reads it).
+    ``g * ~blocked`` (several times faster; the two agree up to the sign of a
+    zero), into ``out`` when given (``g`` itself, when nothing else reads it).
+    ``blocked`` is the generated code's own comparison, so it is reused in place.
     """
     np = _np()
-    if g.size < 4096 or not np.isfinite(g).all():  # small: where's one call is fastest
+    if g.size < 4096 or not math.isfinite(g.sum()):  # a sum is finite iff every term is
         return np.where(blocked, 0.0, g)
-    if out is not None and out.shape == blocked.shape and out.flags.writeable:
-        return np.multiply(g, ~blocked, out=out)
-    return g * ~blocked
+    passes = np.logical_not(blocked, out=blocked if blocked.base is None else None)
+    if out is not None and out.shape == passes.shape and out.flags.writeable:
+        return np.multiply(g, passes, out=out)
+    return g * passes
 
 
 def _sigmoid(x):
