@@ -316,6 +316,7 @@ class _Builder:
         self.bwd: list[str] = []
         self.ginit: set[str] = set()
         self.owned: set[str] = set()  # adjoints whose array no other name shares
+        self.sides: dict[Value, tuple | None] = {}  # see _matmul_sides
         self.counting = False
         self.counts: dict[str, int] = {}
         self.counter = itertools.count()
@@ -476,7 +477,13 @@ class _Builder:
         return ("one", id(v))
 
     def _matmul_sides(self, v: Value):
-        """(batched inputs, parameter weights, parameter bias) of a dot node, or None."""
+        """(batched inputs, parameter weights, parameter bias) of a dot node, or None
+        (memoised: it depends only on which leaves are parameters and what is batched)."""
+        if v not in self.sides:
+            self.sides[v] = self._find_matmul_sides(v)
+        return self.sides[v]
+
+    def _find_matmul_sides(self, v: Value):
         n = len(v.parents) >> 1
         w, x = v.parents[:n], v.parents[n : 2 * n]
         bias = v.parents[2 * n] if len(v.parents) & 1 else None
