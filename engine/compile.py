@@ -903,7 +903,7 @@ def _depends(v: Value, input_ids: set, param_ids: set, memo: dict) -> tuple[bool
 class Compiled:
     """A per-sample scalar function compiled to numpy code over a batch.
 
-    Made by :func:`compile`; see there. The parameters live in ``theta``, a
+    Made by :func:`compile_function`; see there. The parameters live in ``theta``, a
     flat float64 array in the order of ``params``: :meth:`loss_and_grad` and
     :meth:`sgd_step` read and update it; :meth:`load` copies the parameters'
     ``data`` into it and :meth:`store` writes it back. :meth:`backward` is the
@@ -916,6 +916,10 @@ class Compiled:
         aux: When ``fn`` returns ``(loss, outputs)``: the last batch's outputs,
             one row per sample (e.g. a model's predictions, for accuracy).
         n_inputs: The number of columns of ``X``.
+        check: The reuse rule (see :func:`compile_function`).
+        reads: What the traces read (``auto`` and ``rows``): ``reads.inputs`` and
+            ``reads.params`` say whether the structure may depend on the data or
+            on the parameters, ``reads.where`` names the first such read's line.
     """
 
     def __init__(self, fn: Callable[[list[Value]], Value], params: Sequence[Value],
