@@ -444,8 +444,8 @@ def _num_outputs(model: Module, x: Any) -> int:
 
 
 def _check_lr(lr: Any) -> None:
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
-        raise ValueError(f"fit: lr must be a finite number > 0, got {lr!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 <= lr < math.inf:
+        raise ValueError(f"fit: invalid learning rate lr={lr!r} (expected a finite number >= 0)")
 
 
 def _make_optimizer(optimizer: Optimizer | str | None, lr: float | None,
