@@ -1,9 +1,11 @@
 """Run the benchmark suite: ``python -m bench [--quick] [--only a,b] [--write]``.
 
-``--quick`` runs tiny sizes (seconds); ``--only`` picks benchmarks by name
-(demo, chains, memory, scaling, hessian, engine); ``--write`` also writes the
-tables, with the machine they ran on, to ``bench/RESULTS.md`` (atomically).
-Each benchmark runs in a fresh interpreter, all its engines in that one run.
+``--quick`` runs tiny sizes (seconds; they do not test the targets); ``--only``
+picks benchmarks by name (demo, sizes, digits, fresh_rows, chains, memory,
+scaling, hessian, engine); ``--write`` also writes the tables, with the machine
+they ran on, to ``bench/RESULTS.md`` (atomically). Each benchmark runs in a
+fresh interpreter, all its engines in that one run, with numpy's BLAS on one
+thread (``OPENBLAS_NUM_THREADS=1``; threadpoolctl too where installed).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from nn.io import atomic_write_text
 #: Benchmark name -> module, in the order they run.
 BENCHMARKS = {
     "demo": "bench.demo_step",
+    "sizes": "bench.sizes",
+    "digits": "bench.digits",
+    "fresh_rows": "bench.fresh_rows",
     "chains": "bench.chains",
     "memory": "bench.memory",
     "scaling": "bench.scaling",
@@ -47,8 +52,9 @@ def run_all(names: list[str], quick: bool) -> list[Result]:
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "result.json")
             command = [sys.executable, "-m", "bench", "--child", name, "--json", out]
+            env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}  # numpy's BLAS (not torch's MKL)
             done = subprocess.run(command + (["--quick"] if quick else []), check=False,
-                                  cwd=ROOT)
+                                  cwd=ROOT, env=env)
             if done.returncode != 0:
                 raise SystemExit(f"bench: benchmark {name!r} failed (exit {done.returncode})")
             with open(out) as f:
@@ -67,7 +73,8 @@ def child(name: str, quick: bool, out: str) -> int:
     return 0
 
 
-def markdown(results: list[Result], info: dict[str, str], command: str) -> str:
+def markdown(results: list[Result], info: dict[str, str], command: str,
+             quick: bool = False) -> str:
     lines = ["# dagrad benchmark results", "",
              f"Produced by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
              "Every table ran all its engines in the same run (the engine table forks one "
@@ -75,7 +82,7 @@ def markdown(results: list[Result], info: dict[str, str], command: str) -> str:
              "| machine | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in info.items()]
     lines.append("")
-    lines += targets(results)
+    lines += targets(results, quick)
     for r in results:
         lines.append(r.markdown())
     return "\n".join(lines)
@@ -94,16 +101,78 @@ def _fmt(x: Any, spec: str) -> str:
     return format(x, spec) if isinstance(x, float) else str(x or "not measured")
 
 
-def _versus_jax(comp: dict, jax: dict) -> str:
-    """The compiled step's speed against JAX's, or why it was not measured."""
-    if not isinstance(jax.get("median ms"), float):
-        return "JAX not installed"
-    speedup = jax["median ms"] / comp["median ms"]
-    return f"{speedup:.2f}x {'faster' if speedup >= 1 else 'slower'} than JAX jit"
+PASS, FAIL = "pass", "FAIL"
 
 
-def targets(results: list[Result]) -> list[str]:
-    """The issue's targets against this run's figures (for the tables that ran)."""
+def _verdict(ok: bool | None) -> str:
+    return "not measured" if ok is None else PASS if ok else FAIL
+
+
+def _med(row: dict[str, Any]) -> float | None:
+    m = row.get("median ms")
+    return m if isinstance(m, float) else None
+
+
+def _size_targets(results: list[Result]) -> list[tuple[str, str, str]]:
+    """Issue 13's targets for fit's compiled step at sizes A-D, digits and fresh rows."""
+    out = []
+    for size in "ABCD":
+        comp = _med(_row(results, "sizes", size=size, engine="fit's compiled step"))
+        if comp is None:
+            continue
+        torch1 = _med(_row(results, "sizes", size=size, engine="PyTorch float64, 1 thread"))
+        floor = _med(_row(results, "sizes", size=size, engine="numpy by hand"))
+        jax = _row(results, "sizes", size=size, engine="JAX jit")
+        want = 3.0 if size in "AD" else 1.0
+        if torch1 is None:
+            out.append((f"{size}: compiled step >= {want:g}x faster than PyTorch float64 "
+                        "(1 thread)", "PyTorch not installed", "not installed"))
+        else:
+            out.append((f"{size}: compiled step >= {want:g}x faster than PyTorch float64 "
+                        f"(1 thread)", f"{torch1 / comp:.2f}x ({comp:.3g} vs {torch1:.3g} ms)",
+                        _verdict(torch1 / comp >= want)))
+        if floor is not None:
+            out.append((f"{size}: compiled step within 1.2x of hand-written numpy",
+                        f"{comp / floor:.2f}x the hand-written step", _verdict(comp / floor
+                                                                               <= 1.2)))
+        jm = _med(jax)
+        out.append((f"{size}: compiled step at least as fast as JAX jit",
+                    "JAX not installed" if jm is None else f"{jm / comp:.2f}x",
+                    "not installed" if jm is None else _verdict(jm >= comp)))
+        first = _row(results, "sizes", size=size, engine="fit's compiled step").get(
+            "first call ms")
+        dyn = _row(results, "sizes", size=size, engine="dagrad dynamic")
+        epoch = _med(dyn) or (dyn.get("estimated step s", 0.0) * 1e3 or None)
+        if isinstance(first, float) and epoch:
+            out.append((f"{size}: first call <= one dynamic epoch (full batch: one step)",
+                        f"{first / 1e3:.2f} s vs {epoch / 1e3:.2f} s"
+                        + ("" if _med(dyn) else " (estimated)"), _verdict(first <= epoch)))
+        if size == "C" and isinstance(first, float):
+            out.append(("C: first call <= 2 s", f"{first / 1e3:.2f} s",
+                        _verdict(first <= 2000.0)))
+    fit_row = _row(results, "digits", engine="dagrad fit, backend='compiled'")
+    sk_row = _row(results, "digits", engine="scikit-learn MLPClassifier")
+    if fit_row:
+        if isinstance(sk_row.get("seconds"), float):
+            out.append(("digits: fit no slower than scikit-learn's MLPClassifier, same accuracy",
+                        f"{fit_row['seconds']:.2f} s vs {sk_row['seconds']:.2f} s; accuracy "
+                        f"{fit_row['test accuracy']:.3f} vs {sk_row['test accuracy']:.3f}",
+                        _verdict(fit_row["seconds"] <= sk_row["seconds"]
+                                 and fit_row["test accuracy"] >= sk_row["test accuracy"] - 0.02)))
+        else:
+            out.append(("digits: fit no slower than scikit-learn's MLPClassifier",
+                        "scikit-learn not installed", "not installed"))
+    for r in next((x.rows for x in results if x.name == "fresh_rows"), []):
+        if "growth KB" in r:
+            out.append((f"fresh rows ({r['model']}): 1,000 steps no larger than 100",
+                        f"RSS {r['RSS MB']} MB after {r['after']}; {r['step ms']} ms a step",
+                        _verdict(bool(r["bounded"]))))
+    return out
+
+
+def targets(results: list[Result], quick: bool = False) -> list[str]:
+    """The issues' targets against this run's figures (for the tables that ran), with a
+    pass/fail column; a missing peer is "not installed"."""
     dyn = _row(results, "demo", engine="dagrad dynamic")
     gc_off = _row(results, "demo", engine="dagrad dynamic, GC paused")
     comp = _row(results, "demo", engine="dagrad compiled")
@@ -113,33 +182,54 @@ def targets(results: list[Result]) -> list[str]:
     mem = _row(results, "memory", engine="dagrad / micrograd")
     per_node = [r for r in next((x.rows for x in results if x.name == "engine"), [])
                 if r.get("engine") == "dagrad / micrograd"]  # where both engines finish
-    if not any((dyn, comp, chain, mem, per_node)):
-        return []
-    out = ["## Targets against this run", "", "| target | measured |", "|---|---|"]
+    rows: list[tuple[str, str, str]] = []
     if dyn:
-        out.append(f"| dynamic engine >= 40x micrograd per demo step | "
-                   f"{_fmt(dyn.get('x micrograd'), '.1f')}x "
-                   f"({_fmt(gc_off.get('x micrograd'), '.1f')}x with the GC paused in the step) |")
+        x = dyn.get("x micrograd")
+        rows.append(("dynamic engine >= 40x micrograd per demo step",
+                     f"{_fmt(x, '.1f')}x ({_fmt(gc_off.get('x micrograd'), '.1f')}x with the "
+                     "GC paused in the step)",
+                     _verdict(x >= 40 if isinstance(x, float) else None)))
     if comp:
         ratio = (comp["median ms"] / floor["median ms"]
-                 if isinstance(floor.get("median ms"), float) else "not measured")
-        out += [f"| compiled >= 4,000x micrograd | {_fmt(comp.get('x micrograd'), ',.0f')}x |",
-                f"| compiled faster than PyTorch | {_fmt(comp.get('x PyTorch'), '.1f')}x "
-                "faster |",
-                f"| compiled within 1.5x of the numpy floor | {_fmt(ratio, '.2f')}x the floor |",
-                f"| compiled at least as fast as JAX jit | {_versus_jax(comp, jax)} |",
-                f"| compiled loss = dynamic loss after 100 steps (1e-12) | "
-                f"{_fmt(comp.get('max |loss - dynamic|'), '.1e')} |"]
+                 if isinstance(floor.get("median ms"), float) else None)
+        xm, xp = comp.get("x micrograd"), comp.get("x PyTorch")
+        jm = _med(jax)
+        rows += [("compiled >= 4,000x micrograd", f"{_fmt(xm, ',.0f')}x",
+                  _verdict(xm >= 4000 if isinstance(xm, float) else None)),
+                 ("compiled faster than PyTorch (1 thread)", f"{_fmt(xp, '.1f')}x faster",
+                  _verdict(xp > 1 if isinstance(xp, float) else None)),
+                 ("compiled within 1.5x of the numpy floor", f"{_fmt(ratio, '.2f')}x the floor",
+                  _verdict(ratio <= 1.5 if ratio is not None else None)),
+                 ("compiled at least as fast as JAX jit",
+                  "JAX not installed" if jm is None else
+                  f"{jm / comp['median ms']:.2f}x", "not installed" if jm is None
+                  else _verdict(jm >= comp["median ms"])),
+                 ("compiled loss = dynamic loss after 100 steps (1e-12)",
+                  f"{_fmt(comp.get('max |loss - dynamic|'), '.1e')}",
+                  _verdict(comp.get("max |loss - dynamic|", 1.0) <= 1e-12))]
+    rows += _size_targets(results)
     if chain:
         total = chain["forward s"] + chain["backward s"]
-        out.append(f"| 1,000,000-deep chain, forward + backward in a few seconds | "
-                   f"{total:.1f} s, {chain['bytes per op']:.0f} bytes per op at every depth |")
+        rows.append(("1,000,000-deep chain, forward + backward in a few seconds",
+                     f"{total:.1f} s, {chain['bytes per op']:.0f} bytes per op at every depth",
+                     _verdict(total <= 10.0)))
     if mem:
-        out.append(f"| memory per node <= 1/3 of micrograd's | "
-                   f"{_fmt(mem.get('bytes per node'), '.3f')} of micrograd's |")
+        x = mem.get("bytes per node")
+        rows.append(("memory per node <= 1/3 of micrograd's", f"{_fmt(x, '.3f')} of micrograd's",
+                     _verdict(x <= 1 / 3 if isinstance(x, float) else None)))
     for r in per_node:
-        out.append(f"| cost per node <= 1/4 of micrograd's ({r['graph']}) | "
-                   f"{_fmt(r.get('us per node'), '.2f')} of micrograd's |")
+        x = r.get("us per node")
+        rows.append((f"cost per node <= 1/4 of micrograd's ({r['graph']})",
+                     f"{_fmt(x, '.2f')} of micrograd's",
+                     _verdict(x <= 0.25 if isinstance(x, float) else None)))
+    if not rows:
+        return []
+    out = ["## Targets against this run", ""]
+    if quick:
+        out += ["--quick: the sizes of this run do not test the targets (the verdicts are "
+                "for the small sizes only).", ""]
+    out += ["| target | measured | verdict |", "|---|---|---|"]
+    out += [f"| {t} | {m} | {v} |" for t, m, v in rows]
     out.append("")
     return out
 
@@ -162,13 +252,13 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print("machine: " + "; ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
     results = run_all(names, args.quick)
-    summary = targets(results)
+    summary = targets(results, args.quick)
     if summary:
         print("\n".join(summary), flush=True)
     if args.write:
         info["load average after"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
-        atomic_write_text(RESULTS, markdown(results, info, command.strip()))
+        atomic_write_text(RESULTS, markdown(results, info, command.strip(), args.quick))
         print(f"wrote {RESULTS}")
     return 0
 

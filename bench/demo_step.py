@@ -8,7 +8,8 @@ losses must agree (to rounding) at every step.
 
 Engines: micrograd 0.1.0 as users run it (default GC); dagrad dynamic (the
 scalar engine, as ``nn`` users write the loop); dagrad compiled (the step
-traced once to numpy code, parameters kept in numpy between steps); dagrad
+traced once to numpy code, parameters kept in numpy between steps); ``fit``'s
+compiled step (the same, through ``CompiledStepper`` and ``nn.optim.SGD``); dagrad
 compiled writing ``p.grad`` (the drop-in ``backward`` that ``fit`` can use
 with any optimizer); PyTorch float64 batched; JAX ``jit`` (when installed);
 and a hand-written numpy forward/backward/update of the same step: the floor.
@@ -27,6 +28,7 @@ from bench import MISSING, Result, fresh, ms, peer, ratio, run_script, timed
 
 ALPHA = 1e-4
 SIZES = [16, 16, 1]
+DEFAULT_THREADS: dict[str, int] = {}  # PyTorch's own default, read before anything pins it
 
 
 def lr_at(k: int) -> float:
@@ -156,6 +158,30 @@ def dagrad_compiled(X, y, weights) -> Callable[[int], float] | None:
     return lambda k: compiled.sgd_step(Xa, ya, lr_at(k))
 
 
+def dagrad_fit_step(X, y, weights) -> Callable[[int], float] | None:
+    """What ``fit`` runs: ``nn.compiled.CompiledStepper`` with ``nn.optim.SGD``, whose
+    ``lr`` the demo's schedule sets before each step."""
+    np = peer("numpy")
+    if np is None:
+        return None
+    from nn import MLP
+    from nn.compiled import compiled_stepper
+    from nn.optim import SGD
+
+    model = MLP(2, SIZES, rng=0)
+    for p, w in zip(model.parameters(), weights, strict=True):
+        p.data = w
+    opt = SGD(model.parameters(), lr=1.0)
+    stepper = compiled_stepper(model, "hinge", opt, ALPHA, X)
+    Xa, ya = np.array(X), np.array(y)
+
+    def step(k: int) -> float:
+        opt.lr = lr_at(k)
+        return stepper.step(Xa, ya)[0]
+
+    return step
+
+
 def dagrad_compiled_values(X, y, weights) -> Callable[[int], float] | None:
     np = peer("numpy")
     if np is None:
@@ -181,10 +207,13 @@ def dagrad_compiled_values(X, y, weights) -> Callable[[int], float] | None:
     return step
 
 
-def torch_engine(X, y, weights) -> Callable[[int], float] | None:
+def torch_engine(X, y, weights, threads: int | None = 1) -> Callable[[int], float] | None:
+    """PyTorch float64 on ``threads`` threads (None: its default), pinned at every step
+    (the other engines' turns run in between)."""
     torch = peer("torch")
     if torch is None:
         return None
+    threads = threads or DEFAULT_THREADS.get("torch") or torch.get_num_threads()
     f64 = torch.float64
     params = []
     for W, b in layout(weights):
@@ -193,6 +222,7 @@ def torch_engine(X, y, weights) -> Callable[[int], float] | None:
     Xt, yt = torch.tensor(X, dtype=f64), torch.tensor(y, dtype=f64)
 
     def step(k: int) -> float:
+        torch.set_num_threads(threads)
         h = Xt
         for i in range(0, len(params), 2):
             h = h @ params[i].T + params[i + 1]
@@ -229,10 +259,11 @@ def jax_engine(X, y, weights) -> Callable[[int], float] | None:
         return (jax.nn.relu(1 - yj * h[:, 0]).mean()
                 + ALPHA * sum((p * p).sum() for p in ps))
 
-    @jax.jit
     def update(ps, lr):
         loss, grads = jax.value_and_grad(loss_fn)(ps)
         return loss, [p - lr * g for p, g in zip(ps, grads, strict=True)]
+
+    update = jax.jit(update, donate_argnums=(0,))  # the old parameters' buffers are reused
 
     state = {"ps": params}
 
@@ -290,8 +321,10 @@ ENGINES: list[tuple[str, Callable[..., Any]]] = [
     ("dagrad dynamic", dagrad_dynamic),
     ("dagrad dynamic, GC paused", dagrad_dynamic_gc_paused),
     ("dagrad compiled", dagrad_compiled),
+    ("dagrad fit's compiled step", dagrad_fit_step),
     ("dagrad compiled, p.grad", dagrad_compiled_values),
     ("PyTorch float64", torch_engine),
+    ("PyTorch float64, default threads", lambda X, y, w: torch_engine(X, y, w, None)),
     ("JAX jit", jax_engine),
     ("numpy by hand (floor)", numpy_floor),
 ]
@@ -310,6 +343,20 @@ def run(quick: bool = False, steps: int | None = None,
     micrograd_steps = min(micrograd_steps or (2 if quick else 20), steps)
     for name in ("numpy", "torch", "jax", "micrograd.nn", "nn.compiled"):
         peer(name)  # every engine then runs in the same interpreter (same objects for the GC)
+    torch = peer("torch")
+    if torch is not None and "torch" not in DEFAULT_THREADS:
+        DEFAULT_THREADS["torch"] = torch.get_num_threads()
+    from bench.sizes import one_blas_thread
+
+    with one_blas_thread() as how:
+        result = _run(steps, micrograd_steps, quick)
+    result.notes.append(f"numpy: {how}. PyTorch float64: 1 thread (the headline, used for "
+                        f"x PyTorch); its default ({DEFAULT_THREADS.get('torch', MISSING)} "
+                        "threads) on its own row. JAX: jit with donated buffers.")
+    return result
+
+
+def _run(steps: int, micrograd_steps: int, quick: bool) -> Result:
     X, y = data()
     weights = initial_weights()
     rows: list[dict[str, Any]] = []

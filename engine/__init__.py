@@ -16,7 +16,7 @@ are left out of ``__all__`` so ``from engine import *`` keeps the builtins.
 """
 
 from engine import value as _value
-from engine.backprop import adjoints, backward, grad, topological_order, zero_grad
+from engine.backprop import DPStep, adjoints, backward, dp_steps, grad, topological_order, zero_grad
 from engine.check import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from engine.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from engine.ops import TABLE, Op
@@ -27,8 +27,9 @@ from engine.value import Value, apply, cos, div, dot, exp, log, relu, sigmoid, s
 abs, max, pow, sum = _value.abs, _value.max, _value.pow, _value.sum
 
 __all__ = [
-    "AnomalyError", "GradcheckError", "Op", "TABLE", "Value", "adjoints", "apply", "backward",
-    "cos", "detect_anomaly", "div", "dot", "enable_grad", "exp", "grad", "gradcheck",
-    "gradgradcheck", "is_grad_enabled", "log", "no_grad", "numerical_grad", "primitive", "relu",
-    "sigmoid", "sin", "sqrt", "tanh", "topological_order", "unregister", "zero_grad",
+    "AnomalyError", "DPStep", "GradcheckError", "Op", "TABLE", "Value", "adjoints", "apply",
+    "backward", "cos", "detect_anomaly", "div", "dot", "dp_steps", "enable_grad", "exp", "grad",
+    "gradcheck", "gradgradcheck", "is_grad_enabled", "log", "no_grad", "numerical_grad",
+    "primitive", "relu", "sigmoid", "sin", "sqrt", "tanh", "topological_order", "unregister",
+    "zero_grad",
 ]

@@ -38,8 +38,11 @@ loop over a dict of outgoing gradients.
 
 from __future__ import annotations
 
+import contextlib
 import gc
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import NamedTuple
 
 from engine.modes import STATE, check_backward, enable_grad
 from engine.ops import F
@@ -115,31 +118,43 @@ def adjoints(roots: Value | Sequence[Value], grad_outputs: float | Sequence | No
     7.0
     """
     roots = (roots,) if isinstance(roots, Value) else tuple(roots)
-    seeds = _seeds(roots, grad_outputs, create_graph)
-    table: dict[Value, float | Value] = {}
-    for root, seed in zip(roots, seeds, strict=True):
-        if not isinstance(root, Value):
-            raise TypeError(f"backward: expected Value outputs, got {type(root).__name__}")
-        if not root.requires_grad:
-            raise RuntimeError(
-                "backward: the output does not require grad (it is a constant, or was "
-                "made under no_grad()), so there is nothing to differentiate"
-            )
-        table[root] = table[root] + seed if root in table else seed
-    anomaly = STATE.anomaly
-    collecting = gc.isenabled()
-    gc.disable()  # the DP makes no reference cycles: spare the collector's scans (~25%)
-    try:
+    table = _seed_table(roots, grad_outputs, create_graph)
+    with _gc_paused():
         order = topological_order(roots)
-        if create_graph:
+        if create_graph or STATE.anomaly:
             with enable_grad():
-                _fill(table, order, True, anomaly)
+                for _ in _steps(table, order, create_graph, STATE.anomaly):
+                    pass
         else:
-            _fill(table, order, False, anomaly)
-    finally:
-        if collecting:
-            gc.enable()
+            _fill(table, order)
     return table
+
+
+_GC_LOCK = threading.Lock()
+_GC = {"depth": 0, "was_enabled": False}  # backward passes running now, in any thread
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the garbage collector while any thread runs a backward pass.
+
+    The DP makes no reference cycles, so the collector's scans are wasted work
+    (~25%). The count of running passes is changed under a lock: the first pass
+    in turns the collector off, the last one out turns it back on (if it was on),
+    so concurrent passes never leave it off.
+    """
+    with _GC_LOCK:
+        if _GC["depth"] == 0:
+            _GC["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _GC["depth"] += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC["depth"] -= 1
+            if _GC["depth"] == 0 and _GC["was_enabled"]:
+                gc.enable()
 
 
 class _Zero:
@@ -154,22 +169,99 @@ class _Zero:
 _ZERO = _Zero()
 
 
-def _fill(table: dict, order: list[Value], create_graph: bool, anomaly: bool) -> None:
-    """The DP loop: propagate adjoints in reverse topological order.
+class DPStep(NamedTuple):
+    """One step of the DP: ``node``'s adjoint is final and has been sent to its parents.
+
+    Attributes:
+        node: The node processed (nodes come in reverse topological order, root first).
+        adjoint: Its final adjoint ``d root / d node``.
+        partials: Its local partials, one per parent slot (``()`` for a leaf).
+        sent: ``(parent, slot, contribution)`` for each parent slot that requires
+            grad, where ``contribution = adjoint * partials[slot]`` was just added
+            to ``table[parent]`` (``slot`` is the operand position: ``x * x`` sends twice).
+        table: The live adjoint table (the same dict at every step): final
+            entries for processed nodes, partial sums for the others.
+    """
+
+    node: Value
+    adjoint: float | Value
+    partials: tuple
+    sent: tuple
+    table: dict
+
+
+def dp_steps(roots: Value | Sequence[Value], grad_outputs: float | Sequence | None = None,
+             *, create_graph: bool = False) -> Iterator[DPStep]:
+    """Run the DP one node at a time, yielding a :class:`DPStep` after each node.
+
+    The same loop :func:`adjoints` runs (it is the loop when ``create_graph`` or
+    anomaly mode is on; the float fast path is an inlined copy, tested equal);
+    for notebooks and :mod:`viz.animate`. Does not touch ``.grad``.
+
+    Args:
+        roots: The output node, or several (their seeded sum is differentiated).
+        grad_outputs: Seeds ``d L / d root``: 1.0 by default.
+        create_graph: Compute with ``Value`` arithmetic (see :func:`adjoints`).
+
+    Yields:
+        One :class:`DPStep` per node a gradient reaches, root first.
+
+    Raises:
+        RuntimeError: A root does not require grad.
+
+    >>> from engine import Value
+    >>> x = Value(3.0, label="x"); y = x * x
+    >>> [(s.node.label or s.node.op.name, s.adjoint, len(s.sent)) for s in dp_steps(y)]
+    [('mul', 1.0, 2), ('x', 6.0, 0)]
+    """
+    roots = (roots,) if isinstance(roots, Value) else tuple(roots)
+    table = _seed_table(roots, grad_outputs, create_graph)
+    steps = _steps(table, topological_order(roots), create_graph, STATE.anomaly)
+    while True:
+        with enable_grad():  # per step: the caller's grad mode stays theirs between steps
+            step = next(steps, None)
+        if step is None:
+            return
+        yield step
+
+
+def _steps(table: dict, order: list[Value], create_graph: bool,
+           anomaly: bool) -> Iterator[DPStep]:
+    """The DP loop, one node per step (see :func:`dp_steps`).
 
     An adjoint starts as the empty sum: ``-0.0`` for floats (``-0.0 + x`` is
     exactly ``x`` in IEEE arithmetic, signed zeros included) or ``_ZERO`` for
-    ``Value``s, so each contribution is one ``get`` and one store.
+    ``Value``s. On ``Value``s the partial is the left factor, so that a mask's
+    zero (:data:`engine.ops.STOP`) decides the product, as it does on floats.
     """
     get = table.get
     zero = _ZERO if create_graph else -0.0
-    recorded = not (create_graph or anomaly)  # use the float partials apply recorded
+    for node in reversed(order):
+        g = table[node]
+        sent = []
+        local = ()
+        if node._a is not None:
+            local = local_partials(node, create_graph)
+            if anomaly:
+                check_backward(node, g, local)
+            for slot, (parent, d) in enumerate(zip(node.parents, local)):  # noqa: B905
+                if parent.requires_grad:
+                    c = d * g if create_graph else g * d
+                    table[parent] = get(parent, zero) + c  # the one summing site
+                    sent.append((parent, slot, c))
+        yield DPStep(node, g, local, tuple(sent), table)
+
+
+def _fill(table: dict, order: list[Value]) -> None:
+    """The float fast path of :func:`_steps`, inlined (no step objects): the DP
+    loop :func:`backward` runs. A test checks it equals :func:`dp_steps`."""
+    get = table.get
     for node in reversed(order):
         a, b, da = node._a, node._b, node._da  # the edges, kept in slots (see Value)
         if a is None:  # a leaf
             continue
         g = table[node]
-        if recorded and da is not None:  # the fast path: the recorded (parent, partial) pairs
+        if da is not None:  # the recorded (parent, partial) pairs
             if b is None:
                 edges = ((a, da),)
             elif b is _MANY:
@@ -177,16 +269,13 @@ def _fill(table: dict, order: list[Value], create_graph: bool, anomaly: bool) ->
             else:
                 edges = ((a, da), (b, node._db))
         else:
-            local = _partials(node, create_graph)
-            if anomaly:
-                check_backward(node, g, local)
-            edges = zip(node.parents, local)  # noqa: B905 (_partials checked the length)
+            edges = zip(node.parents, local_partials(node, False))  # noqa: B905 (checked)
         for parent, d in edges:
             if parent.requires_grad:
-                table[parent] = get(parent, zero) + g * d  # the one summing site
+                table[parent] = get(parent, -0.0) + g * d  # the same summing site
 
 
-def _partials(node: Value, create_graph: bool) -> tuple:
+def local_partials(node: Value, create_graph: bool) -> tuple:
     """``node``'s local partials: ``Value`` graphs, the recorded floats, or floats anew."""
     if create_graph:
         return _aligned(node, node.op.partials(V, node, *node.parents))
@@ -202,6 +291,22 @@ def _aligned(node: Value, local: tuple) -> tuple:
         raise ValueError(f"backward: the partials of {node.op.name} gave {len(local)} "
                          f"derivatives for {len(node.parents)} inputs")
     return local
+
+
+def _seed_table(roots: tuple, grad_outputs, create_graph: bool) -> dict:
+    """The base case: ``{root: seed}`` (seeds of a repeated root add up)."""
+    seeds = _seeds(roots, grad_outputs, create_graph)
+    table: dict[Value, float | Value] = {}
+    for root, seed in zip(roots, seeds, strict=True):
+        if not isinstance(root, Value):
+            raise TypeError(f"backward: expected Value outputs, got {type(root).__name__}")
+        if not root.requires_grad:
+            raise RuntimeError(
+                "backward: the output does not require grad (it is a constant, or was "
+                "made under no_grad()), so there is nothing to differentiate"
+            )
+        table[root] = table[root] + seed if root in table else seed
+    return table
 
 
 def _seeds(roots: tuple, grad_outputs, create_graph: bool) -> tuple:
@@ -238,7 +343,9 @@ def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value],
          allow_unused: bool = False, materialize_grads: bool = False) -> tuple:
     """Gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``.
 
-    Does not touch ``.grad``.
+    Does not touch ``.grad``. Not :func:`engine.func.grad`, which transforms a
+    function (``grad(f)(x)``, as ``jax.grad``); this one differentiates nodes of
+    a graph already built.
 
     Args:
         outputs: A node, or several (their seeded sum is differentiated).

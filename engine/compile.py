@@ -20,19 +20,31 @@ and backward for the whole batch at once:
    the data, have an emission rule of their own below).
 
 The generated source is readable (``print(compiled.source)``) and cached by
-the graph's structure. Python control flow on the data (``if x.data > 0``)
-cannot be vectorised: every distinct sample is traced once, the first time it
-comes, and compared (``check="rows"``); a sample whose graph differs raises
-:class:`TraceError` naming the first difference, never a silently wrong result.
-Leaves that are neither inputs nor parameters are constants, baked into the
-code at trace time (a constant computed from the parameters' data, say under
-``no_grad``, keeps its traced value).
+the graph's structure. **When a trace is reused.** A graph's structure is a
+function of what ``fn`` reads: a Python branch or a constant needs the
+``data`` of some node. So the first row is traced (twice: two different
+graphs mean random draws or state, which raise :class:`TraceError`) while
+every read of a node's ``data`` is watched. A trace that read nothing that
+depends on the inputs or parameters is the graph of every row for every
+parameter value, and is reused at no cost per call; one that read the inputs
+has each new row traced and compared (a row whose graph differs raises
+:class:`TraceError` naming the first difference and the line that read the
+data); one that read the parameters is traced again when ``theta`` changes.
+``check="static"`` skips all of this for functions whose structure is fixed
+by construction (``nn``'s modules and losses). Leaves that are neither inputs
+nor parameters are constants, baked into the code.
+
+Masks stop the gradient as in PyTorch and the dynamic engine
+(:data:`engine.ops.STOP`): relu's step, max's one-hot and pow's flat exponent
+are written with ``np.where``, so a masked slot gets exactly 0 even from an
+infinite or nan adjoint. Every other partial is a plain product, as torch's
+``mul`` backward: a zero adjoint times an infinite partial is nan.
 
 numpy is imported lazily, so ``import engine`` stays standard-library only.
 
 >>> from engine import Value, dot
 >>> w, b = [Value(0.5), Value(-1.0)], Value(0.25)
->>> f = compile(lambda x: (dot(w, x[:2], b) - x[2]) ** 2, w + [b], n_inputs=3)
+>>> f = compile_function(lambda x: (dot(w, x[:2], b) - x[2]) ** 2, w + [b], n_inputs=3)
 >>> import numpy as np
 >>> X = np.array([[1.0, 2.0, 0.0], [3.0, 1.0, 1.0]])
 >>> loss, grad = f.loss_and_grad(X)  # mean over the batch of the per-sample loss
@@ -40,23 +52,30 @@ numpy is imported lazily, so ``import engine`` stays standard-library only.
 (0.8125, [-2.0, -2.75, -1.5])
 
 NB: ``jax.jit`` traces with abstract values and rejects Python branches on
-them; we trace with the first sample's data and compare the other samples'
-graphs instead.
+them; we trace with the first sample's data, notice the same branches, and
+check what they can change instead.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
+import hashlib
 import itertools
 import math
 import operator
+import sys
+import types
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine import ops
 from engine.backprop import topological_order
-from engine.value import Value
+from engine.modes import STATE
+from engine.primitive import USER_OPS
+from engine.value import Value, apply
 
 
 class TraceError(ValueError):
@@ -153,11 +172,12 @@ def _call(name: str) -> Callable[..., Expr]:
 SYMBOLIC = type("Symbolic", (), {})()
 SYMBOLIC.__dict__.update(
     div=lambda x, y: Expr(f"({_t(x)} / {_t(y)})"),
-    pow=lambda x, y: Expr(f"({_t(x)} ** {_t(y)})"),
+    pow=lambda x, y: _power(x, y),
     exp=_call("np.exp"), log=_call("np.log"), sqrt=_call("np.sqrt"), sin=_call("np.sin"),
     cos=_call("np.cos"), tanh=_call("np.tanh"), sigmoid=_call("sigmoid"),
     sign=lambda x: Expr(f"((({_t(x)}) > 0.0) * 1.0 - (({_t(x)}) < 0.0))"),  # sign(nan) = 0
     step=lambda x: Masked(f"({_t(x)} <= 0.0)"),  # 0 where x <= 0, else 1 (nan too)
+    needs=lambda x: True,  # as engine.ops.F: every slot's partial is computed
 )
 
 #: Forward emission: how each built-in elementwise primitive of the rule table is
@@ -172,19 +192,35 @@ FORWARD: dict[str, Callable[..., Expr]] = {
 }
 
 
-#: Ops whose partials are finite wherever their inputs are (the rest, log, div,
-#: sqrt, pow, exp and user primitives, can give an infinite partial, where a zero
-#: adjoint must still give a zero contribution, not ``0 * inf = nan``).
-BOUNDED = frozenset({"add", "sub", "mul", "neg", "tanh", "sigmoid", "relu", "abs", "sin",
-                     "cos", "sum", "dot", "max"})
+def _power(x: Expr | float, p: Expr | float) -> Expr:
+    """``x ** p`` as engine.ops.f_pow has it: exponents 0.5 and -0.5 are ``sqrt(x)``
+    and ``1 / sqrt(x)`` (torch's pow with a number exponent: ``(-0.0)**0.5 = -0.0``)."""
+    if isinstance(p, float):
+        if p == 0.5:
+            return Expr(f"np.sqrt({_t(x)})")
+        if p == -0.5:
+            return Expr(f"(1.0 / np.sqrt({_t(x)}))")
+        return Expr(f"({_t(x)} ** {_t(p)})")
+    return Expr(f"power({_t(x)}, {p})")  # an array of exponents: see _power_arrays
+
+
+def _power_arrays(x, p):
+    """Elementwise ``x ** p`` with f_pow's rule for exponents of +-0.5 (generated code's
+    ``power``)."""
+    np = _np()
+    out = np.power(x, p)
+    if np.any((p == 0.5) | (p == -0.5)):
+        root = np.sqrt(x)
+        out = np.where(p == 0.5, root, np.where(p == -0.5, 1.0 / root, out))
+    return out
 
 
 def _pow_partials(out: Expr, x: Expr | float, p: Expr | float) -> tuple:
     """pow's partials with torch's masks (engine.ops._pow_partials branches on data)."""
     if isinstance(p, float):  # a constant exponent: the common case
-        dx = 0.0 if p == 0.0 else Expr(f"({_t(p)} * ({_t(x)} ** {_t(p - 1.0)}))")
+        dx = ops.STOP if p == 0.0 else Expr(f"({_t(p)} * {_power(x, p - 1.0)})")
     else:
-        dx = Masked(f"({p} == 0.0)", Expr(f"({p} * ({_t(x)} ** ({p} - 1.0)))"))
+        dx = Masked(f"({p} == 0.0)", Expr(f"({p} * {_power(x, Expr(f'({p} - 1.0)'))})"))
     dp = Expr(f"np.where(({_t(x)} == 0.0) & ({_t(p)} >= 0.0), 0.0, {out} * np.log({_t(x)}))")
     return dx, dp
 
@@ -451,8 +487,8 @@ class _Builder:
             self.fwd.append(f"{name} = m{name}.max(-1, keepdims=True)  # max")
             others = f"(np.arange({a.width}) != m{name}.argmax(-1)[..., None])"
             return lambda: self.accumulate(a, Masked(others).times(g), batched, a.width)
-        raise TraceError(f"compile: op {op.name!r} has no numpy emission rule "
-                         "(add one to engine.compile.FORWARD)")
+        raise TraceError(f"compile: node {v!r} is made by the n-ary op {op.name!r}, which "
+                         "has no numpy emission rule (only sum, dot and max do)")
 
     def _emit_matmul(self, slab: _Slab, nodes: list[Value], mm) -> Callable[[], None]:
         x, _, bias = mm
@@ -489,29 +525,27 @@ class _Builder:
             text = str(FORWARD[op.name](*syms))
             local = (_pow_partials(out, *syms) if op is ops.POW
                      else op.partials(SYMBOLIC, out, *syms))
-        else:  # a user primitive: its float functions, vectorised (correct, not fast)
+        elif op.name in USER_OPS:  # its row's float functions, vectorised (exact, not fast)
             forward, partials = _vectorized(op)
             self.consts += [forward, *partials]
             at = len(self.consts) - len(partials) - 1
             text = f"C[{at}]({', '.join(a.text for a in args)})"
             local = tuple(Expr(f"C[{at + 1 + i}]({', '.join([out.text] + [a.text for a in args])})")
                           for i in range(len(partials)))
+        else:
+            raise TraceError(f"compile: node {nodes[0]!r} is made by the built-in op "
+                             f"{op.name!r}, which has no numpy emission rule (add one to "
+                             "engine.compile.FORWARD)")
         self.fwd.append(f"{slab.name} = {text}  # {len(nodes)} x {op.name}")
         g = f"g_{slab.name}"
 
         def backward() -> None:
             for a, d in zip(args, local, strict=True):
-                if isinstance(d, (int, float)) and not isinstance(d, bool):
-                    if d == 0.0:
-                        continue
+                if d is ops.STOP:  # a mask's zero: the parent is reached, with exactly 0
+                    contrib, fresh = f"np.zeros_like({g})", True
+                elif isinstance(d, (int, float)) and not isinstance(d, bool):
                     contrib, fresh = (g, False) if d == 1.0 else (
                         (f"(-{g})", True) if d == -1.0 else (f"({g} * {literal(d)})", True))
-                elif op.name not in BOUNDED:  # a zero adjoint stops it too: never 0 * inf
-                    blocked = f"({g} == 0.0)"
-                    if isinstance(d, Masked):
-                        blocked = f"({d.blocked} | {blocked})"
-                    contrib, fresh = Masked(blocked, d.value if isinstance(d, Masked) else d
-                                            ).times(g), True
                 elif isinstance(d, Masked):  # a mask stops the gradient, inf and nan too
                     contrib, fresh = d.times(g), True
                 else:
@@ -689,11 +723,109 @@ def _first_difference(a: tuple, b: tuple) -> str:
     return f"{len(a)} vs {len(b)} nodes"
 
 
-#: How many rows of a batch ``check`` traces.
+#: The values of ``check`` (see :func:`compile`); ``"none"`` is an alias of ``"static"``.
+CHECKS = ("auto", "static", "rows", "first", "always")
+
+#: How many rows of the first batch ``check="first"`` traces.
 CHECK_ROWS = 1024
 
+#: How many distinct rows ``check="rows"`` remembers as checked (a digest each;
+#: the oldest is forgotten first, and traced again if it comes back).
+SEEN_ROWS = 10_000
+
+#: How many generated programs :data:`CACHE` keeps (the least recently used go first).
+CACHE_SIZE = 64
+
 #: Generated code by graph structure: (source, namespace functions, constants, views).
-CACHE: dict[tuple, tuple] = {}
+CACHE: OrderedDict[tuple, tuple] = OrderedDict()
+
+
+# -- watching a trace for reads of the data --------------------------------------------------
+
+_DATA = Value.__dict__["data"]  # the slot behind Value.data
+_APPLY = frozenset({apply.__code__} | {c for c in apply.__code__.co_consts
+                                         if isinstance(c, types.CodeType)})  # + comprehensions
+_QUIET = _APPLY | {Value.__repr__.__code__}
+_VALUE_FILE = Value.__init__.__code__.co_filename
+
+
+@dataclass
+class _Reads:
+    """What a trace read of the data of nodes that depend on inputs or parameters."""
+
+    inputs: bool = False  # the structure may depend on the data
+    params: bool = False  # ... or on the parameters
+    where: str = ""  # the first such read, for messages
+
+
+@contextlib.contextmanager
+def _watching(reads: list):
+    """Record ``(node, frame)`` for every read of a node's ``data`` outside the op
+    evaluation of :func:`engine.apply` (a Python branch, ``float(v)``, a comparison,
+    a constant made under ``no_grad``) while the block runs.
+
+    ``Value.data`` is a slot; for the length of a trace the class gets a property
+    in its place that reads the same slot and notes the read. Not thread-safe: a
+    trace in one thread sees reads that other threads make meanwhile.
+    """
+    get, put = _DATA.__get__, _DATA.__set__
+    getframe, state = sys._getframe, STATE
+    note = reads.append
+
+    def read(v: Value) -> float:
+        caller = getframe(1)
+        code = caller.f_code
+        if code not in _QUIET or code in _APPLY and not state.grad_enabled:
+            note((v, caller))
+        return get(v, Value)
+
+    Value.data = property(read, put)
+    try:
+        yield reads
+    finally:
+        Value.data = _DATA
+
+
+def _classify_reads(reads: list, params: Sequence[Value], inputs: Sequence[Value]) -> _Reads:
+    """Which of the nodes read depend on the inputs and which on the parameters."""
+    found = _Reads()
+    if not reads:
+        return found
+    param_ids, input_ids = {id(p) for p in params}, {id(x) for x in inputs}
+    memo: dict[int, tuple[bool, bool]] = {}
+    for v, frame in reads:
+        on_inputs, on_params = _depends(v, input_ids, param_ids, memo)
+        if (on_inputs or on_params) and not found.where:
+            while frame is not None and frame.f_code.co_filename == _VALUE_FILE:
+                frame = frame.f_back  # name the user's line, not Value.__gt__
+            if frame is not None:
+                found.where = (f"{frame.f_code.co_filename}:{frame.f_lineno} "
+                               f"(in {frame.f_code.co_name})")
+        found.inputs |= on_inputs
+        found.params |= on_params
+    return found
+
+
+def _depends(v: Value, input_ids: set, param_ids: set, memo: dict) -> tuple[bool, bool]:
+    """(depends on an input, depends on a parameter) for node ``v``: an iterative
+    walk that stops at nodes ``memo`` already knows."""
+    stack = [v]
+    while stack:
+        node = stack[-1]
+        if id(node) in memo:
+            stack.pop()
+            continue
+        todo = [p for p in node.parents if id(p) not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        on_inputs, on_params = id(node) in input_ids, id(node) in param_ids
+        for p in node.parents:
+            a, b = memo[id(p)]
+            on_inputs, on_params = on_inputs or a, on_params or b
+        memo[id(node)] = (on_inputs, on_params)
+    return memo[id(v)]
 
 
 # -- the user-facing object ------------------------------------------------------------------
@@ -723,8 +855,9 @@ class Compiled:
         np = _np()
         if reduction not in ("mean", "sum"):
             raise ValueError(f"compile: reduction must be 'mean' or 'sum', got {reduction!r}")
-        if check not in ("rows", "first", "always", "none"):
-            raise ValueError("compile: check must be 'rows', 'first', 'always' or 'none', "
+        check = "static" if check == "none" else check
+        if check not in CHECKS:
+            raise ValueError(f"compile: check must be one of {', '.join(map(repr, CHECKS))}, "
                              f"got {check!r}")
         self.fn, self.params, self.n_inputs = fn, list(params), int(n_inputs)
         for i, p in enumerate(self.params):
@@ -737,22 +870,33 @@ class Compiled:
         self.source = ""
         self.calls = 0
         self.aux = None
-        self._seen: set[bytes] = set()  # rows already traced (check="rows")
-        self._last_X = None  # the last batch checked (the same array is not checked again)
+        #: What the traces read (check "auto" and "rows"): decides what each call checks.
+        self.reads = _Reads()
+        self._seen: OrderedDict[bytes, None] = OrderedDict()  # digests of rows checked
+        self._traced_theta = None  # theta when the rows in _seen were traced
 
     # -- tracing ---------------------------------------------------------------------------
     def _trace(self, row) -> tuple:
+        """One sample's graph: (output, penalty, placeholders, aux outputs)."""
         inputs = [Value(float(x), label=f"x{j}", requires_grad=False) for j, x in enumerate(row)]
-        out, aux = self.fn(inputs), ()
+        reads: list = []
+        with contextlib.ExitStack() as stack:
+            if self.check in ("auto", "rows"):
+                stack.enter_context(_watching(reads))
+            out, aux = self.fn(inputs), ()
+            pen = self.penalty_fn() if self.penalty_fn is not None else None
         if isinstance(out, tuple) and len(out) == 2:
             out, aux = out[0], tuple(out[1])
             if not all(isinstance(a, Value) for a in aux):
                 raise TraceError("compile: the outputs fn returns with its loss must be Values")
         if not isinstance(out, Value):
             raise TraceError(f"compile: fn must return a Value, got {type(out).__name__}")
-        pen = self.penalty_fn() if self.penalty_fn is not None else None
         if pen is not None and not isinstance(pen, Value):
             pen = Value(float(pen), requires_grad=False)
+        found = _classify_reads(reads, self.params, inputs)
+        self.reads.inputs |= found.inputs
+        self.reads.params |= found.params
+        self.reads.where = self.reads.where or found.where
         return out, pen, inputs, aux
 
     def _keys(self, X) -> tuple:
@@ -767,46 +911,116 @@ class Compiled:
                 raise TraceError(
                     "compile: the graph depends on the data (Python control flow on "
                     f".data, or a constant made from an input): sample 0 and sample {i} "
-                    f"differ at {_first_difference(first, key)}. Such a function cannot be "
-                    "vectorised; use the dynamic engine for it")
+                    f"differ at {_first_difference(first, key)}"
+                    + (f"; fn reads the data at {self.reads.where}" if self.reads.where else "")
+                    + ". Such a function cannot be vectorised; use the dynamic engine for it")
         return first, traced
 
-    def _prepare(self, X) -> None:
-        """Trace the rows ``check`` asks for; (re)build or reject on a new structure."""
-        if self.key is not None and (self.check in ("first", "none") or (
-                self.check == "rows" and X is self._last_X)):
-            return
-        if self.check == "rows":  # each distinct row once, the first time it comes
-            rows = [row for row in X if row.tobytes() not in self._seen]
-        else:
-            rows = X[:1] if self.check == "none" else X if self.check == "always" else (
-                X[:CHECK_ROWS])
-        if len(rows):
-            key, traced = self._keys(rows)
-            if self.key is not None and key != self.key and self.check == "rows":
+    def _first_trace(self, X) -> tuple:
+        """Trace the first row twice (``auto``) and decide what later calls check."""
+        key, traced = self._keys(X[:1])
+        if self.check == "auto":
+            again, _ = self._keys(X[:1])
+            if again != key:
                 raise TraceError(
-                    "compile: a new sample gives a different graph than the samples seen "
-                    f"before (at {_first_difference(self.key, key)}): the function has "
-                    "Python control flow on the data, which cannot be vectorised; use the "
-                    "dynamic engine for it")
-            if self.check == "rows":
-                self._seen.update(row.tobytes() for row in rows)
-        else:
-            key = self.key
-        self._last_X = X
+                    "compile: two traces of the same sample gave different graphs (at "
+                    f"{_first_difference(key, again)}): fn draws random numbers or keeps "
+                    "state (Dropout, a counter), and its graph cannot be frozen into code. "
+                    "Make the random mask an input column, or use the dynamic engine")
+        return key, traced
+
+    def _new_rows(self, X) -> list:
+        """The rows of ``X`` not checked yet (remembered as checked from now on)."""
+        seen, rows = self._seen, []
+        for row in X:
+            digest = hashlib.blake2b(row.tobytes(), digest_size=16).digest()
+            if digest in seen:
+                seen.move_to_end(digest)
+                continue
+            seen[digest] = None
+            rows.append(row)
+        while len(seen) > SEEN_ROWS:
+            seen.popitem(last=False)
+        return rows
+
+    def _prepare(self, X) -> None:
+        """Trace what the reuse rule asks for; (re)build or reject on a new structure.
+
+        The rule: a trace is reused for a call when nothing it depends on can
+        have changed. ``static``: never re-checked. ``auto``: a trace that read
+        no data of a node depending on the inputs or the parameters (and two
+        traces of one row agree) has the same graph for every row and every
+        parameter value: never re-checked either. One that read the inputs' data
+        has every new row traced and compared (``rows``); one that read the
+        parameters' data is traced again whenever ``theta`` changed.
+        """
+        np = _np()
+        check, reads = self.check, self.reads
+        if self.key is not None and (check in ("static", "first") or (
+                check == "auto" and not reads.inputs and not reads.params)):
+            return  # the structure cannot have changed: no check at all
+        key, traced = self.key, None
+        if key is None:
+            with self._parameters_at_theta():
+                key, traced = self._keys(X[:CHECK_ROWS]) if check == "first" else (
+                    self._first_trace(X))
+            self._traced_theta = self.theta.copy()
+        if check == "always":
+            with self._parameters_at_theta():
+                key, traced = self._keys(X)
+        elif check in ("auto", "rows"):
+            changed = reads.params and not np.array_equal(
+                self.theta, self._traced_theta, equal_nan=True)
+            if changed:  # every row's graph may differ now
+                self._seen.clear()
+                self._traced_theta = self.theta.copy()
+            rows = (self._new_rows(X) if reads.inputs or check == "rows"
+                    else X[:1] if changed else [])
+            if len(rows):
+                with self._parameters_at_theta():
+                    new, new_traced = self._keys(rows)
+                if new != key and not changed:
+                    raise TraceError(
+                        "compile: a new sample gives a different graph than the samples "
+                        f"seen before (at {_first_difference(key, new)}): the function "
+                        "has Python control flow on the data"
+                        + (f" (it reads the data at {reads.where})" if reads.where else "")
+                        + ", which cannot be vectorised; use the dynamic engine for it")
+                if new != key:
+                    key, traced = new, new_traced
         if key == self.key:
             return
-        if key not in CACHE:
+        if key in CACHE:
+            CACHE.move_to_end(key)
+        else:
             out, pen, inputs, aux = traced
             source, consts, views = _Builder(out, pen, self.params, inputs, aux).build()
-            namespace = {"np": _np(), "sigmoid": _sigmoid}
-            exec(builtins.compile(source, f"<dagrad compiled {len(CACHE)}>", "exec"), namespace)
+            namespace = {"np": np, "sigmoid": _sigmoid, "power": _power_arrays}
+            exec(builtins.compile(source, "<dagrad compiled>", "exec"), namespace)
             CACHE[key] = (source, namespace["forward"], namespace["forward_backward"],
                           consts, views)
+            while len(CACHE) > CACHE_SIZE:
+                CACHE.popitem(last=False)
         self.key = key
         self.source, self._forward, self._fb, self._consts, views = CACHE[key]
         self._views = views
         self._bind()
+
+    @contextlib.contextmanager
+    def _parameters_at_theta(self):
+        """Trace with the parameters' ``data`` equal to ``theta`` (restored after)."""
+        values = self.theta.tolist()
+        saved = [p.data for p in self.params]
+        if saved == values:
+            yield
+            return
+        for p, x in zip(self.params, values, strict=True):
+            p.data = x
+        try:
+            yield
+        finally:
+            for p, x in zip(self.params, saved, strict=True):
+                p.data = x
 
     def _bind(self) -> None:
         """Parameter views into ``theta`` and ``gtheta`` (a copy where irregular)."""
@@ -931,9 +1145,9 @@ def _view(theta, index):
         theta[start:], shape=index.shape, strides=tuple(s * theta.itemsize for s in strides))
 
 
-def compile(fn: Callable[[list[Value]], Value], params: Sequence[Value], n_inputs: int, *,  # noqa: A001
-            penalty: Callable[[], Value] | None = None, reduction: str = "mean",
-            check: str = "rows") -> Compiled:
+def compile_function(fn: Callable[[list[Value]], Value], params: Sequence[Value],
+                     n_inputs: int, *, penalty: Callable[[], Value] | None = None,
+                     reduction: str = "mean", check: str = "auto") -> Compiled:
     """Compile the per-sample function ``fn`` to numpy code over batches.
 
     The batch loss is ``reduction`` (mean or sum) over the rows of ``X`` of
@@ -950,15 +1164,34 @@ def compile(fn: Callable[[list[Value]], Value], params: Sequence[Value], n_input
         n_inputs: Number of placeholders (columns of ``X``).
         penalty: Optional ``() -> Value`` over the parameters only.
         reduction: ``"mean"`` (default) or ``"sum"`` over the batch.
-        check: How the structure is checked. ``"rows"`` (default): every
-            distinct row is traced once, the first time it comes (so an
-            epoch of new data costs one dynamic forward pass, later epochs a
-            hash per row), and a row whose graph differs raises
-            :class:`TraceError`; a batch that is the very array of the last
-            call is not checked again. ``"first"``: only the first batch's
-            rows (up to :data:`CHECK_ROWS`). ``"always"``: every row of every
-            batch (slow; retraces when all rows agree on a new structure).
-            ``"none"``: trace one row and trust it.
+        check: When a trace is reused (the graph's structure is a function
+            of what ``fn`` reads; a trace is reused while that cannot have
+            changed):
+
+            * ``"auto"`` (default): the first row is traced twice while every
+              read of a node's ``data`` is watched. Two different graphs
+              (random draws, state) raise :class:`TraceError`. No read of a
+              node that depends on the inputs or parameters (a branch-free
+              function, whatever the data): the trace is reused for every
+              call at no cost. Reads of the inputs (``if x.data > 0``): every
+              distinct row is traced once, the first time it comes, and a row
+              whose graph differs raises :class:`TraceError`. Reads of the
+              parameters (``if w.data > 0``, a constant made from ``w``): the
+              first row is traced again whenever ``theta`` changed (every row,
+              if the inputs are read too), and the code rebuilt if its graph
+              changed.
+            * ``"static"`` (alias ``"none"``): trace one row and trust it:
+              for functions whose structure is fixed by construction (the
+              modules and losses of ``nn``). Nothing is watched or checked.
+            * ``"rows"``: every distinct row traced once (as ``auto`` does
+              for a function that reads its inputs).
+            * ``"first"``: the first batch's rows (up to :data:`CHECK_ROWS`),
+              then trusted. ``"always"``: every row of every batch (slow;
+              retraces when all rows agree on a new structure).
+
+            The rows ``"rows"`` remembers are the last :data:`SEEN_ROWS`
+            (16-byte digests), so memory stays bounded; a batch edited in
+            place is checked again, row by row.
 
     Returns:
         A :class:`Compiled`. Tracing happens at the first call.
@@ -966,6 +1199,17 @@ def compile(fn: Callable[[list[Value]], Value], params: Sequence[Value], n_input
     Raises:
         TypeError: A parameter is not a leaf ``Value``.
         ValueError: An unknown ``reduction`` or ``check``.
+
+    NB: ``jax.jit`` refuses a Python branch on a traced value
+    (``ConcretizationTypeError``); ``"auto"`` finds the same reads, and
+    instead of refusing, checks what they can change.
     """
     return Compiled(fn, params, n_inputs, penalty, reduction, check)
 
+
+#: The old name (it shadows the builtin ``compile`` where imported with ``*``).
+compile = compile_function  # noqa: A001
+
+
+__all__ = ["CACHE", "CHECKS", "FORWARD", "SYMBOLIC", "Compiled", "TraceError", "compile_function",
+           "literal", "structure"]  # not ``compile``: a star import keeps the builtin

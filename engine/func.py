@@ -76,9 +76,9 @@ import threading
 from collections.abc import Callable, Sequence
 
 from engine import ops
-from engine.backprop import adjoints, topological_order
+from engine.backprop import adjoints, local_partials, topological_order
 from engine.modes import STATE, AnomalyError, enable_grad
-from engine.value import V, Value
+from engine.value import Value
 
 __all__ = ["forward_order", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jvp",
            "tangents", "value_and_grad", "vjp"]
@@ -155,38 +155,25 @@ def forward_order(roots: Sequence[Value], inputs: Sequence[Value]) -> list[Value
 
 
 def _sweep(order: list[Value], table: dict, create_graph: bool) -> dict:
-    """The forward DP loop: ``tangent[v] = sum_p dv/dp * tangent[p]`` in topological order."""
-    get = table.get
-    if not (create_graph or STATE.anomaly):  # the fast path: float partials recorded by apply
-        for node in order:
-            local = node.local_grads
-            if local is None:  # made while no parent required grad
-                local = node.op.partials(ops.F, node.data, *[p.data for p in node.parents])
-            t = None
-            for p, d in zip(node.parents, local, strict=True):
-                tp = get(p)
-                if tp is not None:
-                    t = d * tp if t is None else t + d * tp  # the one summing site
-            if t is not None:
-                table[node] = t
-        return table
+    """The forward DP loop: ``tangent[v] = sum_p dv/dp * tangent[p]`` in topological order.
+
+    The partials are the ones the reverse DP uses (:func:`engine.backprop.local_partials`:
+    recorded floats, or ``Value`` graphs with ``create_graph``); the partial is the
+    left factor, so a mask's zero (:data:`engine.ops.STOP`) stops an infinite tangent.
+    """
+    get, anomaly = table.get, STATE.anomaly
     with enable_grad():
         for node in order:
-            parents = node.parents
-            if create_graph:
-                local = node.op.partials(V, node, *parents)
-            else:
-                local = node.local_grads or node.op.partials(ops.F, node.data,
-                                                             *[p.data for p in parents])
             t = None
-            for i, (p, d) in enumerate(zip(parents, local, strict=True)):
+            local = local_partials(node, create_graph)
+            for i, (p, d) in enumerate(zip(node.parents, local)):  # noqa: B905 (checked)
                 tp = get(p)
                 if tp is None:
                     continue
                 c = tp if type(d) is float and d == 1.0 else d * tp
-                if STATE.anomaly:
+                if anomaly:
                     _check_tangent(node, i, d, tp, c)
-                t = c if t is None else t + c  # the same sum, building a graph
+                t = c if t is None else t + c  # the one summing site
             if t is not None:
                 table[node] = t
     return table
@@ -439,7 +426,7 @@ def _forward_rows(outs: list, leaves: list[Value], cg: bool) -> list[list]:
 
 
 def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, *,
-                   has_aux: bool = False) -> Callable:
+                   has_aux: bool = False, allow_unused: bool = False) -> Callable:
     """``f`` and its gradient in one call: ``(f(*args), grad(f)(*args))``.
 
     Args:
@@ -448,6 +435,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, *,
             tuple of ints (then the gradient is a tuple, one per argument).
         has_aux: ``f`` returns ``(output, aux)``; the result is then
             ``((value, aux), gradient)``, as in JAX.
+        allow_unused: Accept an output that is a plain number rather than a
+            ``Value`` (computed outside the graph) and give it a zero gradient.
 
     Returns:
         A function of the same arguments returning ``(value, gradient)``; the
@@ -455,7 +444,14 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, *,
 
     Raises:
         TypeError: ``f`` returns a non-scalar, or an argument is not a float,
-            a ``Value`` or a list/tuple/dict of them (the message names it).
+            a ``Value`` or a list/tuple/dict of them (the message names it), or
+            ``f`` returns a plain number, which cannot depend on the arguments
+            through the graph (read through ``.data`` or ``float()``, or a
+            non-differentiated argument), unless ``allow_unused`` (as
+            ``torch.func.grad`` refuses a non-tensor output). A ``Value`` output
+            that does not depend on them (``x.detach()``, a constant) has
+            gradient 0, as in ``torch.func`` and JAX: one level inside another
+            transform, that is how the derivative of a linear function looks.
         ValueError: ``argnums`` is out of range.
 
     >>> value_and_grad(lambda x, y: x * y, argnums=(0, 1))(3.0, 4.0)
@@ -472,6 +468,12 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, *,
                     f" of {len(out)}" if isinstance(out, (list, tuple, dict)) else "")
                 raise TypeError(f"grad: {_fname(f)} must return a scalar (a Value or a float), "
                                 f"got {what}; use jacobian for several outputs")
+            if not (isinstance(out, Value) or allow_unused):
+                raise TypeError(
+                    f"grad: {_fname(f)} returned the number {out!r}, not a Value, so it does not "
+                    "depend on the differentiated argument(s) through the graph (read through "
+                    ".data or float(), or computed from other arguments?); pass "
+                    "allow_unused=True for a zero gradient")
             (row,) = _reverse_rows([out], lv.leaves, lv.cg)
             value = lv.result(out)
             gradient = lv.per_input(row)
@@ -480,17 +482,26 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, *,
     return value_and_grad_f
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0, *, has_aux: bool = False) -> Callable:
+def grad(f: Callable, argnums: int | Sequence[int] = 0, *, has_aux: bool = False,
+         allow_unused: bool = False) -> Callable:
     """The gradient of a scalar function, as a function (``jax.grad``, ``torch.func.grad``).
 
     Reverse mode: one recording pass of ``f`` and one backward sweep. Nests
     to any order: ``grad(grad(f))`` is the second derivative.
 
+    Not :func:`engine.grad`: that one (``torch.autograd.grad``) takes nodes of
+    a graph already built, ``grad(outputs, inputs)``, and returns their
+    gradients; this one takes a function and returns a new function (``grad(f)``,
+    as ``jax.grad``), building the graph itself at each call.
+
     Args:
-        f: A function returning a scalar (a ``Value`` or a float).
+        f: A function returning a scalar ``Value`` (a plain number only with
+            ``allow_unused``).
         argnums: Which positional argument(s) to differentiate: an int, or a
             tuple of ints (then a tuple of gradients is returned).
         has_aux: ``f`` returns ``(output, aux)``; then ``(gradient, aux)`` is returned.
+        allow_unused: Give a plain-number output a zero gradient instead of
+            raising (see :func:`value_and_grad`).
 
     Returns:
         A function of the same arguments returning the gradient, with the
@@ -499,8 +510,10 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, *, has_aux: bool = False
         transform, the entries are ``Value`` graphs connected to the caller's.
 
     Raises:
-        TypeError: ``f`` returns a non-scalar, or an argument is not a float,
-            a ``Value`` or a list/tuple/dict of them (the message names it).
+        TypeError: ``f`` returns a non-scalar, or a plain number (it cannot
+            depend on the arguments through the graph: ``.data`` was read)
+            without ``allow_unused``, or an argument is not a float, a
+            ``Value`` or a list/tuple/dict of them (the message names it).
         ValueError: ``argnums`` is out of range.
 
     >>> import math
@@ -515,7 +528,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, *, has_aux: bool = False
     [2.0, 4.0, 6.0]
     """
     _check_callable(f, "grad")
-    value_and_grad_f = value_and_grad(f, argnums, has_aux=has_aux)
+    value_and_grad_f = value_and_grad(f, argnums, has_aux=has_aux, allow_unused=allow_unused)
 
     @functools.wraps(f)
     def grad_f(*args, **kwargs):

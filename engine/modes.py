@@ -121,7 +121,7 @@ def check_backward(node, adjoint, local) -> None:
     for i, (parent, d) in enumerate(zip(node.parents, local, strict=True)):
         if not parent.requires_grad:  # nothing flows to a constant
             continue
-        c = a * float(d)
+        c = a * d if isinstance(d, float) else a * float(d)  # d may be a mask's STOP
         if _bad(c, (a,)):
             inputs = tuple(p.data for p in node.parents)
             raise AnomalyError(

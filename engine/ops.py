@@ -97,7 +97,14 @@ def f_div(x: float, y: float) -> float:
 
 
 def f_pow(x: float, y: float) -> float:
-    """``x ** y`` with IEEE semantics: ``0**-1 = inf``, ``(-8)**(1/3) = nan``."""
+    """``x ** y`` with IEEE semantics: ``0**-1 = inf``, ``(-8)**(1/3) = nan``.
+
+    ``y = 0.5`` and ``y = -0.5`` are ``sqrt(x)`` and ``1 / sqrt(x)``, as in torch's pow
+    with a number exponent: so ``(-0.0)**0.5 = -0.0`` and ``d/dx x**0.5 = -inf`` there
+    (``0.5 * (-0.0)**-0.5``), ``(-inf)**0.5 = nan``.
+    """
+    if y == 0.5 or y == -0.5:
+        return f_sqrt(x) if y > 0.0 else f_div(1.0, f_sqrt(x))
     try:
         return math.pow(x, y)
     except ValueError:  # 0 ** negative, or negative ** non-integer
@@ -157,6 +164,35 @@ def f_relu(x: float) -> float:
     return x if x > 0.0 or x != x else 0.0
 
 
+class _Stop(float):
+    """The zero of a mask (see :data:`STOP`)."""
+
+    __slots__ = ()
+
+    def __new__(cls) -> _Stop:
+        return super().__new__(cls, 0.0)
+
+    def __mul__(self, other):  # STOP * x: forward mode, and the Value path's partial first
+        return 0.0 if isinstance(other, (float, int)) else NotImplemented
+
+    # adjoint * STOP, the float DP's product: ``().count(adjoint)`` is 0 for any float. A
+    # C callable (not a descriptor, so called without self) costs about 25 ns where a
+    # Python method costs 220 ns; the int 0 adds to the table's float sums exactly.
+    __rmul__ = ().count
+
+    def __reduce__(self) -> str:
+        return "STOP"  # one instance, which pickling and copying keep
+
+
+#: The zero a mask partial gives (relu's step at ``x <= 0``, max's other slots, pow's
+#: ``d/dx`` where the exponent is 0). It equals ``0.0`` but stops the gradient as torch's
+#: ``where`` does: ``adjoint * STOP`` is ``0.0`` even for an infinite or NaN adjoint (the
+#: float's own ``__rmul__`` wins, being a subclass's), where a computed zero partial gives
+#: ``0.0 * inf = nan`` as torch's ``mul`` backward does. On ``Value``s the DP puts the
+#: partial on the left (``STOP * adjoint``), which makes the same ``0.0``.
+STOP = _Stop()
+
+
 def f_sign(x: float) -> float:
     """Sign as a float: -1, 0 or 1 (0 for nan): the derivative of abs in torch."""
     if x > 0.0:
@@ -165,8 +201,9 @@ def f_sign(x: float) -> float:
 
 
 def f_step(x: float) -> float:
-    """The derivative of relu as torch has it: 0 where ``x <= 0``, else 1 (nan too)."""
-    return 0.0 if x <= 0.0 else 1.0
+    """The derivative of relu as torch has it: 0 (:data:`STOP`) where ``x <= 0``, else 1
+    (nan too)."""
+    return STOP if x <= 0.0 else 1.0
 
 
 def f_sum(*xs: float) -> float:
@@ -220,10 +257,11 @@ F = SimpleNamespace(
 
 def _pow_partials(m, out, x, p):
     xd, pd = value_of(x), value_of(p)
-    # x**0 is flat; masked only where p * x**(p-1) would be 0 * inf or 0 * nan (torch's
-    # value there), so d/dp of this partial survives and Hessians stay symmetric
-    flat = pd == 0.0 and (xd == 0.0 or xd != xd)
-    dx = 0.0 if flat or not m.needs(x) else p * m.pow(x, p - 1.0)
+    # x**0 is flat: torch's where(p == 0, 0, ...) stops the gradient (STOP). On Values with
+    # an exponent that needs grad it is stopped only where p * x**(p-1) is 0 * inf or 0 * nan,
+    # so d/dp of this partial survives and Hessians stay symmetric
+    flat = pd == 0.0 and (m is F or xd == 0.0 or xd != xd or not m.needs(p))
+    dx = STOP if flat else 0.0 if not m.needs(x) else p * m.pow(x, p - 1.0)
     dp = 0.0 if xd == 0.0 and pd >= 0.0 or not m.needs(p) else out * m.log(x)  # torch's mask
     return dx, dp
 
@@ -234,7 +272,7 @@ def _dot_partials(m, out, *xs):
 
 
 def _max_partials(m, out, *xs):
-    grads = [0.0] * len(xs)
+    grads = [STOP] * len(xs)  # a selection: the other slots get nothing (torch's max(dim))
     grads[_argmax([value_of(x) for x in xs])] = 1.0
     return tuple(grads)
 

@@ -13,7 +13,9 @@ NB: a ``Value`` is PyTorch's 0-d ``Tensor`` with ``dtype=float64``; ``op`` and
 
 from __future__ import annotations
 
+import copy
 import numbers
+import threading
 from types import SimpleNamespace
 
 from engine import ops
@@ -173,6 +175,56 @@ class Value:
 
         backward(self, gradient, create_graph=create_graph)
 
+    # -- copying and pickling: iterative, so a graph of any depth survives ----------
+    def _fields(self) -> tuple:
+        return (self.data, self.grad, self.op, self.requires_grad, self.label, self.trace,
+                self._a, self._b, self._da, self._db)
+
+    def __reduce_ex__(self, protocol: int) -> tuple:
+        """Pickle a node after its ancestors (parents first), each stored once and flat, so
+        pickle never recurses along the graph (a 1,000,000-op chain pickles). The fields
+        are the state, set once the node exists (a ``grad`` graph may refer back to it)."""
+        if self._a is None or self in _PICKLING.pending:  # a leaf, or its graph is underway
+            _PICKLING.pending.discard(self)
+            return _blank, (), self._fields()
+        from engine.backprop import topological_order
+
+        ancestors = topological_order(self, include_constants=True)[:-1]
+        _PICKLING.pending.update(ancestors)
+        return _blank, (ancestors, _Release(ancestors)), self._fields()
+
+    def __setstate__(self, fields: tuple) -> None:
+        (self.data, self.grad, self.op, self.requires_grad, self.label, self.trace,
+         self._a, self._b, self._da, self._db) = fields
+
+    def __copy__(self) -> Value:
+        node = _new(Value)
+        node.__setstate__(self._fields())
+        return node
+
+    def __deepcopy__(self, memo: dict) -> Value:
+        """Copy the graph up to ``self`` in topological order (no recursion), sharing
+        with ``memo`` what the same ``copy.deepcopy`` call already copied."""
+        from engine.backprop import topological_order
+
+        keep, grads = memo.setdefault(id(memo), []), []  # keep originals alive, as copy does
+        for node in topological_order(self, include_constants=True):
+            if id(node) in memo:
+                continue
+            data, grad, op, rg, label, trace, a, b, da, db = node._fields()
+            if b is _MANY:
+                a = tuple([memo[id(p)] for p in a])
+            elif a is not None:
+                a, b = memo[id(a)], None if b is None else memo[id(b)]
+            memo[id(node)] = new = _new(Value)
+            new.__setstate__((data, grad, op, rg, label, trace, a, b, da, db))
+            if grad is not None and type(grad) is not float:
+                grads.append(new)  # a gradient graph: copied once every node has its copy
+            keep.append(node)
+        for new in grads:
+            new.grad = copy.deepcopy(new.grad, memo)
+        return memo[id(self)]
+
     def __repr__(self) -> str:
         label = f"{self.label!r}, " if self.label else ""
         return f"Value({label}data={self.data!r}, grad={self.grad!r})"
@@ -269,6 +321,36 @@ class _Many:
 
 
 _MANY = _Many()
+
+
+class _Pickling(threading.local):
+    pending: set  # ancestors whose graph is being pickled: their parents come first
+
+    def __init__(self) -> None:
+        self.pending = set()
+
+
+_PICKLING = _Pickling()
+
+
+class _Release:
+    """Pickled after a graph's ancestors: forgets those pickle found already stored."""
+
+    def __init__(self, nodes: list) -> None:
+        self.nodes = nodes
+
+    def __reduce__(self) -> tuple:
+        _PICKLING.pending.difference_update(self.nodes)
+        return _released, ()
+
+
+def _released() -> None:
+    return None
+
+
+def _blank(*ancestors_first) -> Value:
+    """An empty node for ``__setstate__`` to fill (its ancestors, if given, are rebuilt)."""
+    return _new(Value)
 _F = ops.F
 _BIG = 2**1023  # ints below this convert to float without overflow
 
@@ -284,9 +366,13 @@ def _to_float(x: object, what: str) -> float:
             f"{type(x).__name__} {x!r:.40}{hint}"
         )
     try:
-        return float(x)
-    except OverflowError:
-        raise ValueError(f"{what}: {type(x).__name__} {x!r:.40} is too large for a float") from None
+        f = float(x)
+    except OverflowError:  # one rule for every type: a finite number beyond the float range
+        f = None  # raises (torch too), never becomes inf; inf and nan inputs stay themselves
+    if f is None or (f - f != 0.0 and f == f and -ops.inf < x < ops.inf):
+        raise ValueError(f"{what}: {type(x).__name__} {x!r:.40} is too large for a float "
+                         f"(beyond +-1.8e308)")
+    return f
 
 
 def _constant(x: object, opname: str) -> Value:
@@ -298,6 +384,8 @@ def _constant(x: object, opname: str) -> Value:
         node.data = x
     elif type(x) is int and -_BIG < x < _BIG:
         node.data = float(x)
+    elif x is ops.STOP:  # a mask's zero, multiplied on the Value path (engine.backprop)
+        node.data = x
     else:
         node.data = _to_float(x, f"operand of {opname}")
     node.grad = node.op = node.trace = None

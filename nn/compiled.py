@@ -65,8 +65,11 @@ class CompiledLoss:
         model: A callable ``Module`` (e.g. ``MLP``) with ``parameters()``.
         loss: A name of :data:`nn.losses.REGISTRY`.
         alpha: The L2 coefficient (0 for none).
-        check: ``engine.compile``'s structure check (its default when None).
+        check: ``engine.compile``'s structure check. None: ``"static"`` (trace one
+            sample) for a model of :mod:`nn`'s own modules (:func:`fixed_structure`),
+            else ``engine.compile``'s default.
         l2_params: The parameters the L2 term covers (default: all of them).
+        params: ``model.parameters()``, when the caller has them already.
         **options: The loss's options (``weight``, ``pos_weight``, ``margin``), as the
             batch function takes them; ``weight`` per class for ``cross_entropy``.
 
@@ -85,7 +88,7 @@ class CompiledLoss:
 
     def __init__(self, model: Any, loss: str = "hinge", alpha: float = 0.0,
                  check: str | None = None, l2_params: Sequence[Value] | None = None,
-                 **options: Any) -> None:
+                 params: Sequence[Value] | None = None, **options: Any) -> None:
         self.spec = _spec(loss)
         unknown = [k for k in options if k not in self.spec.options]
         if unknown:
@@ -93,7 +96,7 @@ class CompiledLoss:
                              f"{', '.join(self.spec.options) or 'none'})")
         self.model, self.loss, self.alpha, self.check = model, loss, float(alpha), check
         self.options = options
-        self.params = list(model.parameters())
+        self.params = list(model.parameters() if params is None else params)
         self.l2_params = self.params if l2_params is None else list(l2_params)
         self.compiled: Compiled | None = None
         self.n_features = 0
@@ -123,9 +126,10 @@ class CompiledLoss:
         self.spec.check(targets, n_outputs)
         options = self.options if weight is None else {**self.options, "weight": weight}
         rows = np.array(self.spec.rows(targets, n_outputs, **options), dtype=float)
-        norm = self.spec.normalizer(rows.tolist())
-        if norm != len(rows):  # a weighted mean: scale the rows so the batch mean is it
-            rows *= len(rows) / norm
+        if "weight" in options:
+            norm = self.spec.normalizer(rows)
+            if norm != len(rows):  # a weighted mean: scale the rows so the batch mean is it
+                rows *= len(rows) / norm
         snapshot = y.copy() if isinstance(y, np.ndarray) else [
             list(t) if isinstance(t, list) else t for t in y]
         self._targets = (snapshot, weight, rows)
@@ -162,7 +166,8 @@ class CompiledLoss:
             decayed, alpha = self.l2_params, self.alpha
             penalty = (lambda: l2_penalty(decayed, alpha)) if alpha else None
             params = self.params
-            kwargs = {} if self.check is None else {"check": self.check}
+            check = self.check or ("static" if fixed_structure(model) else None)
+            kwargs = {} if check is None else {"check": check}
             self.compiled = compile(fn, params, XY.shape[1], penalty=penalty, **kwargs)
             self.n_features = n_features
         return self.compiled
@@ -306,6 +311,17 @@ def compilable(model: Any, X: Sequence[Any]) -> bool:
         return False
 
 
+def fixed_structure(model: Any) -> bool:
+    """Whether ``model``'s graph has the same structure for every input: every module
+    in it is one of :mod:`nn`'s own compilable classes (their forward never branches on
+    the data), so one traced sample stands for all and no row needs checking. A class
+    of the user's (``Module`` subclassed outside ``nn``) may branch: its rows are checked.
+    """
+    modules = model.modules() if hasattr(model, "modules") else [model]
+    return all(getattr(m, "compilable", False) and type(m).__module__.startswith("nn.")
+               for m in modules)
+
+
 # -- optimizers over the flat parameter vector ---------------------------------------------
 
 
@@ -390,10 +406,12 @@ class _FlatAdam:
     def state(self) -> dict[int, dict[str, float]]:
         if self.t == 0:
             return {}
-        names = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if self.vmax is not None else [])
-        arrays = [a.tolist() for a in (self.m, self.v, self.vmax) if a is not None]
-        return {i: {"step": self.t, **dict(zip(names, vals, strict=True))}
-                for i, vals in enumerate(zip(*arrays, strict=True))}
+        t, m, v = self.t, self.m.tolist(), self.v.tolist()
+        if self.vmax is None:
+            return {i: {"step": t, "exp_avg": a, "exp_avg_sq": b}
+                    for i, (a, b) in enumerate(zip(m, v, strict=True))}
+        return {i: {"step": t, "exp_avg": a, "exp_avg_sq": b, "max_exp_avg_sq": c}
+                for i, (a, b, c) in enumerate(zip(m, v, self.vmax.tolist(), strict=True))}
 
 
 class _Unsupported(Exception):
@@ -426,8 +444,10 @@ class CompiledStepper:
         self.model, self.spec, self.optimizer = model, spec, optimizer
         self.params = list(model.parameters())
         self.write_grads = write_grads
-        self.loss = CompiledLoss(model, spec.name, l2, l2_params=l2_params, **options)
-        self.evaluation = CompiledLoss(model, spec.name, 0.0, **options)
+        check = "static" if fixed_structure(model) else None
+        self.loss = CompiledLoss(model, spec.name, l2, check, l2_params, self.params, **options)
+        self.evaluation = CompiledLoss(model, spec.name, 0.0, check, None, self.params,
+                                       **options)
         self.flat = FLAT_OPTIMIZERS[type(optimizer)](optimizer, len(self.params))
         self.grad = None
         self.steps = 0

@@ -30,8 +30,9 @@ Shapes accepted:
   an int class) or a list of such lists (a batch, targets a list of ints).
 
 Stability: binary cross-entropy on logits is ``(1 - t) softplus(z) + t softplus(-z)``
-with ``softplus(z) = max(z, 0) + log1p(e^-|z|)``, so ``z = +-1000`` is exact and
-``z = 40, t = 1`` gives ``4.25e-18``, not 0; softmax cross-entropy shifts by the
+with ``softplus(z) = max(z, 0) + log1p(e^-|z|)`` (``log1p`` from ``log`` with the
+rounding error of ``1 + u`` corrected), so ``z = +-1000`` is exact and ``z = 40,
+t = 1`` gives ``4.25e-18``, not 0; softmax cross-entropy shifts by the
 largest logit, so logits of ``+-1000`` give exact, finite losses and gradients.
 
 NB: the names, formulas and weights are ``torch.nn.functional``'s: ``mse_loss``,
@@ -52,45 +53,46 @@ from typing import Any
 from engine import Value, dot, exp, log, relu
 from engine import max as vmax
 from engine import sum as vsum
-from engine.primitive import primitive
 
 Reduction = str
 
 
-# -- softplus: the one primitive the losses add ------------------------------------
+# -- softplus from the rule table's ops ----------------------------------------------
 
 
-def _softplus(x: float) -> float:
-    """``log(1 + e^x)`` without overflow, and exact where it is tiny (``log1p``)."""
-    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x))) if x == x else x
+def _log1p(u: Value) -> Value:
+    """``log(1 + u)`` for ``u`` in [0, 1], to full precision with the rule table's ``log``.
+
+    ``w = 1 + u`` rounds (to 1.0 when ``u < 1.1e-16``); ``(w - 1) - u`` is that
+    rounding error, exactly (Sterbenz), and ``log(1 + u) = log(w) - error / w`` to
+    second order: ``u`` itself where ``w`` is 1.0 (C99's ``log1p``, written with ``log``).
+    """
+    w = 1.0 + u
+    return log(w) - ((w - 1.0) - u) / w
 
 
-softplus = primitive(_softplus, partials=lambda m, out, x: (m.sigmoid(x),), name="log1pexp",
-                     symbol="softplus")
-softplus.__name__ = softplus.__qualname__ = "softplus"
-softplus.__doc__ = """``log(1 + e^x)``, PyTorch's ``softplus`` (beta 1); derivative ``sigmoid(x)``.
-
-A primitive of the rule table (op ``"log1pexp"``, after Maechler's note
-"Accurately computing log(1 - exp(-|a|))"): ``max(x, 0) + log1p(e^-|x|)``,
-exact for ``x = +-1000`` and for ``x = -40`` (``4.25e-18``).
-
->>> softplus(Value(-40.0)).data
-4.248354255291589e-18
-"""
+def _softplus_parts(z: Value) -> tuple[Value, Value, Value]:
+    """``(max(z, 0), min(z, 0), log1p(e^-|z|))``: ``softplus(z)`` is the first plus the
+    third, ``softplus(-z)`` the third minus the second. Branch-free; the tie at
+    ``z = 0`` goes to the constant in ``max(0, z)`` and to ``z`` in ``min``, so the
+    derivative there is ``sigmoid(0) = 1/2``, as PyTorch's."""
+    pos = vmax(0.0, z)
+    neg = -vmax(-z, 0.0)
+    return pos, neg, _log1p(exp(neg - pos))
 
 
-def _register_numpy_forward() -> None:
-    """Give the compiled path softplus as one numpy call (``np.logaddexp`` uses log1p)."""
-    from engine import compile as compiled_engine
+def softplus(x: Value | float) -> Value:
+    """``log(1 + e^x)``, PyTorch's ``softplus`` (beta 1), as ``max(x, 0) + log1p(e^-|x|)``:
+    exact for ``x = +-1000`` and where it is tiny; its derivative is ``sigmoid(x)``.
 
-    table, expr = getattr(compiled_engine, "FORWARD", None), getattr(compiled_engine, "Expr", None)
-    if isinstance(table, dict) and expr is not None:
-        def emit(x: Any) -> Any:
-            return expr(f"np.logaddexp(0.0, {x if isinstance(x, expr) else repr(float(x))})")
-        table.setdefault("log1pexp", emit)
-
-
-_register_numpy_forward()
+    >>> softplus(Value(-40.0)).data
+    4.248354255291589e-18
+    >>> x = Value(0.0); softplus(x).backward(); x.grad
+    0.5
+    """
+    pos, _, tail = _softplus_parts(x if isinstance(x, Value) else Value(float(x),
+                                                                        requires_grad=False))
+    return pos + tail
 
 
 # -- shapes ------------------------------------------------------------------------
@@ -199,9 +201,14 @@ def _bce_total(probs: Sequence[Value], row: Sequence[Any]) -> Value:
 def _bce_logits_total(logits: Sequence[Value], row: Sequence[Any]) -> Value:
     """``sum_j (a_j softplus(-z_j) + b_j softplus(z_j))``: ``-log sigmoid(z)`` and
     ``-log(1 - sigmoid(z))`` with row ``a_1, b_1, ...`` = ``(w pos_weight t, w (1 - t))``.
-    Equal to PyTorch's ``(1 - t) z + (1 + (pw - 1) t) softplus(-z)``, times ``w``."""
-    return vsum([a * softplus(-z) + b * softplus(z)
-                 for z, a, b in zip(logits, row[0::2], row[1::2], strict=True)])
+    Equal to PyTorch's ``(1 - t) z + (1 + (pw - 1) t) softplus(-z)``, times ``w``; the
+    two softplus share their ``log1p`` term: ``(a + b) log1p(e^-|z|) + b max(z, 0) -
+    a min(z, 0)``."""
+    terms = []
+    for z, a, b in zip(logits, row[0::2], row[1::2], strict=True):
+        pos, neg, tail = _softplus_parts(z)
+        terms.append((a + b) * tail + b * pos - a * neg)
+    return vsum(terms)
 
 
 def _logsumexp(zs: Sequence[Value]) -> Value:
@@ -607,6 +614,11 @@ def l2_penalty(params: Iterable[Value] | Any, alpha: float) -> Value:
 
 
 def _as_row(output_row: Any) -> list[float]:
+    kind = type(output_row)
+    if kind is float:
+        return [output_row]
+    if kind is list and output_row and type(output_row[0]) is float:
+        return output_row  # the common case: a row of floats from a stepper
     if isinstance(output_row, Value):
         return [output_row.data]
     if isinstance(output_row, numbers.Real):

@@ -234,3 +234,42 @@ def test_backward_restores_the_garbage_collector_state():
     with pytest.raises(RuntimeError):
         Value(1.0, requires_grad=False).backward()
     assert gc.isenabled()
+
+
+def test_concurrent_backward_passes_leave_the_collector_on():
+    """Issue 16: gc was turned off and on with a check-then-act that was not atomic."""
+    import gc
+    import sys
+
+    def work():
+        x = Value(0.5)
+        y = x * 2.0
+        for _ in range(3000):  # many short passes: many chances to interleave
+            y.backward()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(5):
+            assert gc.isenabled()
+            threads = [threading.Thread(target=work) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert gc.isenabled()
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def test_backward_keeps_the_collector_off_if_the_user_turned_it_off():
+    import gc
+
+    gc.disable()
+    try:
+        (Value(2.0) * 3.0).backward()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    (Value(2.0) * 3.0).backward()
+    assert gc.isenabled()

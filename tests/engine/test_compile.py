@@ -339,7 +339,7 @@ def test_a_negative_constant_base_keeps_its_parentheses():
     w = Value(1.0)
     compiled = check_ieee(lambda i: (-2.0) ** (w * i[0]), [w], [[2.0]])
     assert compiled.loss_and_grad(np.array([[2.0]]))[0] == 4.0  # not -(2.0 ** 2)
-    assert "(-2.0) **" in compiled.source
+    assert "(-2.0)" in compiled.source and "-2.0 **" not in compiled.source
 
 
 @pytest.mark.parametrize("c", [math.inf, -math.inf, math.nan, -0.0, 0.0, -3.5])
@@ -393,18 +393,20 @@ def test_a_zero_mask_stops_an_infinite_adjoint_as_in_torch(name, x):
     same(grad, [want_grad])
 
 
-def test_bce_on_a_saturated_sigmoid_gives_torch_zero_gradient_not_nan():
-    # p = sigmoid(50) is exactly 1.0: log(1 - p) = -inf is clamped at -100 by max, whose
-    # mask gives log's node a zero adjoint; 0 * (1 / (1 - p)) = 0 * inf must not be nan
+def test_bce_on_a_saturated_sigmoid_stops_at_the_clamp_as_torch():
+    # p = sigmoid(50) is exactly 1.0. Clamping the probability (torch.clamp: a where) stops
+    # the gradient at max's mask: 0, as torch's fused BCE; the dynamic engine agrees
     torch = pytest.importorskip("torch")
     w, b = Value(1.0), Value(0.0)
+    tiny = math.exp(-100.0)
 
     def bce(i):
         p, t = (w * i[0] + b).sigmoid(), i[1]
-        return -(t * engine.max(p.log(), -100.0) + (1.0 - t) * engine.max((1.0 - p).log(), -100.0))
+        return -(t * engine.max(p, tiny).log() + (1.0 - t) * engine.max(1.0 - p, tiny).log())
 
     X = np.array([[50.0, 1.0], [-50.0, 0.0], [0.3, 1.0]])
-    loss, grad = compile(bce, [w, b], 2).loss_and_grad(X)
+    compiled = check_ieee(bce, [w, b], X)
+    loss, grad = compiled.loss_and_grad(X)
     tw = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
     tX = torch.tensor(X, dtype=torch.float64)
     tl = torch.nn.functional.binary_cross_entropy((tw[0] * tX[:, 0] + tw[1]).sigmoid(), tX[:, 1])
@@ -412,3 +414,197 @@ def test_bce_on_a_saturated_sigmoid_gives_torch_zero_gradient_not_nan():
     assert not np.isnan(grad).any()
     same(loss, tl.item())
     same(grad, tw.grad.tolist())
+
+
+def test_a_zero_adjoint_times_an_infinite_partial_is_nan_as_in_torch():
+    # torch's log backward is grad / x: 0 / 0 at x = 0, and mul's is grad * other
+    w = Value(0.0)
+    compiled = check_ieee(lambda i: (w * i[0]).log() * 0.0 + w, [w], [[1.0]])
+    assert math.isnan(compiled.loss_and_grad(np.array([[1.0]]))[1][0])
+    want = torch_loss_and_grad(lambda t, w, x: (w * x).log() * 0.0 + w, 0.0, [[1.0]])
+    assert math.isnan(want[1])
+
+
+@pytest.mark.parametrize("p", [0.5, -0.5, 1.5, 0.0])
+@pytest.mark.parametrize("x", [-0.0, 0.0, 4.0, -math.inf, math.inf])
+def test_pow_with_half_exponents_is_sqrt_as_the_dynamic_engine(p, x):
+    w = Value(1.0)
+    check_ieee(lambda i: (w * i[0]) ** p + w, [w], [[x]])
+    check_ieee(lambda i: (w * i[0]) ** (i[1] * w) + w, [w], [[x, p]])  # an array of exponents
+
+
+# -- when a trace is reused (issue 13, item 3) ----------------------------------------------
+
+
+def counting(fn):
+    """``fn`` with a count of its calls (each call is one trace)."""
+    def wrapped(x):
+        wrapped.calls += 1
+        return fn(x)
+    wrapped.calls = 0
+    return wrapped
+
+
+def test_a_branch_free_function_is_traced_once_whatever_the_rows_and_parameters():
+    w = Value(0.5)
+    fn = counting(lambda x: (w * x[0] - x[1]).tanh() ** 2)
+    compiled = compile(fn, [w], 2)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        compiled.sgd_step(rng.normal(size=(16, 2)), 0.1)  # new rows, new theta
+    assert fn.calls == 2  # the first row, twice (the determinism check), then never again
+    assert not compiled.reads.inputs and not compiled.reads.params
+    static = counting(lambda x: (w * x[0] - x[1]).tanh() ** 2)
+    compiled = compile(static, [w], 2, check="static")
+    compiled.loss_and_grad(rng.normal(size=(4, 2)))
+    compiled.loss_and_grad(rng.normal(size=(4, 2)))
+    assert static.calls == 1
+
+
+def test_a_batch_edited_in_place_gives_the_new_loss_and_is_checked_again():
+    w = Value(2.0)
+    compiled = compile(lambda x: w * x[0], [w], 1)
+    X = np.array([[1.0], [2.0]])
+    assert compiled.loss_and_grad(X)[0] == 3.0
+    X[:] = 10.0
+    assert compiled.loss_and_grad(X)[0] == 20.0
+
+    def leaky(x):
+        z = w * x[0]
+        return z.relu() if x[0].data > 0 else z * 0.1
+
+    rows = compile(leaky, [w], 1)
+    X = np.array([[1.0], [2.0]])
+    rows.loss_and_grad(X)
+    X[1, 0] = -1.0  # the same array, now a row that takes the other branch
+    with pytest.raises(TraceError, match="new sample gives a different graph"):
+        rows.loss_and_grad(X)
+
+
+def test_a_branch_on_a_parameter_follows_the_parameters():
+    w = Value(1.0)
+    fn = lambda x: (w * x[0]) ** 2 if w.data > 0 else -(w * x[0])  # noqa: E731
+    compiled = compile(fn, [w], 1)
+    X = np.array([[2.0], [3.0]])
+    assert compiled.loss_and_grad(X)[0] == pytest.approx((4.0 + 9.0) / 2)
+    assert compiled.reads.params and not compiled.reads.inputs
+    w.data = -1.0
+    compiled.load()
+    loss, grad = compiled.loss_and_grad(X)  # the other branch, as the dynamic engine
+    want_loss, want_grad, _ = dynamic(fn, [w], X)
+    assert (loss, grad.tolist()) == (want_loss, want_grad) == (2.5, [-2.5])
+    compiled.theta[:] = 3.0  # theta changed by a step (p.data is not written)
+    assert compiled.loss_and_grad(X)[0] == pytest.approx((36.0 + 81.0) / 2)
+    assert w.data == -1.0  # traced at theta, then restored
+
+
+def test_a_constant_made_from_a_parameter_under_no_grad_follows_theta():
+    w = Value(2.0)
+
+    def fn(x):
+        with engine.no_grad():
+            scale = w * 1.0  # a constant: its value is baked into the code
+        return w * x[0] * scale
+
+    compiled = compile(fn, [w], 1)
+    X = np.array([[1.0]])
+    assert compiled.loss_and_grad(X)[0] == 4.0
+    compiled.theta[:] = 3.0
+    assert compiled.loss_and_grad(X)[0] == 9.0
+
+
+def test_a_graph_drawn_at_random_is_refused_not_frozen():
+    import random
+
+    w = Value(1.0)
+    rng = random.Random(0)
+
+    def dropout(x):  # 20 units, each kept with probability 1/2: a new mask at every call
+        return engine.sum([w * x[0] * (0.0 if rng.random() < 0.5 else 2.0) for _ in range(20)])
+
+    with pytest.raises(TraceError, match="random numbers or keeps state"):
+        compile(dropout, [w], 1).loss_and_grad(np.ones((3, 1)))
+    calls = iter(range(1000))
+    with pytest.raises(TraceError, match="two traces of the same sample"):
+        compile(lambda x: w * x[0] * float(next(calls)), [w], 1).loss_and_grad(np.ones((2, 1)))
+
+
+def test_the_rows_checked_are_bounded_and_forgotten_rows_are_checked_again(monkeypatch):
+    import engine.compile as ec
+
+    monkeypatch.setattr(ec, "SEEN_ROWS", 50)
+    w = Value(1.0)
+
+    def leaky(x):
+        z = w * x[0]
+        return z.relu() if x[0].data > -1e9 else z * 0.1
+
+    compiled = compile(leaky, [w], 1)
+    rng = np.random.default_rng(0)
+    first = np.abs(rng.normal(size=(8, 1)))
+    compiled.loss_and_grad(first)
+    for _ in range(20):
+        compiled.loss_and_grad(np.abs(rng.normal(size=(16, 1))))
+        assert len(compiled._seen) <= 50
+    fn_calls = counting(leaky)
+    compiled.fn = fn_calls
+    compiled.loss_and_grad(first)  # forgotten long ago: traced again, row by row
+    assert fn_calls.calls == len(first)
+
+
+def test_a_read_is_named_in_the_error():
+    w = Value(1.0)
+    fn = lambda x: w * x[0] if x[0].data > 0 else w  # noqa: E731
+    with pytest.raises(TraceError, match=r"reads the data at .*test_compile\.py:\d+"):
+        compile(fn, [w], 1).loss_and_grad(np.array([[1.0], [-1.0]]))
+
+
+def test_the_code_cache_is_bounded(monkeypatch):
+    import engine.compile as ec
+
+    monkeypatch.setattr(ec, "CACHE_SIZE", 3)
+    w = Value(1.0)
+    for k in range(6):
+        compile(lambda x, k=k: w * x[0] + float(k), [w], 1).loss_and_grad(np.ones((1, 1)))
+        assert len(CACHE) <= 3
+
+
+# -- one source of truth for ops and names (issue 18) ----------------------------------------
+
+
+def test_every_built_in_op_of_the_rule_table_has_an_emission_rule():
+    from engine.compile import FORWARD
+    from engine.primitive import USER_OPS
+
+    n_ary = {"sum", "dot", "max"}  # emitted as reductions and matrix products
+    built_in = {name for name in engine.TABLE if name not in USER_OPS}
+    assert built_in - n_ary <= set(FORWARD), built_in - n_ary - set(FORWARD)
+    assert set(FORWARD) <= built_in  # and no rule for an op that does not exist
+
+
+def test_the_symbolic_namespace_has_every_name_of_the_math_namespaces():
+    from engine import ops
+    from engine.compile import SYMBOLIC
+    from engine.value import V
+
+    names = set(getattr(ops, "MATH_NAMES", ())) | set(vars(ops.F)) | set(vars(V))
+    assert names <= set(vars(SYMBOLIC)), names - set(vars(SYMBOLIC))
+
+
+def test_a_built_in_op_without_an_emission_rule_is_refused_by_name(monkeypatch):
+    import engine.compile as ec
+
+    monkeypatch.delitem(ec.FORWARD, "sin")
+    monkeypatch.setattr(ec, "CACHE", type(ec.CACHE)())  # no code built before for this graph
+    w = Value(1.0)
+    with pytest.raises(TraceError, match="built-in op 'sin', which has no numpy emission rule"):
+        compile(lambda x: (w * x[0]).sin(), [w], 1).loss_and_grad(np.ones((2, 1)))
+
+
+def test_compile_function_is_the_name_and_compile_an_alias():
+    import engine.compile as ec
+
+    assert ec.compile is ec.compile_function
+    namespace: dict = {}
+    exec("from engine.compile import *", namespace)
+    assert "compile" not in namespace and "compile_function" in namespace

@@ -27,9 +27,28 @@ def test_grad_matches_micrograd_golden_numbers():
 
 def test_grad_accepts_ints_and_constant_functions():
     assert grad(lambda x: x * x)(3) == 6.0
-    assert grad(lambda x: 5.0)(1.0) == 0.0
+    assert grad(lambda x: 5.0, allow_unused=True)(1.0) == 0.0
     assert grad(lambda x: x)(1.0) == 1.0
-    assert grad(lambda x, y: y, argnums=0)(1.0, 2.0) == 0.0
+    assert grad(lambda x, y: y, argnums=0, allow_unused=True)(1.0, 2.0) == 0.0
+
+
+def test_grad_of_an_output_read_through_data_is_an_error():
+    """Issue 16: it returned 0.0 silently; torch.func.grad refuses a non-tensor output."""
+    with pytest.raises(TypeError, match=r"returned the number 2\.0, not a Value.*allow_unused"):
+        grad(lambda x: x.data * 2)(1.0)
+    with pytest.raises(TypeError, match="not a Value"):
+        grad(lambda x: 5.0)(1.0)
+    with pytest.raises(TypeError, match="not a Value"):
+        value_and_grad(lambda x, y: y)(1.0, 2.0)
+    assert grad(lambda x: x.data * 2, allow_unused=True)(1.0) == 0.0
+    assert value_and_grad(lambda x: float(x) + 1.0, allow_unused=True)(1.0) == (2.0, 0.0)
+
+
+def test_grad_of_a_value_that_does_not_depend_is_zero_as_in_torch_func():
+    torch = pytest.importorskip("torch")
+    want = torch.func.grad(lambda x: x.detach() * 2)(torch.tensor(1.0, dtype=torch.float64))
+    assert grad(lambda x: x.detach() * 2)(1.0) == want.item() == 0.0
+    assert grad(grad(lambda x: 2.0 * x))(1.0) == 0.0  # the inner result is a constant Value
 
 
 def test_grad_structures_follow_the_argument():

@@ -30,6 +30,39 @@ def test_huge_int_is_a_clear_error():
         Value(10**400)
 
 
+# One rule for out-of-range numbers (issue 16): a finite number beyond the float range is a
+# ValueError whatever its type (torch.tensor(10**400) raises too); inf and nan stay themselves.
+
+@pytest.mark.parametrize("make", [lambda: 10**400, lambda: -(10**400),
+                                  lambda: fractions.Fraction(10**400, 3)])
+def test_out_of_range_numbers_raise_for_every_type(make):
+    with pytest.raises(ValueError, match="too large for a float"):
+        Value(make())
+    with pytest.raises(ValueError, match="operand of mul: .* too large"):
+        Value(1.0) * make()
+
+
+def test_out_of_range_numpy_longdouble_raises_like_an_int():
+    np = pytest.importorskip("numpy")
+    if np.finfo(np.longdouble).max <= np.finfo(np.float64).max:
+        pytest.skip("longdouble is double on this platform")
+    with pytest.raises(ValueError, match="longdouble .* too large for a float"):
+        Value(np.longdouble("1e4000"))
+    with pytest.raises(ValueError, match="too large"):
+        Value(np.longdouble("-1e4000"))
+    with pytest.raises(ValueError, match="operand of add"):
+        Value(1.0) + np.longdouble("1e4000")
+    assert Value(np.longdouble("inf")).data == math.inf  # infinities stay infinite
+    assert math.isnan(Value(np.longdouble("nan")).data)
+    assert Value(np.longdouble("1e300")).data == 1e300
+
+
+def test_infinite_and_nan_inputs_are_kept():
+    assert Value(math.inf).data == math.inf and Value(-math.inf).data == -math.inf
+    assert math.isnan(Value(math.nan).data)
+    assert (Value(1.0) * fractions.Fraction(1, 2)).data == 0.5
+
+
 def test_value_accepts_ints_fractions_and_numpy_scalars():
     assert Value(3).data == 3.0 and type(Value(3).data) is float
     assert Value(fractions.Fraction(1, 4)).data == 0.25
@@ -199,3 +232,63 @@ def test_import_engine_loads_no_third_party_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- deep graphs copy and pickle without recursion (issue 16) -------------------------
+
+def _chain(n: int) -> tuple[Value, Value]:
+    x = Value(0.5, label="x")
+    y = x
+    for _ in range(n):
+        y = y * 1.0000001
+    return x, y
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_100000_op_chain_copies_and_pickles(how):
+    x, y = _chain(100_000)
+    z = copy.deepcopy(y) if how == "deepcopy" else pickle.loads(pickle.dumps(y))
+    assert z is not y and z.data == y.data
+    grads = engine.adjoints(z)
+    (x2,) = [n for n in grads if n.label == "x"]
+    assert x2 is not x and x2.grad is None
+    assert grads[x2] == engine.adjoints(y)[x]
+    from engine.value import _PICKLING
+
+    assert not _PICKLING.pending  # nothing left marked for the next pickle
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_nodes_shared_by_several_roots_stay_shared(how):
+    x = Value(2.0)
+    h = (x * 3.0).tanh()
+    out = [h * h, h + x, h]
+    copied = copy.deepcopy(out) if how == "deepcopy" else pickle.loads(pickle.dumps(out))
+    a, b, h2 = copied
+    assert a.parents == (h2, h2) and b.parents[0] is h2
+    assert b.parents[1] is h2.parents[0].parents[0]  # the same copied x
+    assert h2 is not h
+
+
+def test_pickle_after_a_root_shared_its_ancestors_leaves_no_marks():
+    from engine.value import _PICKLING
+
+    _, y = _chain(50)
+    z = y * 2.0
+    pickle.dumps([y, z])  # z's ancestors were stored with y's: pickle never asks for them
+    assert not _PICKLING.pending
+
+
+def test_copy_copy_shares_the_parents():
+    x = Value(1.0)
+    y = x * 2.0
+    c = copy.copy(y)
+    assert c is not y and c.parents == y.parents and c.local_grads == (2.0, 1.0)
+
+
+def test_a_gradient_graph_pickles_with_its_node():
+    x = Value(3.0)
+    y = x * x
+    y.backward(create_graph=True)  # x.grad is a Value graph: 2x
+    x2 = pickle.loads(pickle.dumps(x))
+    assert isinstance(x2.grad, Value) and x2.grad.data == 6.0
