@@ -189,6 +189,9 @@ def test_when_the_stepper_cannot_be_used():
 
     assert compiled_stepper(model, "hinge", MySGD(model.parameters(), lr=0.1), 0.0, X) is None
     dropout = Sequential(Layer(2, 3, rng=0), Dropout(0.5, rng=0), Layer(3, 1, rng=0))
-    assert not Dropout.compilable and Layer.compilable
+    from nn.norm import BatchNorm1d, BatchNorm2d, LayerNorm
+
+    assert not Dropout.compilable and Layer.compilable and LayerNorm.compilable
+    assert not BatchNorm1d.compilable and not BatchNorm2d.compilable  # declared on the class
     assert compiled_stepper(dropout, "hinge", SGD(dropout.parameters(), lr=0.1), 0.0, X) is None
     assert compiled_stepper(model, "hinge", opt, 0.0, [[[1.0, 2.0]]]) is None

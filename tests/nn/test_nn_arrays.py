@@ -204,10 +204,11 @@ def test_error_negative_learning_rate_given_to_fit_with_an_optimizer(iris):
     X, y = iris
     model = MLP(4, [3, 3], rng=0)
     before = [p.data for p in model.parameters()]
-    with pytest.raises(ValueError, match="lr must be a finite number > 0, got -1.0"):
+    with pytest.raises(ValueError, match=r"fit: invalid learning rate lr=-1.0 \(expected a "
+                       r"finite number >= 0\)"):
         quiet_fit(model, X, y, optimizer=SGD(model.parameters(), lr=0.1), lr=-1.0)
     assert [p.data for p in model.parameters()] == before
-    with pytest.raises(ValueError, match="lr must be a finite number > 0, got nan"):
+    with pytest.raises(ValueError, match="invalid learning rate lr=nan"):
         quiet_fit(model, X, y, lr=float("nan"))
 
 
