@@ -540,9 +540,8 @@ class Scene:
                 text = f'<FONT COLOR="{style.STALE_FONT}"><I>{text}</I></FONT>'
             lines.append(text)
         # stacked lines keep value nodes narrow, so a left-to-right graph stays narrow
-        span = f' COLSPAN="{len(head)}"' if len(head) > 1 else ""
-        rows = ["<TR>" + "".join(f"<TD>{c}</TD>" for c in head) + "</TR>"] if head else []
-        rows += [f"<TR><TD{span}>{c}</TD></TR>" for c in lines]
+        rows = [f"<TR><TD>{' '.join(head)}</TD></TR>"] if head else []  # "#3 b", centred
+        rows += [f"<TR><TD>{c}</TD></TR>" for c in lines]
         label = ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
                  + "".join(rows) + "</TABLE>>")
         fill = role["fill"]

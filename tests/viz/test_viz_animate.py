@@ -286,7 +286,7 @@ def test_captions_name_nodes_as_the_picture_does():
     src = frames[0].graph.source
     for f in frames:
         for name in re.findall(r"\b(\w+) #(\d+)", f.caption):
-            assert f"<TD>#{name[1]}</TD>" in src  # the #k is drawn in the picture
+            assert re.search(rf"<TD>#{name[1]}\b", src)  # the #k is drawn in the picture
         assert not re.search(r"\(v\d+\)|\bv\d+\b", f.caption)
     assert "Step 1 of 4: add #1 has its final adjoint 1" in frames[0].caption
     assert "to exp #2" in frames[0].caption and "to x" in frames[0].caption

@@ -24,7 +24,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def svg_texts(svg: str) -> list[str]:
     root = ET.fromstring(svg)
-    return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+    return ["".join(t.itertext()).strip() for t in root.iter(f"{SVG}text")]
 
 
 @needs_dot
