@@ -4,9 +4,12 @@
   inline): values with their data and grad, small op nodes, colours by role
   with a legend, gradient contributions on the edges (``flow=True``), the
   backward order and the adjoint table (``order=True``, ``table=True``), and
-  smaller views of large graphs (``collapse``, ``depth``, ``show_ops``).
-* :func:`to_svg` and :func:`save` render with Graphviz's ``dot`` (SVG, PNG
-  or PDF by suffix); :class:`GraphvizNotFoundError` says how to install it.
+  smaller views of large graphs (``collapse``, ``depth``, ``show_ops``); the
+  legend lists exactly what the picture contains, and the layout direction is
+  chosen to keep the picture about 1,000 px wide where it can.
+* :func:`to_svg` and :func:`save` render with Graphviz's ``dot`` (any format
+  it writes, by suffix: ``.svg .png .pdf .jpg ...``) within a time limit;
+  :class:`GraphvizNotFoundError` says how to install it.
 * :func:`backward_steps`, :func:`animate` and :func:`save_backward_html`
   animate the backward pass one DP step at a time: a player shown inline in
   Jupyter, or one self-contained HTML file.
