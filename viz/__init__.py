@@ -34,12 +34,12 @@ from viz.animate import Animation, Frame, animate, backward_steps, save_backward
 from viz.dot import Graph, GraphTooLargeError, Scene, draw, group_of_name
 from viz.expr import ExpressionError, parse_expression
 from viz.plots import plot_decision_boundary, plot_grad_magnitudes, plot_history
-from viz.render import GraphvizNotFoundError, save, to_svg
+from viz.render import GraphvizNotFoundError, RenderError, RenderTimeoutError, save, to_svg
 from viz.style import legend_label
 
 __all__ = [
     "Animation", "ExpressionError", "Frame", "Graph", "GraphTooLargeError",
-    "GraphvizNotFoundError", "Scene",
+    "GraphvizNotFoundError", "RenderError", "RenderTimeoutError", "Scene",
     "animate", "backward_steps", "draw", "group_of_name", "legend_label", "parse_expression",
     "plot_decision_boundary", "plot_grad_magnitudes", "plot_history", "save",
     "save_backward_html", "to_svg",

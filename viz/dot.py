@@ -452,7 +452,7 @@ class Scene:
                                        shade=shade, depth_cut=bool(self.cut),
                                        numbered=numbered, ops=kinds["ops"], roles=kinds["roles"],
                                        edges=kinds["edges"], stale=kinds["stale"],
-                                       columns=max(1, min(3, int(wide // 200))))
+                                       columns=max(2, min(4, int(wide // 150))))
             # the graph's own label, under the graph: it adds no width to an LR layout
             g.body.append(f"\tgraph [label={label} labelloc=b labeljust=l fontsize=9]\n")
         return g
