@@ -303,3 +303,19 @@ def test_page_colours_come_from_the_style_table(tmp_path):
     from viz.animate import TEMPLATE, read_template
 
     assert not re.search(r"#[0-9a-fA-F]{3,6}\b", read_template(TEMPLATE))  # no colour of its own
+
+
+@needs_dot
+@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (Debian: chromium)")
+def test_two_inline_players_on_one_page_work_apart(tmp_path):
+    """As in a notebook with two animation cells: each player finds its own elements."""
+    out, *_ = neuron()
+    x = Value(2.0, label="x")
+    cells = [animate(out)._repr_html_(), animate(x * x)._repr_html_()]
+    page = tmp_path / "notebook.html"
+    page.write_text("<!DOCTYPE html><html><body>" + "".join(
+        f'<div class="cell">{c}</div>' for c in cells) + "</body></html>")
+    dom, log = _dump_dom(_chromium(), page.resolve().as_uri(), tmp_path / "profile")
+    assert not re.search(r"Uncaught", log), log[-2000:]
+    assert re.findall(r'class="counter">([^<]*)<', dom) == ["step 1 / 6", "step 1 / 2"]
+    assert len(re.findall(r'<tr data-node="v\d+" class="final current">', dom)) == 2
