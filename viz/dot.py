@@ -404,7 +404,7 @@ class Scene:
                     c.node(name, **attrs)
 
         seen: set[tuple[str, str]] = set()
-        drawn_kinds: set[str] = set()
+        edge_kinds: set[str] = set()  # for the legend: what the edges show
         for src, dst, eid, attrs, c in edges:
             src = gnames.get(src, src)
             dst = gnames.get(dst, dst)
@@ -415,22 +415,21 @@ class Scene:
                     continue
                 seen.add((src, dst))
                 eid = f"h{len(seen)}"
-            k = attrs.pop("multiplicity", None) if "multiplicity" in attrs else None
+            attrs = dict(attrs)
+            k = attrs.pop("multiplicity", None)
             if k is not None:
-                attrs = {**attrs, "label": f"<&#215;{k}>"}
+                attrs["label"] = f"<&#215;{k}>"
             if c is not None:
-                attrs["kind"] = ("nan" if c != c else "zero" if c == 0 else
-                                 "positive" if c > 0 else "negative")
+                edge_kinds.add("nan" if c != c else "zero" if c == 0 else
+                               "positive" if c > 0 else "negative")
                 text = style.esc(style.fmt(c, precision))
-                attrs = {**attrs, "label": f"<&#215;{k}: {text}>" if k else f"<{text}>",
-                         **style.edge_style(c, largest)}
-            kind = attrs.pop("kind", None)
-            if kind is not None:
-                drawn_kinds.add(kind)
+                attrs.update(label=f"<&#215;{k}: {text}>" if k else f"<{text}>",
+                             **style.edge_style(c, largest))
             if attrs.get("style") == "dashed":
-                drawn_kinds.add("constant_edge")
+                edge_kinds.add("constant_edge")
             g.edge(src, dst, id=eid, **attrs)
         g.graph_attr.update(_layout_limits(self, len(edges), flow))
+
         lr, tb = _widths(g.body, flow)
         if table:  # beside the graph left to right, under it top to bottom
             table_width = 30.0 + 6.0 * _label_chars(self._table_label(frame, precision))
@@ -439,20 +438,18 @@ class Scene:
             rankdir = "TB" if lr > AUTO_WIDTH and tb < lr else "LR"
         g.graph_attr["rankdir"] = rankdir
         wide = lr if rankdir in ("LR", "RL") else tb
-        edges = drawn_kinds
 
         if table:
             g.node("adjoint_table", shape="plain", style="", id="adjoint_table",
                    label=self._table_label(frame, precision))
             g.body.append("\t{rank=sink; adjoint_table}\n")
         if legend:
-            kinds = self._legend_kinds(edges, frame)
-            label = style.legend_label(flow=flow and bool(kinds["edges"] & {"positive",
-                                                                             "negative"}),
+            kinds = self._legend_kinds(frame)
+            label = style.legend_label(flow=flow and bool(edge_kinds & {"positive", "negative"}),
                                        shade=shade, depth_cut=bool(self.cut),
                                        numbered=numbered, ops=kinds["ops"], roles=kinds["roles"],
-                                       edges=kinds["edges"], stale=kinds["stale"],
-                                       columns=max(1, min(3, int(wide // 200))))
+                                       edges=edge_kinds, stale=kinds["stale"],
+                                       columns=max(2, min(4, int(wide // 150))))
             # the graph's own label, under the graph: it adds no width to an LR layout
             g.body.append(f"\tgraph [label={label} labelloc=b labeljust=l fontsize=9]\n")
         return g
@@ -503,7 +500,7 @@ class Scene:
                 out.append((f"o{i}", f"v{i}", f"e{i}", {"weight": "3"}, None))
         return out
 
-    def _legend_kinds(self, edge_kinds: set[str], frame: FrameState | None) -> dict:
+    def _legend_kinds(self, frame: FrameState | None) -> dict:
         """What the picture contains, for a legend that lists exactly that."""
         drawn = [n for n in self.visible if n not in self.group]
         roles = {self.role(n) for n in drawn}
@@ -511,7 +508,7 @@ class Scene:
             roles.add("group")
         if any(k in self.bundles for k in set(self.group.values())):
             roles.add("constant")
-        return {"roles": roles, "edges": edge_kinds,
+        return {"roles": roles,
                 "ops": self.show_ops and any(n.parents for n in drawn),
                 "stale": any(self.status(n, frame)[1] == "stale" for n in drawn)}
 
@@ -540,9 +537,8 @@ class Scene:
                 text = f'<FONT COLOR="{style.STALE_FONT}"><I>{text}</I></FONT>'
             lines.append(text)
         # stacked lines keep value nodes narrow, so a left-to-right graph stays narrow
-        span = f' COLSPAN="{len(head)}"' if len(head) > 1 else ""
-        rows = ["<TR>" + "".join(f"<TD>{c}</TD>" for c in head) + "</TR>"] if head else []
-        rows += [f"<TR><TD{span}>{c}</TD></TR>" for c in lines]
+        rows = [f"<TR><TD>{' '.join(head)}</TD></TR>"] if head else []  # "#3 b", centred
+        rows += [f"<TR><TD>{c}</TD></TR>" for c in lines]
         label = ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
                  + "".join(rows) + "</TABLE>>")
         fill = role["fill"]

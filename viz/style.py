@@ -206,20 +206,18 @@ def edge_style(contribution: float, largest: float) -> dict[str, str]:
 
 #: Legend entries that are not node roles: (swatch fill, swatch border, text).
 NOTES: dict[str, tuple[str, str, str]] = {
-    "op": (OP["fill"], OP["border"], "op: the primitive that made a value"),
-    "positive": (EDGE["positive"][1], EDGE["positive"][1], "edge: positive contribution"),
-    "negative": (EDGE["negative"][1], EDGE["negative"][1], "edge: negative contribution"),
-    "zero": (EDGE["zero"], EDGE["zero"], "edge: zero contribution"),
-    "nan": (EDGE["nan"], EDGE["nan"], "edge: nan contribution"),
-    "constant_edge": ("#ffffff", EDGE["constant"], "dashed edge: no gradient flows"),
-    "shade": (SHADE[1], "#999999", "fill: |grad|, white (0) to orange (largest)"),
-    "numbered": ("#ffffff", "#ffffff", "#k: place in the backward order"),
-    "depth_cut": ("#ffffff", "#4a5568", "dashed border: inputs hidden (depth)"),
-    "stale": ("#ffffff", STALE_FONT, "grad (stale): .grad from an earlier backward"),
+    "op": (OP["fill"], OP["border"], "op"),
+    "positive": (EDGE["positive"][1], EDGE["positive"][1], "positive flow"),
+    "negative": (EDGE["negative"][1], EDGE["negative"][1], "negative flow"),
+    "zero": (EDGE["zero"], EDGE["zero"], "zero flow"),
+    "nan": (EDGE["nan"], EDGE["nan"], "nan flow"),
+    "constant_edge": ("#ffffff", EDGE["constant"], "dashed: no gradient"),
+    "shade": (SHADE[1], "#999999", "fill: |grad| (0 to largest)"),
+    "numbered": ("#ffffff", "#ffffff", "#k: backward order"),
+    "depth_cut": ("#ffffff", "#4a5568", "dashed border: inputs hidden"),
+    "stale": ("#ffffff", STALE_FONT, "(stale): grad of an earlier backward"),
+    "flow_label": ("#ffffff", "#ffffff", "edge label: d node / d input x adjoint[node]"),
 }
-
-#: The sentence under the entries when edges carry contributions.
-FLOW_NOTE = "edge label: d node / d input x adjoint[node]; width grows with it"
 
 #: Legend entries per row.
 LEGEND_COLUMNS = 3
@@ -235,8 +233,8 @@ def legend_label(*, flow: bool = False, shade: bool = False, depth_cut: bool = F
     graph it explains (one column under a narrow graph).
 
     Args:
-        flow: Edges carry gradient contributions (adds the sentence saying what
-            an edge label is).
+        flow: Edges carry gradient contributions (adds the entry saying what
+            an edge label is; edges are wider when they carry more).
         shade: Nodes are filled by ``|grad|``: the shading entry replaces the
             role fills it paints over (roles then show their border colour only;
             constants, which have no grad, keep their fill).
@@ -269,6 +267,7 @@ def legend_label(*, flow: bool = False, shade: bool = False, depth_cut: bool = F
             cells.append((fill, style["border"], style["text"]))
     keys = (["op"] if ops else []) + [k for k in ("positive", "negative", "zero", "nan",
                                                   "constant_edge") if k in edges]
+    keys += ["flow_label"] if flow else []
     keys += [k for k, on in (("shade", shade), ("numbered", numbered),
                              ("depth_cut", depth_cut), ("stale", stale)) if on]
     cells += [NOTES[k] for k in keys]
@@ -280,10 +279,6 @@ def legend_label(*, flow: bool = False, shade: bool = False, depth_cut: bool = F
             f'FIXEDSIZE="TRUE"> </TD><TD ALIGN="LEFT">{esc(text)}</TD>'
             for fill, border, text in cells[start:start + columns])
         rows.append(f"<TR>{row}</TR>")
-    if flow:
-        note = FLOW_NOTE if columns > 1 else FLOW_NOTE.replace("; ", ";\n")
-        rows.append(f'<TR><TD COLSPAN="{3 * columns - 1}" ALIGN="LEFT" BALIGN="LEFT">'
-                    f"{esc(note)}</TD></TR>")
     if not rows:
         return "<>"
     return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="1">'

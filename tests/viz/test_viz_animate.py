@@ -286,7 +286,7 @@ def test_captions_name_nodes_as_the_picture_does():
     src = frames[0].graph.source
     for f in frames:
         for name in re.findall(r"\b(\w+) #(\d+)", f.caption):
-            assert f"<TD>#{name[1]}</TD>" in src  # the #k is drawn in the picture
+            assert re.search(rf"<TD>#{name[1]}\b", src)  # the #k is drawn in the picture
         assert not re.search(r"\(v\d+\)|\bv\d+\b", f.caption)
     assert "Step 1 of 4: add #1 has its final adjoint 1" in frames[0].caption
     assert "to exp #2" in frames[0].caption and "to x" in frames[0].caption
@@ -303,3 +303,19 @@ def test_page_colours_come_from_the_style_table(tmp_path):
     from viz.animate import TEMPLATE, read_template
 
     assert not re.search(r"#[0-9a-fA-F]{3,6}\b", read_template(TEMPLATE))  # no colour of its own
+
+
+@needs_dot
+@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (Debian: chromium)")
+def test_two_inline_players_on_one_page_work_apart(tmp_path):
+    """As in a notebook with two animation cells: each player finds its own elements."""
+    out, *_ = neuron()
+    x = Value(2.0, label="x")
+    cells = [animate(out)._repr_html_(), animate(x * x)._repr_html_()]
+    page = tmp_path / "notebook.html"
+    page.write_text("<!DOCTYPE html><html><body>" + "".join(
+        f'<div class="cell">{c}</div>' for c in cells) + "</body></html>")
+    dom, log = _dump_dom(_chromium(), page.resolve().as_uri(), tmp_path / "profile")
+    assert not re.search(r"Uncaught", log), log[-2000:]
+    assert re.findall(r'class="counter">([^<]*)<', dom) == ["step 1 / 6", "step 1 / 2"]
+    assert len(re.findall(r'<tr data-node="v\d+" class="final current">', dom)) == 2

@@ -24,7 +24,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def svg_texts(svg: str) -> list[str]:
     root = ET.fromstring(svg)
-    return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+    return ["".join(t.itertext()).strip() for t in root.iter(f"{SVG}text")]
 
 
 @needs_dot
@@ -297,3 +297,19 @@ def test_many_parallel_edges_become_one_edge_with_the_multiplicity():
     x3 = engine.sum([x, x, x])
     assert draw(x3).source.count("v0 -> o1") == 1
     assert draw(x * x).source.count("v0 -> o1") == 2  # two slots: two edges, as drawn before
+
+
+def test_no_import_circle_between_drawing_and_rendering():
+    """viz.dot builds DOT text and shows it in Jupyter through viz.runner; viz.render
+    (files) sits above both: a module knows the layers below it, not above."""
+    import ast
+    from pathlib import Path
+
+    import viz
+
+    def imports(name: str) -> set[str]:
+        tree = ast.parse((Path(viz.__file__).parent / name).read_text())
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+    assert not {"viz.render", "viz.animate"} & imports("dot.py")
+    assert not {"viz.dot", "viz.render", "viz.animate"} & imports("runner.py")
