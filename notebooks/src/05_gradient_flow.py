@@ -288,7 +288,7 @@ plt.show()
 # `dict(model.named_parameters())`, as in torchviz.
 #
 # A small sigmoid network, 2-3-3-1, on one training example: watch the
-# contributions shrink from right (the loss) to left (the first layer).
+# contributions shrink on their way back from the loss to the first layer.
 
 # %%
 small = MLP(2, [3, 3, 1], activation="sigmoid", init="xavier", rng=2)
