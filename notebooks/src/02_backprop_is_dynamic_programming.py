@@ -19,17 +19,15 @@
 # cost is one visit per node and one multiply-add per edge: $O(V + E)$.
 
 # %%
-import html as html_lib
 import inspect
 import math
 import random
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from IPython.display import HTML
+from IPython.display import display
 
 import engine
 import viz
@@ -76,19 +74,32 @@ def plain_adjoints(root):
 # runs the same loop, made faster and more general:
 
 # %%
-print(inspect.getsource(engine.backprop._fill))
+print(inspect.getsource(engine.backprop._steps))
 
 # %% [markdown]
-# `table` is the DP table; the line marked `# the one summing site` is the
-# recurrence of `plain_adjoints`, the only place where contributions are
-# added up. The rest is speed and generality: the `(parent, local
-# derivative)` pairs are read straight from the node's slots (a node keeps
-# one or two parents and their partials in its own fields, or a marker for
-# an n-ary node such as a `sum`, so building a graph allocates one object
-# per node); an adjoint starts as `-0.0` rather than `0.0` so that the sum
-# keeps IEEE signed zeros exactly; with `create_graph=True` the partials are
-# the same rules evaluated on `Value`s, so the adjoints are graphs too; and
-# under `engine.detect_anomaly()` each step is checked for NaN and infinity.
+# `_steps` is the one loop: `engine.adjoints`, `engine.dp_steps` (which hands
+# you each step as it happens), `engine.func`'s transforms and the backward
+# animation further down all run it. `table` is the DP table; the line marked
+# `# the one summing site` is the recurrence of `plain_adjoints`. The rest is
+# generality: hooks registered with `Value.register_hook` may rewrite an
+# adjoint once it is final; with `create_graph=True` the partials are the
+# same rules evaluated on `Value`s, so the adjoints are graphs too; under
+# `engine.detect_anomaly()` each step is checked for NaN and infinity; an
+# adjoint starts as `-0.0` rather than `0.0` so that the sum keeps IEEE
+# signed zeros exactly. `L.backward()` runs the same loop on floats with no
+# step objects (`engine.backprop._fill`, below), reading the `(parent, local
+# derivative)` pairs straight from the node's slots; a test checks that the
+# two give the same table, and so do we:
+
+# %%
+print(inspect.getsource(engine.backprop._fill))
+_x, _y = Value(2.0), Value(3.0)
+_L = (_x * _y) * (_x * _y + _x)
+_table = engine.adjoints(_L)
+assert [(s.node, s.adjoint) for s in engine.dp_steps(_L)] == [
+    (n, _table[n]) for n in reversed(engine.topological_order(_L))]
+
+# %% [markdown]
 # `engine.adjoints(L)` returns the table; `L.backward()` adds it into `.grad`.
 #
 # ## A worked example
@@ -182,9 +193,7 @@ viz.draw(r, grads="adjoints", table=True)
 # `viz.backward_steps` replays the engine's DP loop one step at a time and
 # yields a frame per step: the node processed, the adjoints known so far
 # (final, or still partial sums), what was sent to each parent, and a
-# picture. `viz.save_backward_html` writes the replay as one self-contained
-# HTML page (written to the system's temporary directory, so running the
-# notebook leaves nothing in your working directory).
+# picture (`engine.dp_steps` gives the same steps without pictures).
 
 # %%
 steps = list(viz.backward_steps(L))
@@ -202,19 +211,18 @@ assert steps[-1].adjoints == table            # the replay ends with the engine'
 steps[2]
 
 # %% [markdown]
-# The whole replay as a page with buttons and a slider (shown here in an
-# `iframe`; open the file in a browser for a full-size view):
+# The whole replay as a player, right here in the notebook: `viz.animate(L)`
+# returns an object that Jupyter shows with buttons, a slider and the keys
+# left, right, space, Home and End (click the player first). `.save(path)`
+# writes the same player as one self-contained HTML page (no external script
+# or URL), here into the system's temporary directory so that running the
+# notebook leaves nothing in your working directory.
 
 # %%
-page_path = viz.save_backward_html(L, Path(tempfile.gettempdir()) / "dagrad_backward_L.html",
-                                   title="L = a * b, a = x * y, b = a + x")
-page = page_path.read_text(encoding="utf-8")
-print(f"{len(page) / 1024:.0f} KiB, {len(steps)} frames; open {page_path.name} from your "
-      "temporary directory in a browser for the full-size view")
-assert len(page) < 150_000
-warnings.filterwarnings("ignore", message="Consider using IPython.display.IFrame")
-HTML(f'<iframe srcdoc="{html_lib.escape(page)}" width="100%" height="420" '
-     'style="border:1px solid #ccc"></iframe>')
+player = viz.animate(L, title="L = a * b, a = x * y, b = a + x")
+page_path = player.save(Path(tempfile.gettempdir()) / "dagrad_backward_L.html")
+assert len(player.frames) == len(steps) and len(player.page) < 150_000
+display(player)
 
 # %% [markdown]
 # ## Why DP: the cost argument
