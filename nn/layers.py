@@ -31,6 +31,7 @@ from typing import Any
 import engine
 from engine import Value
 from nn.module import Module
+from nn.utils import make_rng  # noqa: F401  (re-exported: nn.layers.make_rng)
 
 #: Activation name -> the engine function applied after the neuron's dot (None: linear).
 ACTIVATIONS: dict[str, Callable[[Value], Value] | None] = {
@@ -43,23 +44,6 @@ ACTIVATIONS: dict[str, Callable[[Value], Value] | None] = {
 INITS = ("uniform", "xavier", "he", "xavier_normal", "he_normal")
 
 RandomLike = random.Random | Any
-
-
-def make_rng(rng: random.Random | int | None) -> RandomLike:
-    """The random source for ``rng``: itself, a seeded ``random.Random``, or the
-    global ``random`` module (micrograd's) for ``None``.
-
-    Raises:
-        TypeError: ``rng`` is none of those.
-    """
-    if rng is None or rng is random:
-        return random
-    if isinstance(rng, random.Random):
-        return rng
-    if isinstance(rng, int) and not isinstance(rng, bool):
-        return random.Random(rng)
-    raise TypeError(f"rng: expected a random.Random, an int seed or None, got "
-                    f"{type(rng).__name__}")
 
 
 def _check_activation(activation: str | None, what: str) -> str:

@@ -50,6 +50,7 @@ from typing import Any
 
 import engine
 from engine import Value
+from engine.ops import f_div, f_sqrt
 from nn.module import Module
 from nn.utils import expand_ints, flatten_values, format_shape, lift, shape, unflatten
 
@@ -187,7 +188,7 @@ def batch_norm(x: Any, running_mean: list[float] | None, running_var: list[float
         if training:
             mean, dev, var, inv_std = _statistics(xs, eps)
             if running_mean is not None and running_var is not None:
-                f = 1.0 / num_batches_tracked if momentum is None else momentum
+                f = f_div(1.0, num_batches_tracked) if momentum is None else momentum
                 unbiased = var.data * count / (count - 1)
                 running_mean[c] = (1.0 - f) * running_mean[c] + f * mean.data
                 running_var[c] = (1.0 - f) * running_var[c] + f * unbiased
@@ -195,7 +196,7 @@ def batch_norm(x: Any, running_mean: list[float] | None, running_var: list[float
             shift = b[c] if b is not None else None
             outs.append([engine.dot((scale,), (d,), shift) for d in dev])
         else:
-            inv = 1.0 / math.sqrt(running_var[c] + eps)
+            inv = f_div(1.0, f_sqrt(running_var[c] + eps))  # var 0, eps 0: inf, as torch
             scale = Value(inv, requires_grad=False) if w is None else w[c] * inv
             shift = (0.0 if b is None else b[c]) - scale * running_mean[c]
             shift = shift if isinstance(shift, Value) else Value(shift, requires_grad=False)
