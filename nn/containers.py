@@ -7,8 +7,8 @@ a dict you pass), exactly as ``torch.nn.Sequential`` does, so parameter names
 start with the layer: ``0.weight.3.0.1.2``, ``0.bias.3``, ``2.neurons.5.w.7``,
 and state dicts read like PyTorch's. **Grouping by layer** (for a picture or a
 per-layer norm) is ``name.split(".")[0]`` in a ``Sequential``; the rule that
-also fits ``MLP`` (``layers.0.neurons.3.w.1``) is "everything up to and
-including the first all-digit component": see :func:`layer_of`.
+also fits ``MLP`` (``layers.0.neurons.3.w.1``) and layers held by attribute
+is :func:`nn.module.layer_of` (re-exported here).
 
 **Dropout** zeroes each element with probability ``p`` in training mode and
 scales the survivors by ``1 / (1 - p)`` ("inverted" dropout, as PyTorch), so
@@ -36,31 +36,16 @@ running statistics).
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterator
 from typing import Any
 
-from engine import Value, ops
-from engine.value import apply
-from nn.layers import make_rng
-from nn.module import Module
-from nn.utils import apply_elementwise, format_shape, shape
+import engine
+from engine import Value
+from nn.module import Module, layer_of
+from nn.utils import apply_elementwise, format_shape, make_rng, shape
 
 __all__ = ["Dropout", "Flatten", "Identity", "ReLU", "Sequential", "Sigmoid", "Tanh",
            "layer_of"]
-
-_LAYER = re.compile(r"^(.*?(?:^|\.)\d+)(?:\.|$)")
-
-
-def layer_of(name: str) -> str:
-    """The layer part of a parameter name: up to and including the first all-digit component.
-
-    >>> layer_of("0.weight.3.0.1.2"), layer_of("layers.1.neurons.3.w.0"), layer_of("b")
-    ('0', 'layers.1', 'b')
-    """
-    m = _LAYER.match(name)
-    return m.group(1) if m else name
-
 
 class Sequential(Module):
     """Layers called in order, as ``torch.nn.Sequential``.
@@ -159,8 +144,9 @@ class Dropout(Module):
 
     Args:
         p: Drop probability, in ``[0, 1]``.
-        rng: A ``random.Random`` (or an int seed; None: the global ``random``);
-            one ``rng.random()`` draw per element in row-major order.
+        rng: A ``random.Random``, an int seed, or None (see
+            :func:`nn.utils.make_rng`); one ``rng.random()`` draw per element
+            in row-major order.
 
     Survivors are multiplied by ``1 / (1 - p)`` (one ``mul`` node each);
     dropped elements become one shared constant 0.0 (no gradient flows).
@@ -191,8 +177,8 @@ class Dropout(Module):
         if self.p == 1.0:
             return apply_elementwise(lambda v: zero, x)
         scale = Value(1.0 / (1.0 - self.p), requires_grad=False)
-        draw, p, mul = self._rng.random, self.p, ops.MUL
-        return apply_elementwise(lambda v: zero if draw() < p else apply(mul, v, scale), x)
+        draw, p = self._rng.random, self.p
+        return apply_elementwise(lambda v: zero if draw() < p else v * scale, x)
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (the random source is not saved)."""
@@ -203,14 +189,13 @@ class Dropout(Module):
 
 
 class _Elementwise(Module, register=False):
-    """An engine op applied to every element (any nesting)."""
+    """An engine function applied to every element (any nesting)."""
 
-    _op = ops.RELU
+    _fn = staticmethod(engine.relu)
 
     def forward(self, x: Any) -> Any:
-        """The op applied elementwise."""
-        op = self._op
-        return apply_elementwise(lambda v: apply(op, v), x)
+        """The function applied elementwise."""
+        return apply_elementwise(self._fn, x)
 
     def config(self) -> dict[str, Any]:
         """No arguments."""
@@ -224,19 +209,19 @@ class ReLU(_Elementwise):
     [0.0, 2.0]
     """
 
-    _op = ops.RELU
+    _fn = staticmethod(engine.relu)
 
 
 class Tanh(_Elementwise):
     """``tanh`` elementwise, as ``torch.nn.Tanh``."""
 
-    _op = ops.TANH
+    _fn = staticmethod(engine.tanh)
 
 
 class Sigmoid(_Elementwise):
     """The logistic function elementwise, as ``torch.nn.Sigmoid``."""
 
-    _op = ops.SIGMOID
+    _fn = staticmethod(engine.sigmoid)
 
 
 class Identity(Module):

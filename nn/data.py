@@ -25,17 +25,9 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from nn.utils import make_rng as _rng
+
 Dataset = tuple[list[list[float]], list[int]]
-
-
-def _rng(rng: random.Random | int | None) -> random.Random:
-    if rng is None:
-        return random.Random(0)
-    if isinstance(rng, random.Random):
-        return rng
-    if isinstance(rng, int) and not isinstance(rng, bool):
-        return random.Random(rng)
-    raise TypeError(f"rng: expected a random.Random or an int seed, got {type(rng).__name__}")
 
 
 def _count(n: Any, what: str, minimum: int = 1) -> int:

@@ -28,6 +28,15 @@ when two classes share a name the loader imports the right one; pass
 ``register=False`` in the class statement (``class Scratch(Module,
 register=False)``) to keep a class out of the registry.
 
+**Layering.** This module imports nothing of ``nn``: files are one layer
+above (:mod:`nn.io` imports this module and installs the writer that
+``Module.save`` calls, see :meth:`Module.save`). Walking the attributes is
+iterative (any nesting depth); a weight reachable under two names (a layer
+used twice, ``b.weight = a.weight``) is one parameter in ``parameters()`` and
+two keys in ``state_dict()``, as in PyTorch. :func:`layer_of` is the one rule
+mapping a parameter name to its layer. :attr:`Module.meta` holds facts about
+a model that are not weights (saved with it).
+
 NB: this is ``torch.nn.Module`` reduced to what a scalar engine needs;
 ``named_parameters``, ``state_dict``, ``train``/``eval`` and the nested
 ``repr`` keep PyTorch's names and meaning.
@@ -36,13 +45,51 @@ NB: this is ``torch.nn.Module`` reduced to what a scalar engine needs;
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from engine import Value
 
+__all__ = ["REGISTRY", "IncompatibleKeys", "Module", "StateDictError", "install_writer",
+           "layer_of"]
+
 #: Every ``Module`` subclass by class name, for rebuilding models from files.
 REGISTRY: dict[str, type[Module]] = {}
+
+#: The function ``Module.save`` calls, installed by :mod:`nn.io` (see :meth:`Module.save`).
+_WRITER: Callable[[Module, Any], None] | None = None
+
+
+def layer_of(name: str) -> str:
+    """The layer a parameter (or buffer) belongs to, read from its dotted name.
+
+    The one rule of dagrad (training histories, per-layer norms and pictures
+    use it), from the name alone (the same name gives the same layer in
+    every model):
+
+    * a ``Sequential``'s layer: the leading index (``0.weight.3.0.1.2`` -> ``0``);
+    * a layer in a list attribute or in a ``Sequential`` attribute: the
+      attribute and its index (``layers.1.neurons.3.w.0`` -> ``layers.1``,
+      ``head.0.weight.0.0`` -> ``head.0``);
+    * a layer held by attribute: the attribute (``conv.weight.0.0.1.2`` ->
+      ``conv``; ``encoder.attn.q`` -> ``encoder``);
+    * a parameter held by the model itself: its attribute (``b``; ``w.0`` -> ``w``).
+
+    >>> layer_of("0.weight.3.0.1.2"), layer_of("layers.1.neurons.3.w.0")
+    ('0', 'layers.1')
+    >>> layer_of("conv.weight.0.0.1.2"), layer_of("b"), layer_of("w.0")
+    ('conv', 'b', 'w')
+    """
+    parts = name.split(".")
+    if not parts[0].isdigit() and len(parts) >= 3 and parts[1].isdigit():
+        return f"{parts[0]}.{parts[1]}"
+    return parts[0]
+
+
+def install_writer(writer: Callable[[Module, Any], None]) -> None:
+    """Make ``Module.save(path)`` call ``writer(module, path)`` (:mod:`nn.io` does this)."""
+    global _WRITER
+    _WRITER = writer
 
 
 class StateDictError(ValueError):
@@ -119,18 +166,22 @@ class Module:
             prefix: Prepended (with a dot) to every name.
 
         Returns:
-            An iterator of pairs; a parameter shared by two attributes is
-            reported once, under its first name (as PyTorch does).
+            An iterator of pairs; a parameter shared by two attributes (tied
+            weights) is reported once, under its first name (as PyTorch does).
         """
         seen: set[int] = set()
-        for name, value in self._public_items():
-            yield from _walk_parameters(value, _join(prefix, name), seen, True)
+        for kind, name, value in _walk(self, prefix):
+            if kind is _VALUE and value.requires_grad and id(value) not in seen:
+                seen.add(id(value))
+                yield name, value
 
     def _named_values(self) -> Iterator[tuple[str, Value]]:
-        """Every ``Value`` attribute, trainable or frozen (``requires_grad=False``)."""
-        seen: set[int] = set()
-        for name, value in self._public_items():
-            yield from _walk_parameters(value, name, seen, False)
+        """Every ``Value`` attribute, trainable or frozen (``requires_grad=False``),
+        under every name it has (a tied weight appears once per name, as in
+        PyTorch's ``state_dict``)."""
+        for kind, name, value in _walk(self, ""):
+            if kind is _VALUE:
+                yield name, value
 
     def parameters(self) -> list[Value]:
         """The parameters in :meth:`named_parameters` order (micrograd's order for MLPs)."""
@@ -138,14 +189,18 @@ class Module:
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """``(dotted name, module)`` for this module (named ``prefix``) and every
-        submodule, depth first, each once."""
+        submodule, depth first, each once (a shared module under its first name)."""
         seen: set[int] = set()
-        yield from _walk_modules(self, prefix, seen)
+        for kind, name, value in _walk(self, prefix):
+            if kind is _MODULE and id(value) not in seen:
+                seen.add(id(value))
+                yield name, value
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """``(dotted name, module)`` for the direct submodules (lists give ``name.i``)."""
-        for name, value in self._public_items():
-            yield from _direct_modules(value, name)
+        for kind, name, value in _walk(self, "", depth=1):
+            if kind is _MODULE and value is not self:
+                yield name, value
 
     def children(self) -> list[Module]:
         """The direct submodules."""
@@ -206,13 +261,26 @@ class Module:
                 yield _join(mod_name, name), getattr(m, name)
 
     # -- state dicts ----------------------------------------------------------------------
+    def _buffer_slots(self) -> Iterator[tuple[str, Module, str]]:
+        """``(dotted name, owner, attribute)`` for every buffer under every path."""
+        for kind, mod_name, m in _walk(self, ""):
+            if kind is _MODULE:
+                for name in m._buffer_names:
+                    yield _join(mod_name, name), m, name
+
     def state_dict(self) -> dict[str, float | list[float]]:
         """A copy of the state: ``{dotted name: float}`` for every ``Value``
         attribute (parameters, and frozen ones with ``requires_grad=False``, as
         PyTorch keeps frozen parameters), then ``{dotted name: float |
-        list[float]}`` for buffers. JSON-able."""
+        list[float]}`` for buffers. JSON-able.
+
+        A tied weight (one ``Value`` reachable under two names, e.g. a layer
+        used twice) has one key per name, as in PyTorch; :func:`tied_names`
+        says which keys share a ``Value``.
+        """
         state: dict[str, float | list[float]] = {n: p.data for n, p in self._named_values()}
-        for name, value in self.named_buffers():
+        for name, m, attr in self._buffer_slots():
+            value = getattr(m, attr)
             state[name] = list(value) if isinstance(value, list) else value
         return state
 
@@ -220,7 +288,8 @@ class Module:
         """Copy ``state`` into the parameters' ``data`` and the buffers.
 
         Nothing is changed unless every entry fits, so a failed load leaves
-        the module as it was.
+        the module as it was. Keys of a tied weight are copied in order (the
+        last one wins, as in PyTorch).
 
         Args:
             state: A dict as made by :meth:`state_dict`.
@@ -233,23 +302,21 @@ class Module:
 
         Raises:
             StateDictError: Keys are missing or unexpected (when strict), or
-                an entry has the wrong shape or type. The message names them all.
+                an entry has the wrong shape or type. The message names the
+                first few of each kind and counts the rest.
             TypeError: ``state`` is not a dict.
         """
         if not isinstance(state, dict):
             raise TypeError(f"load_state_dict: expected a dict, got {type(state).__name__}")
         params = dict(self._named_values())
-        buffers = {}
-        for mod_name, m in self.named_modules():
-            for name in m._buffer_names:
-                buffers[_join(mod_name, name)] = (m, name)
+        buffers = {key: (m, name) for key, m, name in self._buffer_slots()}
         missing = [k for k in (*params, *buffers) if k not in state]
         unexpected = [k for k in state if k not in params and k not in buffers]
         problems = []
         if strict and missing:
-            problems.append(f"missing key(s): {', '.join(missing)}")
+            problems.append(f"missing key(s): {_first_few(missing)}")
         if strict and unexpected:
-            problems.append(f"unexpected key(s): {', '.join(map(str, unexpected))}")
+            problems.append(f"unexpected key(s): {_first_few(list(map(str, unexpected)))}")
         updates: list[tuple[Any, Any]] = []
         for key, p in params.items():
             if key in state:
@@ -260,7 +327,7 @@ class Module:
                         f"{_describe(value)}"
                     )
                 else:
-                    updates.append((p, float(value)))
+                    updates.append((p, _to_float(value, key, problems)))
         for key, (m, name) in buffers.items():
             if key in state:
                 value, current = state[key], getattr(m, name)
@@ -277,8 +344,10 @@ class Module:
                 else:
                     updates.append(((m, name), value))
         if problems:
+            shown = problems if len(problems) <= 6 else [*problems[:5],
+                                                         f"and {len(problems) - 5} more"]
             raise StateDictError(
-                f"error(s) loading state dict for {type(self).__name__}: " + "; ".join(problems)
+                f"error(s) loading state dict for {type(self).__name__}: " + "; ".join(shown)
             )
         for target, value in updates:
             if isinstance(target, Value):
@@ -288,7 +357,27 @@ class Module:
                 m.__dict__[name] = value
         return IncompatibleKeys(missing, unexpected)
 
-    # -- files ---------------------------------------------------------------------------
+    # -- metadata and files ------------------------------------------------------------
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Facts about the model that are not weights (task, class labels, scaling...).
+
+        A plain dict, empty by default, JSON-serialisable (checked when
+        saving); not a parameter and not in the state dict. :func:`nn.io.save`
+        writes it under the file's top-level ``"meta"`` key and :func:`nn.load`
+        restores it (``{}`` for files without one).
+        """
+        meta = self.__dict__.get("_meta")
+        if meta is None:
+            meta = self.__dict__["_meta"] = {}
+        return meta
+
+    @meta.setter
+    def meta(self, value: dict[str, Any]) -> None:
+        if not isinstance(value, dict):
+            raise TypeError(f"meta must be a dict, got {type(value).__name__}")
+        self.__dict__["_meta"] = value
+
     def config(self) -> dict[str, Any]:
         """The constructor keyword arguments that rebuild this module (JSON-able).
 
@@ -306,10 +395,21 @@ class Module:
         return cls(**config)
 
     def save(self, path: str) -> None:
-        """Write the module to a JSON file atomically; see :func:`nn.io.save`."""
-        from nn.io import save
+        """Write the module to a JSON file atomically; see :func:`nn.io.save`.
 
-        save(self, path)
+        Saving is one layer above the modules it saves: this module does not
+        import :mod:`nn.io` (no import circle). ``nn.io`` installs its writer
+        here when it is imported, which ``import nn`` (and so any import of
+        ``nn.module``, a submodule of the ``nn`` package) always does first.
+        This keeps PyTorch-style ``model.save(path)`` working with the
+        dependency pointing one way (``nn.io`` -> ``nn.module``).
+
+        Raises:
+            RuntimeError: No writer is installed (``nn.io`` failed to import).
+        """
+        if _WRITER is None:
+            raise RuntimeError("Module.save: no model-file writer is installed; import nn.io")
+        _WRITER(self, path)
 
     # -- printing ------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -347,43 +447,60 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _walk_parameters(value: Any, name: str, seen: set[int],
-                     trainable: bool) -> Iterator[tuple[str, Value]]:
-    if type(value) is Value:
-        if (value.requires_grad or not trainable) and id(value) not in seen:
-            seen.add(id(value))
-            yield name, value
-    elif isinstance(value, Module):
-        for child_name, child in value._public_items():
-            yield from _walk_parameters(child, _join(name, child_name), seen, trainable)
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            yield from _walk_parameters(item, f"{name}.{i}", seen, trainable)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str):
-                yield from _walk_parameters(item, f"{name}.{key}", seen, trainable)
+_VALUE, _MODULE = "value", "module"
 
 
-def _direct_modules(value: Any, name: str) -> Iterator[tuple[str, Module]]:
-    if isinstance(value, Module):
-        yield name, value
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            yield from _direct_modules(item, f"{name}.{i}")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str):
-                yield from _direct_modules(item, f"{name}.{key}")
+def _walk(root: Module, prefix: str, depth: int | None = None) -> Iterator[tuple[str, str, Any]]:
+    """Every ``Value`` and ``Module`` reachable from ``root``'s public attributes,
+    as ``(kind, dotted name, object)``, depth first in attribute order.
+
+    Nothing is deduplicated (a shared module or weight comes once per path,
+    as PyTorch's ``state_dict`` walks); a module is not entered again inside
+    itself (a cycle). Iterative (a stack of iterators): no recursion limit on
+    nesting depth. ``depth=1`` stops below ``root``'s direct submodules.
+    """
+    yield _MODULE, prefix, root
+    on_path = {id(root)}
+    stack: list[tuple[Iterator[tuple[str, Any]], Module | None, int]] = [
+        (_items(root, prefix), root, 0)]
+    while stack:
+        items, owner, level = stack[-1]
+        for name, value in items:
+            if type(value) is Value:
+                yield _VALUE, name, value
+            elif isinstance(value, Module):
+                if id(value) in on_path:
+                    continue
+                yield _MODULE, name, value
+                if depth is not None and level + 1 >= depth:
+                    continue
+                on_path.add(id(value))
+                stack.append((_items(value, name), value, level + 1))
+                break
+            elif isinstance(value, (list, tuple)):
+                if all(type(v) is Value for v in value):  # the common leaf list
+                    for i, v in enumerate(value):
+                        yield _VALUE, f"{name}.{i}", v
+                else:
+                    stack.append((_indexed(name, enumerate(value)), None, level))
+                    break
+            elif isinstance(value, dict):
+                keyed = [(k, v) for k, v in value.items() if isinstance(k, str)]
+                stack.append((_indexed(name, keyed), None, level))
+                break
+        else:
+            stack.pop()
+            if owner is not None:
+                on_path.discard(id(owner))
 
 
-def _walk_modules(module: Module, prefix: str, seen: set[int]) -> Iterator[tuple[str, Module]]:
-    if id(module) in seen:
-        return
-    seen.add(id(module))
-    yield prefix, module
-    for name, child in module.named_children():
-        yield from _walk_modules(child, _join(prefix, name), seen)
+def _items(module: Module, prefix: str) -> Iterator[tuple[str, Any]]:
+    return ((_join(prefix, n), v) for n, v in module._public_items())
+
+
+def _indexed(prefix: str, pairs: Iterable[tuple[Any, Any]]) -> Iterator[tuple[str, Any]]:
+    """``(prefix.key, item)`` for each ``(list index or dict key, item)``."""
+    return ((f"{prefix}.{k}", v) for k, v in pairs)
 
 
 def _same_list(first: str, other: str, offset: int) -> bool:
@@ -393,15 +510,32 @@ def _same_list(first: str, other: str, offset: int) -> bool:
     return a == b and i.isdigit() and j.isdigit() and int(j) == int(i) + offset
 
 
+def _first_few(names: list[str], n: int = 5) -> str:
+    """``a, b, c, d, e ... and 995 more``: keeps messages short for big models."""
+    shown = ", ".join(names[:n])
+    return shown if len(names) <= n else f"{shown} ... and {len(names) - n} more"
+
+
+def _to_float(value: Any, key: str, problems: list[str]) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the float range (e.g. 10**400)
+        problems.append(f"{key}: the integer {str(value)[:12]}... is beyond the float range")
+        return 0.0
+
+
 def _is_real(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _check_buffer(value: Any, name: str) -> float | list[float]:
-    if _is_real(value):
-        return float(value)
-    if isinstance(value, (list, tuple)) and all(_is_real(v) for v in value):
-        return [float(v) for v in value]
+    try:
+        if _is_real(value):
+            return float(value)
+        if isinstance(value, (list, tuple)) and all(_is_real(v) for v in value):
+            return [float(v) for v in value]
+    except OverflowError:
+        raise TypeError(f"{name}: a buffer entry is an integer beyond the float range") from None
     raise TypeError(f"{name}: a buffer must be a float or a list of floats, got "
                     f"{_describe(value)}")
 

@@ -18,7 +18,19 @@ a closed form in the step count ``k``:
 * :class:`StepLR`: ``base * gamma ** (k // step_size)``;
 * :class:`CosineAnnealingLR`: ``eta_min + (base - eta_min) * (1 + cos(pi k / T_max)) / 2``.
 
-Each schedule is also a plain function of the step: ``schedule.lr_at(k)``.
+Each schedule is also a plain function of the step: ``schedule.lr_at(k)``,
+computed in IEEE arithmetic (a growing ``StepLR`` reaches ``inf`` as PyTorch's
+does, never an ``OverflowError``). Schedules save and restore their position
+with ``state_dict()``/``load_state_dict()`` as PyTorch's do (every attribute
+but the optimizer), so a resumed run continues bit for bit.
+
+**Learning rates are checked wherever they arrive**: the constructor, ``opt.lr =
+x`` (``lr`` is a property), ``load_state_dict`` and a schedule's ``step()`` all
+raise ``ValueError`` for a negative, NaN or infinite rate. A parameter given
+twice raises ``ValueError`` (PyTorch only warns; the second copy would be
+updated twice). ``default_lr`` on each class is the rate ``fit`` and the
+command lines use when none is given (tuned for the toy data sets); the
+constructors' own defaults are PyTorch's.
 
 NB: one parameter group (``optimizer.lr`` is a float); PyTorch's
 ``param_groups`` are left out.
@@ -27,10 +39,12 @@ NB: one parameter group (``optimizer.lr`` is a float); PyTorch's
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from engine import Value, enable_grad
+from engine.ops import f_div, f_max, f_pow, f_sqrt
 
 
 def _param_list(params: Iterable[Value] | Any) -> list[Value]:
@@ -42,14 +56,37 @@ def _param_list(params: Iterable[Value] | Any) -> list[Value]:
     params = list(params)
     if not params:
         raise ValueError("optimizer got an empty parameter list")
+    first: dict[int, int] = {}
     for i, p in enumerate(params):
         if not isinstance(p, Value):
             raise TypeError(f"optimizer: parameter {i} is a {type(p).__name__}, not a Value")
+        j = first.setdefault(id(p), i)
+        if j != i:
+            raise ValueError(f"optimizer: parameter {i} appears twice (it is also parameter "
+                             f"{j}); pass each parameter once (it would be updated twice)")
     return params
 
 
+def check_lr(lr: Any, where: str = "learning rate") -> float:
+    """``lr`` as a float, checked to be a finite number >= 0.
+
+    Raises:
+        ValueError: ``lr`` is negative, NaN, infinite, a bool or not a number.
+
+    >>> check_lr(0.1)
+    0.1
+    >>> check_lr(-1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid learning rate: -1.0 (expected a finite number >= 0)
+    """
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0.0 <= lr < math.inf:
+        raise ValueError(f"invalid {where}: {lr!r} (expected a finite number >= 0)")
+    return float(lr)
+
+
 def _check(name: str, value: float, low: float = 0.0, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value \
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value \
             or value < low or (high is not None and value >= high):
         bound = f"in [{low}, {high})" if high is not None else f">= {low}"
         raise ValueError(f"invalid {name}: {value!r} (expected a number {bound})")
@@ -60,15 +97,29 @@ class Optimizer:
     """Base class: holds the parameters, ``lr`` and per-parameter ``state``.
 
     Attributes:
-        params: The parameters, in order.
-        lr: The learning rate (schedules change it).
+        params: The parameters, in order (each once).
+        lr: The learning rate (schedules change it); setting it checks it
+            (a finite number >= 0, else ``ValueError``).
         state: ``{parameter index: {name: float}}`` (momentum buffers, moments).
+        default_lr: (class attribute) the rate ``fit`` and the command lines
+            use for this optimizer when none is given.
     """
+
+    default_lr: ClassVar[float] = 0.01
 
     def __init__(self, params: Iterable[Value] | Any, lr: float) -> None:
         self.params = _param_list(params)
-        self.lr = _check("learning rate", lr)
+        self.lr = lr
         self.state: dict[int, dict[str, float]] = {}
+
+    @property
+    def lr(self) -> float:
+        """The learning rate; assigning checks it (finite, >= 0)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = check_lr(value)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset every parameter's ``grad`` to ``None`` (PyTorch's default) or 0.0."""
@@ -138,6 +189,8 @@ class Optimizer:
         if bad:
             raise ValueError(f"load_state_dict: state for parameter index {bad[0]} but the "
                              f"optimizer has {len(self.params)} parameters")
+        if "lr" in state["hyperparameters"]:
+            check_lr(state["hyperparameters"]["lr"], "learning rate in the state")
         for name, value in state["hyperparameters"].items():
             setattr(self, name, tuple(value) if isinstance(value, list) else value)
         self.state = inner
@@ -171,6 +224,8 @@ class SGD(Optimizer):
     0.95
     """
 
+    default_lr = 0.1
+
     def __init__(self, params: Iterable[Value] | Any, lr: float = 1e-3, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0, dampening: float = 0.0,
                  maximize: bool = False) -> None:
@@ -202,7 +257,7 @@ class SGD(Optimizer):
                 buf = s["momentum_buffer"] * self.momentum + (1 - self.dampening) * g
             s["momentum_buffer"] = buf
             g = g + self.momentum * buf if self.nesterov else buf
-        p.data = p.data + -self.lr * g
+        p.data = p.data + -self._lr * g
 
 
 class Adam(Optimizer):
@@ -231,6 +286,7 @@ class Adam(Optimizer):
     """
 
     decoupled = False
+    default_lr = 0.01
 
     def __init__(self, params: Iterable[Value] | Any, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -251,7 +307,7 @@ class Adam(Optimizer):
 
     def _update(self, i: int, p: Value, g: float) -> None:
         beta1, beta2 = self.betas
-        lr = self.lr
+        lr = self._lr
         if self.maximize:
             g = -g
         s = self.state.get(i)
@@ -268,13 +324,13 @@ class Adam(Optimizer):
         m = s["exp_avg"]
         m = s["exp_avg"] = m + (1 - beta1) * (g - m)  # torch's lerp for a weight < 0.5
         v = s["exp_avg_sq"] = s["exp_avg_sq"] * beta2 + (1 - beta2) * g * g
-        bias_correction1 = 1 - beta1**step
+        bias_correction1 = 1 - beta1**step  # beta in [0, 1): no exception
         bias_correction2 = 1 - beta2**step
-        step_size = lr / bias_correction1
-        if self.amsgrad:
-            v = s["max_exp_avg_sq"] = max(s["max_exp_avg_sq"], v)
-        denom = math.sqrt(v) / bias_correction2**0.5 + self.eps
-        p.data = p.data + -step_size * m / denom
+        step_size = lr / bias_correction1  # beta1 < 1: never 0
+        if self.amsgrad:  # torch.maximum: a NaN anywhere wins
+            v = s["max_exp_avg_sq"] = f_max(s["max_exp_avg_sq"], v)
+        denom = f_sqrt(v) / bias_correction2**0.5 + self.eps  # in (0, 1]: no exception
+        p.data = p.data + f_div(-step_size * m, denom)  # eps=0, g=0: 0/0 = NaN, as torch
 
 
 class AdamW(Adam):
@@ -314,6 +370,11 @@ class LRScheduler:
         optimizer: The optimizer whose ``lr`` is set.
         base_lr: The optimizer's learning rate when the schedule was made.
         last_epoch: ``k``, the number of ``step()`` calls so far.
+
+    Raises:
+        ValueError: (``step()`` and creation) the schedule's rate is negative
+            or not finite (a ``StepLR`` with ``gamma > 1`` past the float range);
+            the optimizer keeps its last valid rate.
     """
 
     def __init__(self, optimizer: Optimizer) -> None:
@@ -323,25 +384,114 @@ class LRScheduler:
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.last_epoch = 0
-        optimizer.lr = self.lr_at(0)
+        self._set_lr()
 
     def lr_at(self, k: int) -> float:
-        """The learning rate after ``k`` steps."""
+        """The learning rate after ``k`` steps (IEEE arithmetic: may be ``inf``)."""
         raise NotImplementedError
 
+    def _set_lr(self) -> None:
+        self.optimizer.lr = check_lr(self.lr_at(self.last_epoch),
+                                     f"learning rate from {type(self).__name__} at step "
+                                     f"{self.last_epoch}")
+
     def step(self) -> None:
-        """Advance one step and set the optimizer's learning rate."""
+        """Advance one step and set the optimizer's learning rate.
+
+        Raises:
+            ValueError: The new rate is negative or not finite (nothing changes).
+        """
         self.last_epoch += 1
-        self.optimizer.lr = self.lr_at(self.last_epoch)
+        try:
+            self._set_lr()
+        except ValueError:
+            self.last_epoch -= 1
+            raise
 
     def get_last_lr(self) -> list[float]:
         """The current learning rate, in a list as PyTorch returns it."""
         return [self.optimizer.lr]
 
+    def state_dict(self) -> dict[str, Any]:
+        """Every attribute but the optimizer, as ``torch.optim.lr_scheduler``'s (JSON-able).
+
+        Together with the optimizer's own state dict (which holds the current
+        ``lr``) this is what a resumed run needs to continue bit for bit.
+
+        >>> s = StepLR(SGD([Value(0.0)], lr=1.0), step_size=2, gamma=0.5)
+        >>> s.step(); s.state_dict()
+        {'step_size': 2, 'gamma': 0.5, 'base_lr': 1.0, 'last_epoch': 1}
+        """
+        return {k: v for k, v in vars(self).items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output (PyTorch's ``__dict__.update``).
+
+        As in PyTorch the optimizer's ``lr`` is not touched: load the
+        optimizer's state dict too.
+
+        A state dict of the same PyTorch schedule (one parameter group) is
+        accepted too: ``base_lrs[0]`` becomes ``base_lr`` and PyTorch's private
+        bookkeeping (``_step_count``, ``_last_lr``, ...) is dropped.
+
+        Raises:
+            ValueError: ``state`` is not a dict of this schedule's attributes,
+                or a value has the wrong type (nothing is changed then).
+        """
+        name = type(self).__name__
+        if not isinstance(state, dict):
+            raise ValueError(f"{name}.load_state_dict: expected a dict, got "
+                             f"{type(state).__name__}")
+        if "base_lrs" in state:  # a torch.optim.lr_scheduler state dict
+            state = _from_torch_state(state, name)
+        own = self.state_dict()
+        unknown = [k for k in state if k not in own]
+        missing = [k for k in own if k not in state]
+        if unknown or missing:
+            raise ValueError(f"{name}.load_state_dict: the state does not fit this schedule "
+                             f"(unknown: {', '.join(map(str, unknown)) or 'none'}; missing: "
+                             f"{', '.join(missing) or 'none'})")
+        for key, value in state.items():
+            current = own[key]
+            kinds = (int,) if isinstance(current, int) else (int, float)
+            if current is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+                kind = "an int" if kinds == (int,) else "a number"
+                raise ValueError(f"{name}.load_state_dict: {key} must be {kind}, got "
+                                 f"{value!r:.40}")
+        check_lr(state["base_lr"], f"base_lr in the state of {name}")
+        self.__dict__.update(state)
+
+
+def _from_torch_state(state: dict[str, Any], name: str) -> dict[str, Any]:
+    base = state["base_lrs"]
+    if not isinstance(base, list) or len(base) != 1:
+        raise ValueError(f"{name}.load_state_dict: a PyTorch state with "
+                         f"{len(base) if isinstance(base, list) else '?'} parameter groups; "
+                         "dagrad's optimizers have one")
+    kept = {k: v for k, v in state.items()
+            if not k.startswith("_") and k not in ("base_lrs", "verbose")}
+    return {**kept, "base_lr": base[0]}
+
+
+def _check_factor(value: Any, name: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not 0.0 <= value < math.inf:
+        raise ValueError(f"{where}: {name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _check_count(value: Any, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{where}: {name} must be an int >= 1, got {value!r}")
+    return int(value)
+
 
 class LinearLR(LRScheduler):
     """Scale the learning rate linearly from ``start_factor`` to ``end_factor``
     over ``total_iters`` steps, then keep it (PyTorch's defaults).
+
+    Raises:
+        ValueError: A factor is negative or not finite, or ``total_iters < 1``.
 
     >>> w = Value(0.0)
     >>> s = LinearLR(SGD([w], lr=1.0), start_factor=1.0, end_factor=0.1, total_iters=100)
@@ -351,9 +501,9 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
                  end_factor: float = 1.0, total_iters: int = 5) -> None:
-        if total_iters < 1:
-            raise ValueError(f"LinearLR: total_iters must be >= 1, got {total_iters}")
-        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        self.start_factor = _check_factor(start_factor, "start_factor", "LinearLR")
+        self.end_factor = _check_factor(end_factor, "end_factor", "LinearLR")
+        self.total_iters = _check_count(total_iters, "total_iters", "LinearLR")
         super().__init__(optimizer)
 
     def lr_at(self, k: int) -> float:
@@ -365,23 +515,33 @@ class LinearLR(LRScheduler):
 class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` steps.
 
+    ``gamma > 1`` grows the rate; past the float range ``lr_at`` is ``inf``
+    (as PyTorch's) and ``step()`` refuses it with ``ValueError``.
+
+    Raises:
+        ValueError: ``gamma`` is negative or not finite, or ``step_size < 1``.
+
     >>> s = StepLR(SGD([Value(0.0)], lr=1.0), step_size=10, gamma=0.5)
     >>> s.lr_at(9), s.lr_at(10), s.lr_at(25)
     (1.0, 0.5, 0.25)
+    >>> StepLR(SGD([Value(0.0)], lr=1.0), step_size=1, gamma=10.0).lr_at(400)
+    inf
     """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        if step_size < 1:
-            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
-        self.step_size, self.gamma = step_size, gamma
+        self.step_size = _check_count(step_size, "step_size", "StepLR")
+        self.gamma = _check_factor(gamma, "gamma", "StepLR")
         super().__init__(optimizer)
 
     def lr_at(self, k: int) -> float:
-        return self.base_lr * self.gamma ** (k // self.step_size)
+        return self.base_lr * f_pow(self.gamma, k // self.step_size)
 
 
 class CosineAnnealingLR(LRScheduler):
     """Cosine decay from the base learning rate to ``eta_min`` over ``T_max`` steps.
+
+    Raises:
+        ValueError: ``eta_min`` is negative or not finite, or ``T_max < 1``.
 
     >>> s = CosineAnnealingLR(SGD([Value(0.0)], lr=1.0), T_max=10)
     >>> s.lr_at(0), round(s.lr_at(5), 12), s.lr_at(10)
@@ -389,9 +549,8 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
-        if T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
-        self.T_max, self.eta_min = T_max, eta_min
+        self.T_max = _check_count(T_max, "T_max", "CosineAnnealingLR")
+        self.eta_min = _check_factor(eta_min, "eta_min", "CosineAnnealingLR")
         super().__init__(optimizer)
 
     def lr_at(self, k: int) -> float:

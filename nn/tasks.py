@@ -57,22 +57,16 @@ from typing import Any
 from engine import Value, no_grad
 from nn.containers import Flatten, ReLU, Sequential
 from nn.conv import Conv2d
-from nn.layers import Layer, Neuron, make_rng
+from nn.layers import Layer, Neuron
 from nn.losses import bce_with_logits_loss, cross_entropy
 from nn.module import Module
 from nn.optim import Adam
 from nn.pool import MaxPool2d
 from nn.rnn import GRU, RNN
-from nn.utils import clip_grad_norm, expand_ints
+from nn.utils import clip_grad_norm, expand_ints, make_rng
 
 __all__ = ["ParityRNN", "TaskResult", "bars_and_crosses", "conv_classifier", "main",
            "parity_sequences", "train_bars_and_crosses", "train_parity"]
-
-
-def _random(rng: random.Random | int | None) -> random.Random:
-    if isinstance(rng, random.Random):
-        return rng
-    return random.Random(rng)
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -101,7 +95,7 @@ def bars_and_crosses(n_samples: int = 200, size: int = 8, noise: float = 0.1,
     """
     n_samples = expand_ints(n_samples, 1, "n_samples", "bars_and_crosses", minimum=1)[0]
     size = expand_ints(size, 1, "size", "bars_and_crosses", minimum=5)[0]
-    rng = _random(rng)
+    rng = make_rng(rng)
     X, y = [], []
     for _ in range(n_samples):
         label = rng.randrange(2)
@@ -144,7 +138,7 @@ def parity_sequences(n_samples: int = 100, length: int = 6,
     """
     n_samples = expand_ints(n_samples, 1, "n_samples", "parity_sequences", minimum=1)[0]
     length = expand_ints(length, 1, "length", "parity_sequences", minimum=1)[0]
-    rng = _random(rng)
+    rng = make_rng(rng)
     bits, parity = [], []
     for _ in range(n_samples):
         b = [rng.randrange(2) for _ in range(length)]

@@ -40,7 +40,7 @@ from engine import Value, no_grad
 from nn import data as datasets
 from nn.layers import MLP
 from nn.losses import LOSSES, l2_penalty
-from nn.module import Module
+from nn.module import Module, layer_of
 from nn.optim import OPTIMIZERS, CosineAnnealingLR, LinearLR, LRScheduler, Optimizer, StepLR
 
 #: Learning rates ``fit`` uses for an optimizer given by name without ``lr``.
@@ -319,12 +319,10 @@ class _Progress:
 
 
 def _layer_groups(model: Module) -> list[tuple[str, list[Value]]]:
-    """Parameters grouped by the model's direct child (or top attribute) they live in."""
-    children = [name for name, _ in model.named_children()]
+    """Parameters grouped by layer (:func:`nn.module.layer_of`)."""
     groups: dict[str, list[Value]] = {}
     for name, p in model.named_parameters():
-        owner = next((c for c in children if name.startswith(c + ".")), name.split(".")[0])
-        groups.setdefault(owner, []).append(p)
+        groups.setdefault(layer_of(name), []).append(p)
     return list(groups.items())
 
 

@@ -10,7 +10,9 @@ This module holds the few functions every such layer needs:
 * :func:`apply_elementwise`, :func:`flatten_values` and :func:`to_data` walk
   the leaves;
 * :func:`clip_grad_norm` and :func:`clip_grad_value` rescale gradients in
-  place, as ``torch.nn.utils.clip_grad_norm_`` and ``clip_grad_value_``.
+  place, as ``torch.nn.utils.clip_grad_norm_`` and ``clip_grad_value_``;
+* :func:`make_rng` turns a seed into a random generator, the one rule every
+  layer, data set and task of ``nn`` follows.
 
 >>> from engine import Value
 >>> x = [[Value(1.0), Value(-2.0)], [Value(3.0), Value(0.5)]]
@@ -24,18 +26,58 @@ from __future__ import annotations
 
 import math
 import numbers
+import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine import Value
+from engine.ops import f_max, f_pow
 
 __all__ = [
     "apply_elementwise", "clip_grad_norm", "clip_grad_norm_", "clip_grad_value",
-    "clip_grad_value_", "expand_ints", "flatten_values", "format_shape", "lift", "shape",
-    "to_data", "to_values", "unflatten",
+    "clip_grad_value_", "expand_ints", "flatten_values", "format_shape", "lift", "make_rng",
+    "shape", "to_data", "to_values", "unflatten",
 ]
 
 _SEQ = (list, tuple)
+
+#: The generator behind the ``random`` module's functions (``random.seed`` seeds it).
+GLOBAL_RNG: random.Random = random.random.__self__  # type: ignore[attr-defined]
+
+
+def make_rng(rng: random.Random | int | None) -> random.Random:
+    """The random generator for an ``rng`` argument: the one rule of ``nn``.
+
+    * an int: a new ``random.Random(rng)`` (the same numbers on every run);
+    * a ``random.Random`` (or the ``random`` module itself): used as it is, so
+      several layers can share one stream;
+    * ``None``: the generator behind the ``random`` module's functions, as
+      micrograd uses (``random.seed(1337)`` beforehand makes it reproducible).
+
+    Args:
+        rng: An int seed, a ``random.Random``, the ``random`` module, or None.
+
+    Returns:
+        A ``random.Random``.
+
+    Raises:
+        TypeError: ``rng`` is none of those (a bool or a float is refused).
+
+    >>> make_rng(3).random() == random.Random(3).random()
+    True
+    >>> g = random.Random(0); make_rng(g) is g
+    True
+    >>> make_rng(None) is make_rng(random)
+    True
+    """
+    if rng is None or rng is random:
+        return GLOBAL_RNG
+    if isinstance(rng, random.Random):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        return random.Random(int(rng))
+    raise TypeError(f"rng: expected a random.Random, an int seed or None, got "
+                    f"{type(rng).__name__}")
 
 
 def shape(x: Any, where: str = "tensor") -> tuple[int, ...]:
@@ -221,7 +263,13 @@ def clip_grad_norm(parameters: Value | Iterable[Value], max_norm: float,
         max_norm: The largest allowed norm.
         norm_type: The p of the p-norm; ``math.inf`` for the largest absolute value.
         error_if_nonfinite: Raise if the norm is NaN or infinite (otherwise
-            the gradients become NaN, as in PyTorch).
+            the gradients are scaled anyway, as in PyTorch: a NaN norm makes
+            them all NaN, an infinite one makes the finite ones 0).
+
+    The arithmetic is IEEE's, as PyTorch's float64: a NaN gradient anywhere
+    gives a NaN norm (also for ``norm_type=inf``), and a norm past the float
+    range is ``inf`` (e.g. ``norm_type=3`` with a gradient of ``1e200``), never
+    an ``OverflowError``.
 
     Returns:
         The total norm before clipping.
@@ -245,13 +293,15 @@ def clip_grad_norm(parameters: Value | Iterable[Value], max_norm: float,
     params = _grads(parameters)
     if not params:
         return 0.0
-    gs = [float(p.grad) for p in params]
-    if norm_type == math.inf:
-        total = max(abs(g) for g in gs)
+    gs = [abs(float(p.grad)) for p in params]
+    if len(gs) == 1:  # torch's vector_norm of one element is its absolute value, any p
+        total = gs[0]
+    elif norm_type == math.inf:
+        total = f_max(*gs)  # a NaN anywhere gives NaN (Python's max skips a later NaN)
     elif norm_type == 2.0:
-        total = math.sqrt(math.fsum(g * g for g in gs))
+        total = math.sqrt(_sum_nonnegative([g * g for g in gs]))
     else:
-        total = math.fsum(abs(g) ** norm_type for g in gs) ** (1.0 / norm_type)
+        total = f_pow(_sum_nonnegative([f_pow(g, norm_type) for g in gs]), 1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"clip_grad_norm: the total norm of order {norm_type} of the gradients is {total}; "
@@ -262,6 +312,14 @@ def clip_grad_norm(parameters: Value | Iterable[Value], max_norm: float,
         for p in params:
             p.grad = p.grad * coef
     return total
+
+
+def _sum_nonnegative(xs: list[float]) -> float:
+    """An exact sum of non-negative floats (or NaN); ``inf`` when it exceeds the float range."""
+    try:
+        return math.fsum(xs)
+    except OverflowError:  # finite terms whose sum overflows: the sum is +inf, as torch's
+        return math.inf
 
 
 def clip_grad_value(parameters: Value | Iterable[Value], clip_value: float) -> None:

@@ -160,7 +160,7 @@ def edit(good_text, change):
 
 
 @pytest.mark.parametrize("change,message", [
-    (lambda d: d.update(version=2), "format version 2 is newer than this dagrad reads"),
+    (lambda d: d.update(version=3), "format version 3 is newer than this dagrad reads"),
     (lambda d: d.pop("version"), "format version is missing"),
     (lambda d: d.pop("state"), "no 'state' entry"),
     (lambda d: d.pop("model"), "no 'model' entry"),

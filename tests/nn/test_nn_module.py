@@ -234,3 +234,38 @@ def test_frozen_values_are_not_parameters_but_are_state():
     other.const.data = 1.0
     m.load_state_dict(other.state_dict())
     assert m.w[1].data == -5.0 and m.const.data == 1.0
+
+
+def test_names_of_nested_lists_and_dicts_walked_without_recursion():
+    from engine import Value
+
+    class Nested(Module):
+        def __init__(self):
+            self.grid = [[Value(1.0), Value(2.0)], [Value(3.0), Value(4.0)]]
+            self.table = {"a": [Value(5.0)], 7: Value(6.0), "b": {"c": Value(7.0)}}
+
+    names = [n for n, _ in Nested().named_parameters()]
+    assert names == ["grid.0.0", "grid.0.1", "grid.1.0", "grid.1.1", "table.a.0", "table.b.c"]
+
+
+def test_a_module_inside_itself_is_walked_once():
+    from nn import Linear
+
+    class Loop(Module):
+        def __init__(self):
+            self.lin = Linear(1, 1)
+            self.me = self
+
+    m = Loop()
+    assert [n for n, _ in m.named_modules()] == ["", "lin"]
+    assert list(m.state_dict()) == ["lin.weight.0.0", "lin.bias.0"]
+
+
+def test_3000_nested_modules_walk_without_recursion_error():
+    from nn import Linear, Sequential
+
+    model = Linear(1, 1)
+    for _ in range(3000):
+        model = Sequential(model)
+    assert model.num_parameters() == 2 and len(model.modules()) == 3001
+    assert list(model.state_dict())[0] == "0." * 3000 + "weight.0.0"
