@@ -49,7 +49,7 @@ from nn.checkpoint import load_checkpoint, write_checkpoint
 from nn.losses import LOSSES, l2_penalty
 from nn.module import Module, layer_of
 from nn.optim import OPTIMIZERS, LRScheduler, Optimizer
-from nn.predict import apply_scaler, fit_scaler, loss_spec
+from nn.predict import apply_scaler, batch_layers, fit_scaler, loss_spec, run_model
 from nn.targets import (
     Targets,
     class_weights,
@@ -196,7 +196,7 @@ def dynamic_step(model: Module, params: list[Value], X: Sequence[Any], y: Sequen
     paused = gc.isenabled()
     gc.disable()
     try:
-        outputs = [model(x) for x in X]
+        outputs = run_model(model, X)
         loss = loss_fn(outputs, y)
         if l2:
             loss = loss + l2_penalty(params if decayed is None else decayed, l2)
@@ -216,7 +216,7 @@ def _forward(model: Module, X: Sequence[Any], y: Sequence[Any],
     model.eval()
     try:
         with no_grad():
-            outputs = [model(x) for x in X]
+            outputs = run_model(model, X)
             value = loss_fn(outputs, y).data
     finally:
         model.train(was_training)
@@ -447,7 +447,7 @@ def _num_outputs(model: Module, x: Any) -> int:
     model.eval()
     try:
         with no_grad():
-            out = model(x)
+            out = run_model(model, [x])[0]
     finally:
         model.train(was_training)
     return 1 if isinstance(out, (Value, int, float)) else len(out)
@@ -479,13 +479,19 @@ def _make_optimizer(optimizer: Optimizer | str | None, lr: float | None,
     return cls(params, lr=cls.default_lr if lr is None else lr)
 
 
-def _refuse_batch_norm(model: Module) -> None:
-    for name, m in model.named_modules():
-        if type(m).__name__ in ("BatchNorm1d", "BatchNorm2d"):
-            raise ValueError(
-                f"fit: {type(m).__name__} at {name or 'the model'!r} normalizes over a batch, "
-                "but fit calls the model one sample at a time; train it with your own loop "
-                "(model(batch), see nn.norm) or use LayerNorm, which normalizes each sample")
+def _check_batch_norm(model: Module, n: int, batch_size: int | None, drop_last: bool) -> None:
+    """A model with BatchNorm trains on whole batches (one call each): every
+    training batch needs 2 samples or more, as in PyTorch's training mode."""
+    layers = batch_layers(model)
+    if not layers:
+        return
+    size = n if batch_size is None or batch_size >= n else batch_size
+    last = n % size if size < n else size
+    if size < 2 or (last == 1 and not drop_last):
+        what = f"batch_size={batch_size}" if size < 2 else \
+            f"batch_size={batch_size} leaves a last batch of 1 sample (use drop_last=True)"
+        raise ValueError(f"fit: the BatchNorm layer at {layers[0]!r} normalizes over a batch, "
+                         f"which needs 2 or more samples in training mode; {what}")
 
 
 def _flat(rows: list) -> bool:
@@ -623,6 +629,8 @@ def fit(model: Module, X: Any, y: Any, *,
     Args:
         model: The model to train (in place). Its train/eval mode is the same
             afterwards as before. ``model.meta`` is set (see :mod:`nn.predict`).
+            It is called once per sample, or once per batch (``[N][...]``) when
+            it holds a BatchNorm layer, which then needs batches of 2 or more.
         X: Training inputs: a list, tuple, numpy array or DataFrame of samples
             (rows of numbers, or nested lists such as ``[C][H][W]`` images).
         y: Training targets: class labels (ints, bools, strings) or numbers
@@ -699,7 +707,6 @@ def fit(model: Module, X: Any, y: Any, *,
     """
     _check_settings(epochs, checkpoint_every, early_stopping, monitor, patience,
                     X_test is not None or y_test is not None)
-    _refuse_batch_norm(model)
     params = model.parameters()
     if not params:
         raise ValueError("fit: the model has no trainable parameters")
@@ -739,6 +746,7 @@ def fit(model: Module, X: Any, y: Any, *,
         loss_spec(name).check(targets, nout)
     X_test, test_targets, test_idx = data.X_test, data.test_targets, data.test_idx
     X_val, val_targets, val_idx = data.X_val, data.val_targets, data.val_idx
+    _check_batch_norm(model, len(X), batch_size, drop_last)
     # batches carry (target, class index) pairs so accuracy can be read per batch
     loader = datasets.Batches(X, list(zip(targets, idx or [None] * len(targets), strict=True)),
                               batch_size, shuffle=True, rng=rng, drop_last=drop_last)
