@@ -30,9 +30,10 @@ from typing import Any
 from engine import Value, no_grad
 from nn.arrays import as_inputs, find_classes, is_label
 from nn.module import Module
+from nn.norm import BatchNorm1d, BatchNorm2d
 
-__all__ = ["apply_scaler", "describe", "fit_scaler", "forward", "loss_spec", "predict",
-           "predict_proba"]
+__all__ = ["apply_scaler", "batch_layers", "describe", "fit_scaler", "forward", "loss_spec",
+           "predict", "predict_proba", "run_model"]
 
 
 # -- the loss registry (nn.losses.REGISTRY), read through one function -----------------------
@@ -128,6 +129,23 @@ def describe(model: Any, targets: list | None = None, loss: str | None = None) -
 # -- running the model -------------------------------------------------------------------------
 
 
+def batch_layers(model: Any) -> list[str]:
+    """Names of the layers that normalize over the batch (``BatchNorm1d``/``2d``):
+    a model holding one is called once on a whole batch, not once per sample."""
+    modules = model.named_modules() if hasattr(model, "named_modules") else []
+    return [name or "the model" for name, m in modules
+            if isinstance(m, (BatchNorm1d, BatchNorm2d))]
+
+
+def run_model(model: Any, X: list) -> list:
+    """The model's output for each sample of ``X``: one call per sample, or one call
+    on the whole batch (``[N][...]``) when the model normalizes over the batch."""
+    if batch_layers(model):
+        return list(model(list(X)))
+    return [model(x) for x in X]
+
+
+
 def _floats(out: Any) -> list[float]:
     if isinstance(out, Value):
         return [out.data]
@@ -150,7 +168,7 @@ def forward(model: Any, X: Any, meta: dict[str, Any] | None = None) -> list[list
         model.eval()
     try:
         with no_grad():
-            return [_floats(model(x)) for x in rows]
+            return [_floats(out) for out in run_model(model, rows)]
     finally:
         if hasattr(model, "train"):
             model.train(was_training)

@@ -49,7 +49,7 @@ from nn.checkpoint import load_checkpoint, write_checkpoint
 from nn.losses import LOSSES, l2_penalty
 from nn.module import Module, layer_of
 from nn.optim import OPTIMIZERS, LRScheduler, Optimizer
-from nn.predict import apply_scaler, fit_scaler, loss_spec
+from nn.predict import apply_scaler, batch_layers, fit_scaler, loss_spec, run_model
 from nn.targets import (
     Targets,
     class_weights,
@@ -196,7 +196,7 @@ def dynamic_step(model: Module, params: list[Value], X: Sequence[Any], y: Sequen
     paused = gc.isenabled()
     gc.disable()
     try:
-        outputs = [model(x) for x in X]
+        outputs = run_model(model, X)
         loss = loss_fn(outputs, y)
         if l2:
             loss = loss + l2_penalty(params if decayed is None else decayed, l2)
@@ -216,7 +216,7 @@ def _forward(model: Module, X: Sequence[Any], y: Sequence[Any],
     model.eval()
     try:
         with no_grad():
-            outputs = [model(x) for x in X]
+            outputs = run_model(model, X)
             value = loss_fn(outputs, y).data
     finally:
         model.train(was_training)
@@ -447,7 +447,7 @@ def _num_outputs(model: Module, x: Any) -> int:
     model.eval()
     try:
         with no_grad():
-            out = model(x)
+            out = run_model(model, [x])[0]
     finally:
         model.train(was_training)
     return 1 if isinstance(out, (Value, int, float)) else len(out)
@@ -479,13 +479,19 @@ def _make_optimizer(optimizer: Optimizer | str | None, lr: float | None,
     return cls(params, lr=cls.default_lr if lr is None else lr)
 
 
-def _refuse_batch_norm(model: Module) -> None:
-    for name, m in model.named_modules():
-        if type(m).__name__ in ("BatchNorm1d", "BatchNorm2d"):
-            raise ValueError(
-                f"fit: {type(m).__name__} at {name or 'the model'!r} normalizes over a batch, "
-                "but fit calls the model one sample at a time; train it with your own loop "
-                "(model(batch), see nn.norm) or use LayerNorm, which normalizes each sample")
+def _check_batch_norm(model: Module, n: int, batch_size: int | None, drop_last: bool) -> None:
+    """A model with BatchNorm trains on whole batches (one call each): every
+    training batch needs 2 samples or more, as in PyTorch's training mode."""
+    layers = batch_layers(model)
+    if not layers:
+        return
+    size = n if batch_size is None or batch_size >= n else batch_size
+    last = n % size if size < n else size
+    if size < 2 or (last == 1 and not drop_last):
+        what = f"batch_size={batch_size}" if size < 2 else \
+            f"batch_size={batch_size} leaves a last batch of 1 sample (use drop_last=True)"
+        raise ValueError(f"fit: the BatchNorm layer at {layers[0]!r} normalizes over a batch, "
+                         f"which needs 2 or more samples in training mode; {what}")
 
 
 def _flat(rows: list) -> bool:
@@ -507,6 +513,89 @@ def _split_validation(n: int, idx: list[int] | None, fraction: float,
 
 
 _MONITORS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "train_acc")
+
+
+@dataclass
+class _Data:
+    """The training data as ``fit`` uses it: checked, scaled, encoded and split."""
+
+    plan: Targets
+    X: list
+    targets: list
+    idx: list[int] | None
+    X_test: list | None = None
+    test_targets: list | None = None
+    test_idx: list[int] | None = None
+    X_val: list | None = None
+    val_targets: list | None = None
+    val_idx: list[int] | None = None
+    scaler: dict[str, list[float]] | None = None
+    target_scaler: dict[str, list[float]] | None = None
+
+
+def _check_settings(epochs: Any, checkpoint_every: Any, early_stopping: bool, monitor: str,
+                    patience: Any, has_test: bool) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
+            or checkpoint_every < 1:
+        raise ValueError(f"fit: checkpoint_every must be an int >= 1, got {checkpoint_every!r}")
+    if early_stopping:
+        if monitor not in _MONITORS:
+            raise ValueError(f"fit: monitor must be one of {', '.join(_MONITORS)}, got "
+                             f"{monitor!r}")
+        if monitor.startswith("test") and not has_test:
+            raise ValueError(f"fit: monitor={monitor!r} needs X_test and y_test")
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"fit: patience must be an int >= 0, got {patience!r}")
+
+
+def _prepare_data(model: Module, X: Any, y: Any, X_test: Any, y_test: Any, loss: str | None,
+                  *, custom: bool, task: str | None, standardize: bool,
+                  validation_fraction: float | None, seed: int) -> _Data:
+    """Check and convert the data (:mod:`nn.arrays`), scale it, read the targets
+    (:class:`nn.targets.Targets`) and split off the validation set."""
+    X, y = as_inputs(X, "X"), as_targets(y, "y")
+    if len(X) != len(y):
+        raise ValueError(f"fit: got {len(X)} inputs and {len(y)} targets; need the same, "
+                         "non-zero number")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("fit: give both X_test and y_test, or neither")
+    if X_test is not None:
+        X_test, y_test = as_inputs(X_test, "X_test"), as_targets(y_test, "y_test")
+        if len(X_test) != len(y_test):
+            raise ValueError(f"fit: got {len(X_test)} test inputs and {len(y_test)} test "
+                             "targets; need the same number")
+    scaler = None
+    if standardize:
+        if not _flat(X):
+            raise ValueError("fit: standardize=True scales columns of flat feature rows; X "
+                             "holds nested samples (images, sequences): scale them yourself")
+        scaler = fit_scaler(X)
+        X = apply_scaler(X, scaler, "X")
+        if X_test is not None:
+            X_test = apply_scaler(X_test, scaler, "X_test")
+    plan = Targets.infer(y, loss, _num_outputs(model, X[0]), task, custom=custom)
+    targets, idx = plan.encode(y)
+    target_scaler = None
+    if standardize and plan.task == "regress":
+        target_scaler = fit_scaler([t if isinstance(t, list) else [t] for t in targets])
+        targets = _scale_targets(targets, target_scaler)
+    data = _Data(plan, X, targets, idx, scaler=scaler, target_scaler=target_scaler)
+    if X_test is not None:
+        data.X_test = X_test
+        data.test_targets, data.test_idx = plan.encode(y_test, "y_test")
+        data.test_targets = _scale_targets(data.test_targets, target_scaler)
+    if validation_fraction is not None:
+        train_rows, val_rows = _split_validation(len(X), idx, validation_fraction, seed)
+        data.X_val = [X[i] for i in val_rows]
+        data.val_targets = [targets[i] for i in val_rows]
+        data.X = [X[i] for i in train_rows]
+        data.targets = [targets[i] for i in train_rows]
+        if idx is not None:
+            data.val_idx = [idx[i] for i in val_rows]
+            data.idx = [idx[i] for i in train_rows]
+    return data
 
 
 def fit(model: Module, X: Any, y: Any, *,
@@ -540,6 +629,8 @@ def fit(model: Module, X: Any, y: Any, *,
     Args:
         model: The model to train (in place). Its train/eval mode is the same
             afterwards as before. ``model.meta`` is set (see :mod:`nn.predict`).
+            It is called once per sample, or once per batch (``[N][...]``) when
+            it holds a BatchNorm layer, which then needs batches of 2 or more.
         X: Training inputs: a list, tuple, numpy array or DataFrame of samples
             (rows of numbers, or nested lists such as ``[C][H][W]`` images).
         y: Training targets: class labels (ints, bools, strings) or numbers
@@ -614,32 +705,8 @@ def fit(model: Module, X: Any, y: Any, *,
         KeyboardInterrupt: Ctrl-C; the model keeps the parameters trained so
             far and the exception carries ``history``.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
-    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
-            or checkpoint_every < 1:
-        raise ValueError(f"fit: checkpoint_every must be an int >= 1, got {checkpoint_every!r}")
-    X = as_inputs(X, "X")
-    y = as_targets(y, "y")
-    if len(X) != len(y):
-        raise ValueError(f"fit: got {len(X)} inputs and {len(y)} targets; need the same, "
-                         "non-zero number")
-    if (X_test is None) != (y_test is None):
-        raise ValueError("fit: give both X_test and y_test, or neither")
-    if X_test is not None:
-        X_test, y_test = as_inputs(X_test, "X_test"), as_targets(y_test, "y_test")
-        if len(X_test) != len(y_test):
-            raise ValueError(f"fit: got {len(X_test)} test inputs and {len(y_test)} test "
-                             "targets; need the same number")
-    if early_stopping:
-        if monitor not in _MONITORS:
-            raise ValueError(f"fit: monitor must be one of {', '.join(_MONITORS)}, got "
-                             f"{monitor!r}")
-        if monitor.startswith("test") and X_test is None:
-            raise ValueError(f"fit: monitor={monitor!r} needs X_test and y_test")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"fit: patience must be an int >= 0, got {patience!r}")
-    _refuse_batch_norm(model)
+    _check_settings(epochs, checkpoint_every, early_stopping, monitor, patience,
+                    X_test is not None or y_test is not None)
     params = model.parameters()
     if not params:
         raise ValueError("fit: the model has no trainable parameters")
@@ -649,28 +716,16 @@ def fit(model: Module, X: Any, y: Any, *,
             raise ValueError(f"fit: unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
     elif loss is not None and not callable(loss):
         raise TypeError(f"fit: loss must be a name or a function, got {type(loss).__name__}")
-    scaler = None
-    if standardize:
-        if not _flat(X):
-            raise ValueError("fit: standardize=True scales columns of flat feature rows; X "
-                             "holds nested samples (images, sequences): scale them yourself")
-        scaler = fit_scaler(X)
-        X = apply_scaler(X, scaler, "X")
-        if X_test is not None:
-            X_test = apply_scaler(X_test, scaler, "X_test")
-    nout = _num_outputs(model, X[0])
-    plan = Targets.infer(y, name, nout, task, custom=loss is not None and name is None)
+    data = _prepare_data(model, X, y, X_test, y_test, name, custom=loss is not None and
+                         name is None, task=task, standardize=standardize,
+                         validation_fraction=validation_fraction if early_stopping and
+                         monitor.startswith("val") else None,
+                         seed=rng if isinstance(rng, int) else 0)
+    plan, X, targets, idx = data.plan, data.X, data.targets, data.idx
+    nout = plan.n_outputs
     if plan.task is not None:
         name = plan.loss
-    targets, idx = plan.encode(y)
-    target_scaler = None
-    if standardize and plan.task == "regress":
-        target_scaler = fit_scaler([t if isinstance(t, list) else [t] for t in targets])
-        targets = _scale_targets(targets, target_scaler)
-    if isinstance(loss, str) or loss is None:
-        loss_fn = None
-    else:
-        loss_fn = loss
+    loss_fn = None if isinstance(loss, str) or loss is None else loss
     act = output_activation(model)
     if plan.task == "classify" and act == "sigmoid" and nout == 1 and name != "bce" \
             and name is not None and plan.spec.output != "probability":
@@ -679,41 +734,30 @@ def fit(model: Module, X: Any, y: Any, *,
                       "is read at output > 0.5, the sigmoid's midpoint. Drop the sigmoid, or "
                       "use loss='bce'", stacklevel=2)
         plan.threshold = 0.5
-    weights = class_weights(class_weight, idx, plan.classes) \
-        if class_weight is not None and plan.task == "classify" else None
     if class_weight is not None and plan.task != "classify":
         raise ValueError("fit: class_weight needs class labels (a classification task)")
+    weights = class_weights(class_weight, idx, plan.classes) if class_weight is not None \
+        else None
     options: dict[str, Any] = {}
     if loss_fn is None or (name is not None and loss_fn is LOSSES.get(name)):
         options = loss_options(name, weights)
         loss_fn = weighted_loss(name, options)
     if plan.task is not None:
         loss_spec(name).check(targets, nout)
-    test_targets = test_idx = None
-    if X_test is not None:
-        test_targets, test_idx = plan.encode(y_test, "y_test")
-        test_targets = _scale_targets(test_targets, target_scaler)
-    X_val = val_targets = val_idx = None
-    if early_stopping and monitor.startswith("val"):
-        train_rows, val_rows = _split_validation(len(X), idx, validation_fraction,
-                                                 rng if isinstance(rng, int) else 0)
-        X_val = [X[i] for i in val_rows]
-        val_targets = [targets[i] for i in val_rows]
-        X, targets = [X[i] for i in train_rows], [targets[i] for i in train_rows]
-        if idx is not None:
-            val_idx = [idx[i] for i in val_rows]
-            idx = [idx[i] for i in train_rows]
-    opt = _make_optimizer(optimizer, lr, params)
-    meta = {**plan.meta(), "scaler": scaler, "target_scaler": target_scaler,
-            "n_features": len(X[0]) if _flat(X) else None}
-    if plan.task is not None:
-        model.meta = meta
+    X_test, test_targets, test_idx = data.X_test, data.test_targets, data.test_idx
+    X_val, val_targets, val_idx = data.X_val, data.val_targets, data.val_idx
+    _check_batch_norm(model, len(X), batch_size, drop_last)
     # batches carry (target, class index) pairs so accuracy can be read per batch
     loader = datasets.Batches(X, list(zip(targets, idx or [None] * len(targets), strict=True)),
                               batch_size, shuffle=True, rng=rng, drop_last=drop_last)
     if len(loader) == 0:
         raise ValueError(f"fit: batch_size={batch_size} with drop_last=True leaves no batch of "
                          f"the {len(X)} training samples")
+    opt = _make_optimizer(optimizer, lr, params)
+    if plan.task is not None:
+        model.meta = {**plan.meta(), "scaler": data.scaler,
+                      "target_scaler": data.target_scaler,
+                      "n_features": len(X[0]) if _flat(X) else None}
     groups = _layer_groups(model) if track_grads else []
     history = History(grad_norms={g: [] for g, _ in groups})
     early: dict[str, Any] | None = None

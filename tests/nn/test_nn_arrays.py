@@ -236,3 +236,20 @@ def test_errors_come_before_any_training(iris):
     with pytest.raises(ValueError):
         quiet_fit(model, X, y, loss="bce", epochs=50)
     assert [p.data for p in model.parameters()] == before and model.training
+
+
+def test_pandas_objects_are_read_through_to_numpy_without_importing_pandas():
+    class DataFrame:  # what nn.arrays sees of pandas: the module name and to_numpy()
+        __module__ = "pandas.core.frame"
+
+        def __init__(self, values):
+            self.values = values
+
+        def to_numpy(self):
+            return np.array(self.values)
+
+    Series = type("Series", (DataFrame,), {"__module__": "pandas.core.series"})
+    assert as_inputs(DataFrame([[1, 2], [3, 4]])) == [[1.0, 2.0], [3.0, 4.0]]
+    assert as_targets(Series(["a", "b"])) == ["a", "b"]
+    h = quiet_fit(MLP(2, [3, 1], rng=0), DataFrame([[0.0, 1.0], [1.0, 0.0]]), Series([0, 1]))
+    assert len(h.train_loss) == 3

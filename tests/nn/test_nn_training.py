@@ -7,7 +7,20 @@ import random
 import pytest
 
 import nn
-from nn import MLP, SGD, Adam, BatchNorm1d, Dropout, Layer, LinearLR, Sequential, fit
+import nn.predict
+from nn import (
+    MLP,
+    SGD,
+    Adam,
+    BatchNorm1d,
+    Dropout,
+    Layer,
+    Linear,
+    LinearLR,
+    ReLU,
+    Sequential,
+    fit,
+)
 from nn.data import batches
 from nn.targets import class_weights
 from nn.train import STOP, History, decayed_parameters
@@ -267,14 +280,60 @@ def test_predictions_of_a_dropout_model_are_deterministic(moons):
     assert model.predict(X) == model.predict(X)  # eval mode: no mask
 
 
-def test_batch_norm_models_are_refused_up_front(moons):
+def batch_norm_net():
+    rng = random.Random(0)
+    return Sequential(Linear(2, 4, rng=rng), BatchNorm1d(4), ReLU(), Linear(4, 1, rng=rng))
+
+
+def test_batch_norm_models_train_on_whole_batches_as_pytorch(moons):
+    torch = pytest.importorskip("torch")
     X, y = moons
-    model = Sequential(Layer(2, 4, rng=0), BatchNorm1d(4), Layer(4, 1, activation=None, rng=1))
+    model = batch_norm_net()
+    theirs = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.BatchNorm1d(4),
+                                 torch.nn.ReLU(), torch.nn.Linear(4, 1)).double()
+    with torch.no_grad():
+        for i in (0, 3):
+            theirs[i].weight.copy_(torch.tensor([[v.data for v in row] for row in
+                                                 model[i].weight], dtype=torch.float64))
+            theirs[i].bias.copy_(torch.tensor([v.data for v in model[i].bias],
+                                              dtype=torch.float64))
+    opt = torch.optim.SGD(theirs.parameters(), lr=0.1)
+    Xt, yt = torch.tensor(X, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
+    losses = []
+    for _ in range(3):  # full batch: the same sum in the same order
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(theirs(Xt)[:, 0], yt)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    h = fit(model, X, y, loss="bce_logits", optimizer=SGD(model, lr=0.1), epochs=3,
+            verbose=False, X_test=X, y_test=y)
+    assert h.train_loss == pytest.approx(losses, rel=1e-12)
+    assert model[1].running_mean == pytest.approx(theirs[1].running_mean.tolist(), rel=1e-12)
+    assert model[1].running_var == pytest.approx(theirs[1].running_var.tolist(), rel=1e-12)
+    theirs.eval()
+    with torch.no_grad():
+        want = theirs(Xt)[:, 0]
+    got = [row[0] for row in nn.predict.forward(model, X)]
+    assert got == pytest.approx(want.tolist(), rel=1e-12)  # eval: running statistics
+    assert h.test_loss[-1] == pytest.approx(
+        torch.nn.functional.binary_cross_entropy_with_logits(want, yt).item(), rel=1e-12)
+    assert model.predict(X) == [int(v > 0) for v in want.tolist()] and model.training
+
+
+def test_batch_norm_models_need_batches_of_two_or_more(moons):
+    X, y = moons
+    model = batch_norm_net()
     before = params(model)
-    with pytest.raises(ValueError, match="fit: BatchNorm1d at '1' normalizes over a batch, but "
-                       "fit calls the model one sample at a time"):
-        fit(model, X, y, verbose=False)
+    with pytest.raises(ValueError, match="BatchNorm layer at '1' normalizes over a batch, "
+                       "which needs 2 or more samples in training mode; batch_size=1"):
+        fit(model, X, y, batch_size=1, verbose=False)
+    with pytest.raises(ValueError, match="batch_size=59 leaves a last batch of 1 sample "
+                       r"\(use drop_last=True\)"):
+        fit(model, X, y, batch_size=59, verbose=False)
     assert params(model) == before
+    h = fit(model, X, y, batch_size=59, drop_last=True, epochs=2, verbose=False)
+    assert len(h.train_loss) == 2
 
 
 @pytest.mark.parametrize("loss", ["bce_logits", "hinge"])
