@@ -16,7 +16,8 @@ are left out of ``__all__`` so ``from engine import *`` keeps the builtins.
 """
 
 from engine import value as _value
-from engine.backprop import DPStep, adjoints, backward, dp_steps, grad, topological_order, zero_grad
+from engine.autograd import grad
+from engine.backprop import DPStep, adjoints, backward, dp_steps, topological_order, zero_grad
 from engine.check import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from engine.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from engine.ops import TABLE, Op

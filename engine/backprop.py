@@ -25,8 +25,8 @@ The topological order is computed with an explicit stack (no recursion
 limit: a 1,000,000-op chain works). The table is a local ``dict``;
 :func:`adjoints` returns it without touching ``.grad`` (for notebooks and
 pictures), :func:`backward` accumulates it into ``.grad`` as PyTorch does,
-and :func:`grad` returns just the entries asked for, like
-``torch.autograd.grad``.
+and :func:`engine.grad` (:mod:`engine.autograd`) returns just the entries
+asked for, like ``torch.autograd.grad``.
 
 Forward mode is the same recurrence run the other way (``tangent[v]`` = sum over
 parents of ``dv/dp * tangent[p]``, in topological order): see
@@ -38,13 +38,15 @@ loop over a dict of outgoing gradients.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
-from engine.modes import STATE, check_backward, enable_grad
+from engine.anomaly import check_backward
+from engine.hooks import RemovableHandle
+from engine.hooks import run as run_hooks
+from engine.modes import STATE, enable_grad
 from engine.ops import F
 from engine.value import _MANY, V, Value
 
@@ -119,42 +121,30 @@ def adjoints(roots: Value | Sequence[Value], grad_outputs: float | Sequence | No
     """
     roots = (roots,) if isinstance(roots, Value) else tuple(roots)
     table = _seed_table(roots, grad_outputs, create_graph)
-    with _gc_paused():
+    with _GC_LOCK:
+        if _GC[0] == 0:
+            _GC[1] = gc.isenabled()
+            gc.disable()
+        _GC[0] += 1
+    try:
         order = topological_order(roots)
-        if create_graph or STATE.anomaly:
+        if create_graph or STATE.anomaly or RemovableHandle.live:
             with enable_grad():
                 for _ in _steps(table, order, create_graph, STATE.anomaly):
                     pass
         else:
             _fill(table, order)
+    finally:
+        with _GC_LOCK:
+            _GC[0] -= 1
+            if _GC[0] == 0 and _GC[1]:
+                gc.enable()
     return table
 
 
-_GC_LOCK = threading.Lock()
-_GC = {"depth": 0, "was_enabled": False}  # backward passes running now, in any thread
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the garbage collector while any thread runs a backward pass.
-
-    The DP makes no reference cycles, so the collector's scans are wasted work
-    (~25%). The count of running passes is changed under a lock: the first pass
-    in turns the collector off, the last one out turns it back on (if it was on),
-    so concurrent passes never leave it off.
-    """
-    with _GC_LOCK:
-        if _GC["depth"] == 0:
-            _GC["was_enabled"] = gc.isenabled()
-            gc.disable()
-        _GC["depth"] += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _GC["depth"] -= 1
-            if _GC["depth"] == 0 and _GC["was_enabled"]:
-                gc.enable()
+# The collector is paused while passes run (the DP makes no cycles: its scans cost ~25%):
+# the first pass in turns it off, the last out back on, under a lock (never left off).
+_GC_LOCK, _GC = threading.Lock(), [0, False]  # passes running (any thread); gc was on
 
 
 class _Zero:
@@ -170,38 +160,22 @@ _ZERO = _Zero()
 
 
 class DPStep(NamedTuple):
-    """One step of the DP: ``node``'s adjoint is final and has been sent to its parents.
+    """One step of the DP: ``node``'s adjoint is final and has been sent to its parents."""
 
-    Attributes:
-        node: The node processed (nodes come in reverse topological order, root first).
-        adjoint: Its final adjoint ``d root / d node``.
-        partials: Its local partials, one per parent slot (``()`` for a leaf).
-        sent: ``(parent, slot, contribution)`` for each parent slot that requires
-            grad, where ``contribution = adjoint * partials[slot]`` was just added
-            to ``table[parent]`` (``slot`` is the operand position: ``x * x`` sends twice).
-        table: The live adjoint table (the same dict at every step): final
-            entries for processed nodes, partial sums for the others.
-    """
-
-    node: Value
-    adjoint: float | Value
-    partials: tuple
-    sent: tuple
-    table: dict
+    node: Value  # the node processed (reverse topological order, root first)
+    adjoint: float | Value  # its final adjoint d root / d node
+    partials: tuple  # its local partials, one per parent slot (() for a leaf)
+    sent: tuple  # (parent, slot, adjoint * partials[slot]) added to table[parent], per slot
+    table: dict  # the live table (the same dict every step): final or partial sums
 
 
 def dp_steps(roots: Value | Sequence[Value], grad_outputs: float | Sequence | None = None,
              *, create_graph: bool = False) -> Iterator[DPStep]:
     """Run the DP one node at a time, yielding a :class:`DPStep` after each node.
 
-    The same loop :func:`adjoints` runs (it is the loop when ``create_graph`` or
-    anomaly mode is on; the float fast path is an inlined copy, tested equal);
-    for notebooks and :mod:`viz.animate`. Does not touch ``.grad``.
-
-    Args:
-        roots: The output node, or several (their seeded sum is differentiated).
-        grad_outputs: Seeds ``d L / d root``: 1.0 by default.
-        create_graph: Compute with ``Value`` arithmetic (see :func:`adjoints`).
+    The loop :func:`adjoints` runs (with ``create_graph``, anomaly mode or hooks; the
+    float fast path is an inlined copy, tested equal). Does not touch ``.grad``.
+    Arguments as for :func:`adjoints`.
 
     Yields:
         One :class:`DPStep` per node a gradient reaches, root first.
@@ -227,17 +201,16 @@ def dp_steps(roots: Value | Sequence[Value], grad_outputs: float | Sequence | No
 
 def _steps(table: dict, order: list[Value], create_graph: bool,
            anomaly: bool) -> Iterator[DPStep]:
-    """The DP loop, one node per step (see :func:`dp_steps`).
-
-    An adjoint starts as the empty sum: ``-0.0`` for floats (``-0.0 + x`` is
-    exactly ``x`` in IEEE arithmetic, signed zeros included) or ``_ZERO`` for
-    ``Value``s. On ``Value``s the partial is the left factor, so that a mask's
-    zero (:data:`engine.ops.STOP`) decides the product, as it does on floats.
-    """
+    """The DP loop, one node per step. An adjoint starts as the empty sum: ``-0.0`` for
+    floats (``-0.0 + x`` is exactly ``x``, signed zeros included) or ``_ZERO`` for Values. On
+    Values the partial is the left factor, so a mask's zero (``ops.STOP``) decides the product."""
     get = table.get
     zero = _ZERO if create_graph else -0.0
+    hooked = RemovableHandle.live > 0
     for node in reversed(order):
         g = table[node]
+        if hooked and getattr(node, "_hooks", None):
+            g = table[node] = run_hooks(node, g, create_graph)
         sent = []
         local = ()
         if node._a is not None:
@@ -253,8 +226,8 @@ def _steps(table: dict, order: list[Value], create_graph: bool,
 
 
 def _fill(table: dict, order: list[Value]) -> None:
-    """The float fast path of :func:`_steps`, inlined (no step objects): the DP
-    loop :func:`backward` runs. A test checks it equals :func:`dp_steps`."""
+    """:func:`_steps` on floats, inlined (no step objects): the loop :func:`backward` runs
+    without hooks. A test checks it equals :func:`dp_steps`."""
     get = table.get
     for node in reversed(order):
         a, b, da = node._a, node._b, node._da  # the edges, kept in slots (see Value)
@@ -276,28 +249,27 @@ def _fill(table: dict, order: list[Value]) -> None:
 
 
 def local_partials(node: Value, create_graph: bool) -> tuple:
-    """``node``'s local partials: ``Value`` graphs, the recorded floats, or floats anew."""
-    if create_graph:
-        return _aligned(node, node.op.partials(V, node, *node.parents))
+    """``node``'s local partials: ``Value`` graphs, the recorded floats, or floats anew
+    (a ValueError names an op whose partials do not match its inputs in number)."""
     local = node.local_grads
-    if local is None:  # made while no parent required grad
-        local = _aligned(node, node.op.partials(F, node.data, *[p.data for p in node.parents]))
-    return local
-
-
-def _aligned(node: Value, local: tuple) -> tuple:
-    """``local`` if it has one partial per parent; else a clear error naming the op."""
-    if len(local) != len(node.parents):
-        raise ValueError(f"backward: the partials of {node.op.name} gave {len(local)} "
-                         f"derivatives for {len(node.parents)} inputs")
+    if create_graph or local is None:  # None: made while no parent required grad
+        parents = node.parents
+        local = (node.op.partials(V, node, *parents) if create_graph else
+                 node.op.partials(F, node.data, *[p.data for p in parents]))
+        if len(local) != len(parents):
+            raise ValueError(f"backward: the partials of {node.op.name} gave {len(local)} "
+                             f"derivatives for {len(parents)} inputs")
     return local
 
 
 def _seed_table(roots: tuple, grad_outputs, create_graph: bool) -> dict:
     """The base case: ``{root: seed}`` (seeds of a repeated root add up)."""
-    seeds = _seeds(roots, grad_outputs, create_graph)
+    if type(grad_outputs) is float and len(roots) == 1 and not create_graph:
+        root = roots[0]
+        if type(root) is Value and root.requires_grad:  # backward(): the usual case, fast
+            return {root: grad_outputs}
     table: dict[Value, float | Value] = {}
-    for root, seed in zip(roots, seeds, strict=True):
+    for root, seed in zip(roots, _seeds(roots, grad_outputs, create_graph), strict=True):
         if not isinstance(root, Value):
             raise TypeError(f"backward: expected Value outputs, got {type(root).__name__}")
         if not root.requires_grad:
@@ -336,58 +308,6 @@ def backward(root: Value, gradient: float = 1.0, *, create_graph: bool = False) 
     """
     for node, g in adjoints(root, gradient, create_graph=create_graph).items():
         node.grad = g if node.grad is None else node.grad + g
-
-
-def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value],
-         grad_outputs: float | Sequence | None = None, *, create_graph: bool = False,
-         allow_unused: bool = False, materialize_grads: bool = False) -> tuple:
-    """Gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``.
-
-    Does not touch ``.grad``. Not :func:`engine.func.grad`, which transforms a
-    function (``grad(f)(x)``, as ``jax.grad``); this one differentiates nodes of
-    a graph already built.
-
-    Args:
-        outputs: A node, or several (their seeded sum is differentiated).
-        inputs: A node, or a sequence of nodes.
-        grad_outputs: Seeds for the outputs (1.0 each by default).
-        create_graph: Return ``Value`` gradients that can be differentiated again.
-        allow_unused: Return ``None`` for an input the outputs do not depend on,
-            instead of raising.
-        materialize_grads: Return ``0.0`` for such inputs instead.
-
-    Returns:
-        A tuple with one gradient per input.
-
-    Raises:
-        RuntimeError: An input is not used by the outputs (and neither
-            ``allow_unused`` nor ``materialize_grads`` is set).
-
-    >>> import math
-    >>> from engine import Value
-    >>> x = Value(0.5)
-    >>> (dx,) = grad(x * x.sin(), x, create_graph=True)  # sin x + x cos x
-    >>> (ddx,) = grad(dx, x)                              # 2 cos x - x sin x
-    >>> abs(ddx - (2 * math.cos(0.5) - 0.5 * math.sin(0.5))) < 1e-15
-    True
-    """
-    inputs = (inputs,) if isinstance(inputs, Value) else tuple(inputs)
-    table = adjoints(outputs, grad_outputs, create_graph=create_graph)
-    result = []
-    for i, x in enumerate(inputs):
-        if not isinstance(x, Value):
-            raise TypeError(f"grad: input {i} is a {type(x).__name__}, not a Value")
-        g = table.get(x)
-        if g is None:
-            if materialize_grads:
-                g = Value(0.0, requires_grad=False) if create_graph else 0.0
-            elif not allow_unused:
-                raise RuntimeError(
-                    f"grad: input {i} ({x!r}) is not used by the outputs; "
-                    "pass allow_unused=True or materialize_grads=True"
-                )
-        result.append(g)
-    return tuple(result)
 
 
 def zero_grad(values: Iterable[Value], set_to_none: bool = True) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from engine.backprop import grad
+from engine.autograd import grad
 from engine.func import tangents
 from engine.modes import enable_grad, no_grad
 from engine.value import Value

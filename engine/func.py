@@ -78,7 +78,7 @@ from collections.abc import Callable, Sequence
 from engine import ops
 from engine.backprop import adjoints, local_partials, topological_order
 from engine.modes import STATE, AnomalyError, enable_grad
-from engine.value import Value
+from engine.value import _MANY, Value
 
 __all__ = ["forward_order", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jvp",
            "tangents", "value_and_grad", "vjp"]
@@ -345,13 +345,13 @@ class _Level:
         """Connect each leaf to the outer node it was lifted from: ``leaf = sum(outer)``."""
         for leaf, src in zip(self.leaves, self.sources, strict=True):
             if src is not None:
-                leaf._link(ops.SUM, (src,), (1.0,))
+                _link(leaf, ops.SUM, (src,), (1.0,))
 
     def cut(self) -> None:
         """Undo :meth:`graft` (for a later pass that must stop at this level's leaves)."""
         for leaf, src in zip(self.leaves, self.sources, strict=True):
             if src is not None:
-                leaf._link(None, (), None)
+                _link(leaf, None, (), None)
 
     def result(self, x: float | Value, cg: bool | None = None) -> float | Value:
         """A leaf of a result: a float at the top level, a ``Value`` when nested."""
@@ -364,6 +364,17 @@ class _Level:
         it = iter([self.result(x, cg) for x in flat])
         trees = tuple(_unflatten(d, it) for d, _ in self.defs)
         return trees[0] if self.single else trees
+
+
+def _link(node: Value, op: ops.Op | None, parents: tuple, local: tuple | None) -> None:
+    """Make ``node`` the output of ``op`` on ``parents`` with partials ``local`` (or a leaf
+    again when ``parents`` is empty), in the slot layout ``engine.value.apply`` writes."""
+    node.op = op
+    if len(parents) > 2:
+        node._a, node._b, node._da, node._db = parents, _MANY, local, None
+        return
+    node._a, node._b = (parents + (None, None))[:2]
+    node._da, node._db = (None, None) if local is None else (tuple(local) + (None,))[:2]
 
 
 def _outputs(out: Tree, name: str, f: Callable) -> tuple[list, object]:

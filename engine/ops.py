@@ -97,12 +97,8 @@ def f_div(x: float, y: float) -> float:
 
 
 def f_pow(x: float, y: float) -> float:
-    """``x ** y`` with IEEE semantics: ``0**-1 = inf``, ``(-8)**(1/3) = nan``.
-
-    ``y = 0.5`` and ``y = -0.5`` are ``sqrt(x)`` and ``1 / sqrt(x)``, as in torch's pow
-    with a number exponent: so ``(-0.0)**0.5 = -0.0`` and ``d/dx x**0.5 = -inf`` there
-    (``0.5 * (-0.0)**-0.5``), ``(-inf)**0.5 = nan``.
-    """
+    """``x ** y`` with IEEE semantics: ``0**-1 = inf``, ``(-8)**(1/3) = nan``; ``x**0.5`` is
+    ``sqrt(x)`` and ``x**-0.5`` is ``1/sqrt(x)`` as in torch, so ``(-0.0)**0.5 = -0.0``."""
     if y == 0.5 or y == -0.5:
         return f_sqrt(x) if y > 0.0 else f_div(1.0, f_sqrt(x))
     try:
@@ -165,32 +161,24 @@ def f_relu(x: float) -> float:
 
 
 class _Stop(float):
-    """The zero of a mask (see :data:`STOP`)."""
+    """The zero a mask partial gives (relu's step at ``x <= 0``, max's other slots, pow's
+    ``d/dx`` at a zero exponent). It equals ``0.0`` but stops the gradient as torch's ``where``
+    does: ``adjoint * STOP`` is 0 even for an inf or NaN adjoint (a float subclass's
+    ``__rmul__`` goes first), while a computed zero partial gives ``0.0 * inf = nan``, as
+    torch's ``mul`` backward does. On ``Value``s the DP puts the partial first."""
 
     __slots__ = ()
-
-    def __new__(cls) -> _Stop:
-        return super().__new__(cls, 0.0)
-
-    def __mul__(self, other):  # STOP * x: forward mode, and the Value path's partial first
-        return 0.0 if isinstance(other, (float, int)) else NotImplemented
-
-    # adjoint * STOP, the float DP's product: ``().count(adjoint)`` is 0 for any float. A
-    # C callable (not a descriptor, so called without self) costs about 25 ns where a
-    # Python method costs 220 ns; the int 0 adds to the table's float sums exactly.
+    # adjoint * STOP: ().count(adjoint) is 0, a C call (25 ns; a Python method costs 220 ns)
     __rmul__ = ().count
+
+    def __mul__(self, other):  # STOP * x: forward mode, and the Value path
+        return 0.0 if isinstance(other, (float, int)) else NotImplemented
 
     def __reduce__(self) -> str:
         return "STOP"  # one instance, which pickling and copying keep
 
 
-#: The zero a mask partial gives (relu's step at ``x <= 0``, max's other slots, pow's
-#: ``d/dx`` where the exponent is 0). It equals ``0.0`` but stops the gradient as torch's
-#: ``where`` does: ``adjoint * STOP`` is ``0.0`` even for an infinite or NaN adjoint (the
-#: float's own ``__rmul__`` wins, being a subclass's), where a computed zero partial gives
-#: ``0.0 * inf = nan`` as torch's ``mul`` backward does. On ``Value``s the DP puts the
-#: partial on the left (``STOP * adjoint``), which makes the same ``0.0``.
-STOP = _Stop()
+STOP = _Stop(0.0)
 
 
 def f_sign(x: float) -> float:
@@ -239,6 +227,12 @@ def value_of(x) -> float:
     """The float behind an operand (a float, or a Value's ``data``)."""
     return x if type(x) is float else getattr(x, "data", x)
 
+
+#: The names a rule's ``partials(m, ...)`` may use from its math namespace ``m``: every
+#: namespace (:data:`F`, ``engine.value.V``, ``engine.compile.SYMBOLIC``) has each (a test
+#: checks). ``F`` and ``V`` also have ``needs(x)``: whether slot ``x`` needs its partial.
+MATH_NAMES = ("div", "pow", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "sign",
+              "step")
 
 # The float namespace: partials evaluated here give plain floats.
 F = SimpleNamespace(

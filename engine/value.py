@@ -13,13 +13,13 @@ NB: a ``Value`` is PyTorch's 0-d ``Tensor`` with ``dtype=float64``; ``op`` and
 
 from __future__ import annotations
 
-import copy
 import numbers
-import threading
+from collections.abc import Callable
 from types import SimpleNamespace
 
-from engine import ops
-from engine.modes import STATE, check_forward, creation_site
+from engine import graphcopy, hooks, ops
+from engine.anomaly import check_forward, creation_site
+from engine.modes import STATE
 from engine.ops import Op
 
 
@@ -70,7 +70,7 @@ class Value:
     # of more inputs (sum, dot, max) keeps the two tuples in ``_a`` and ``_da``,
     # with ``_b`` set to ``_MANY``. A leaf has ``_a = _b = None``.
     __slots__ = ("data", "grad", "op", "requires_grad", "label", "trace",
-                 "_a", "_b", "_da", "_db")
+                 "_a", "_b", "_da", "_db", "_hooks")  # _hooks: set by register_hook only
 
     def __init__(self, data: float, label: str = "", requires_grad: bool = True) -> None:
         self.data = _to_float(data, "Value")
@@ -97,17 +97,6 @@ class Value:
             return da
         return (da,) if b is None else (da, self._db)
 
-    def _link(self, op: Op | None, parents: tuple, local: tuple | None) -> None:
-        """Make this node the output of ``op`` on ``parents``, with partials ``local``
-        (or a leaf again when ``parents`` is empty), in the slot layout :func:`apply`
-        writes. For :mod:`engine.func`, which grafts leaves onto outer graphs."""
-        self.op = op
-        if len(parents) > 2:
-            self._a, self._b, self._da, self._db = parents, _MANY, local, None
-            return
-        self._a, self._b = (parents + (None, None))[:2]
-        self._da, self._db = (None, None) if local is None else (tuple(local) + (None,))[:2]
-
     # -- operators: one-line wrappers over apply ------------------------------
     def __add__(self, other): return apply(ops.ADD, self, other)
     def __radd__(self, other): return apply(ops.ADD, other, self)
@@ -123,16 +112,7 @@ class Value:
     def __pos__(self): return self
     def __abs__(self): return apply(ops.ABS, self)
 
-    # -- unary ops as methods (also functions in engine) ---------------------
-    def exp(self) -> Value: return apply(ops.EXP, self)
-    def log(self) -> Value: return apply(ops.LOG, self)
-    def tanh(self) -> Value: return apply(ops.TANH, self)
-    def sigmoid(self) -> Value: return apply(ops.SIGMOID, self)
-    def relu(self) -> Value: return apply(ops.RELU, self)
-    def abs(self) -> Value: return apply(ops.ABS, self)
-    def sin(self) -> Value: return apply(ops.SIN, self)
-    def cos(self) -> Value: return apply(ops.COS, self)
-    def sqrt(self) -> Value: return apply(ops.SQRT, self)
+    # unary ops as methods (x.exp() is engine.exp(x)): made from the rule table, see UNARY
 
     # -- comparisons and conversions read data -------------------------------
     def __lt__(self, other): return self.data < _operand_data(other, "<")
@@ -175,55 +155,23 @@ class Value:
 
         backward(self, gradient, create_graph=create_graph)
 
-    # -- copying and pickling: iterative, so a graph of any depth survives ----------
-    def _fields(self) -> tuple:
-        return (self.data, self.grad, self.op, self.requires_grad, self.label, self.trace,
-                self._a, self._b, self._da, self._db)
+    # -- copying and pickling walk the graph iteratively (any depth): engine.graphcopy
+    def __reduce_ex__(self, protocol: int) -> tuple: return graphcopy.reduce(self)
+    def __setstate__(self, state: tuple) -> None: graphcopy.setstate(self, state)
+    def __copy__(self) -> Value: return graphcopy.shallow_copy(self)
+    def __deepcopy__(self, memo: dict) -> Value: return graphcopy.deepcopy(self, memo)
 
-    def __reduce_ex__(self, protocol: int) -> tuple:
-        """Pickle a node after its ancestors (parents first), each stored once and flat, so
-        pickle never recurses along the graph (a 1,000,000-op chain pickles). The fields
-        are the state, set once the node exists (a ``grad`` graph may refer back to it)."""
-        if self._a is None or self in _PICKLING.pending:  # a leaf, or its graph is underway
-            _PICKLING.pending.discard(self)
-            return _blank, (), self._fields()
-        from engine.backprop import topological_order
+    def register_hook(self, hook: Callable) -> hooks.RemovableHandle:
+        """Call ``hook(grad)`` with this node's summed gradient; a non-``None`` result
+        replaces it (flows on, reaches a leaf's ``.grad``). As ``torch.Tensor.register_hook``:
+        see :mod:`engine.hooks`. Returns a handle (``remove()``); RuntimeError if the node
+        does not require grad.
 
-        ancestors = topological_order(self, include_constants=True)[:-1]
-        _PICKLING.pending.update(ancestors)
-        return _blank, (ancestors, _Release(ancestors)), self._fields()
-
-    def __setstate__(self, fields: tuple) -> None:
-        (self.data, self.grad, self.op, self.requires_grad, self.label, self.trace,
-         self._a, self._b, self._da, self._db) = fields
-
-    def __copy__(self) -> Value:
-        node = _new(Value)
-        node.__setstate__(self._fields())
-        return node
-
-    def __deepcopy__(self, memo: dict) -> Value:
-        """Copy the graph up to ``self`` in topological order (no recursion), sharing
-        with ``memo`` what the same ``copy.deepcopy`` call already copied."""
-        from engine.backprop import topological_order
-
-        keep, grads = memo.setdefault(id(memo), []), []  # keep originals alive, as copy does
-        for node in topological_order(self, include_constants=True):
-            if id(node) in memo:
-                continue
-            data, grad, op, rg, label, trace, a, b, da, db = node._fields()
-            if b is _MANY:
-                a = tuple([memo[id(p)] for p in a])
-            elif a is not None:
-                a, b = memo[id(a)], None if b is None else memo[id(b)]
-            memo[id(node)] = new = _new(Value)
-            new.__setstate__((data, grad, op, rg, label, trace, a, b, da, db))
-            if grad is not None and type(grad) is not float:
-                grads.append(new)  # a gradient graph: copied once every node has its copy
-            keep.append(node)
-        for new in grads:
-            new.grad = copy.deepcopy(new.grad, memo)
-        return memo[id(self)]
+        >>> x = Value(2.0); handle = x.register_hook(lambda g: 10 * g)
+        >>> (x * x).backward(); x.grad, handle.remove()
+        (40.0, None)
+        """
+        return hooks.register(self, hook)
 
     def __repr__(self) -> str:
         label = f"{self.label!r}, " if self.label else ""
@@ -323,34 +271,6 @@ class _Many:
 _MANY = _Many()
 
 
-class _Pickling(threading.local):
-    pending: set  # ancestors whose graph is being pickled: their parents come first
-
-    def __init__(self) -> None:
-        self.pending = set()
-
-
-_PICKLING = _Pickling()
-
-
-class _Release:
-    """Pickled after a graph's ancestors: forgets those pickle found already stored."""
-
-    def __init__(self, nodes: list) -> None:
-        self.nodes = nodes
-
-    def __reduce__(self) -> tuple:
-        _PICKLING.pending.difference_update(self.nodes)
-        return _released, ()
-
-
-def _released() -> None:
-    return None
-
-
-def _blank(*ancestors_first) -> Value:
-    """An empty node for ``__setstate__`` to fill (its ancestors, if given, are rebuilt)."""
-    return _new(Value)
 _F = ops.F
 _BIG = 2**1023  # ints below this convert to float without overflow
 
@@ -402,53 +322,22 @@ def _operand_data(x: object, opname: str) -> float:
 # -- the op functions: what ``engine`` exports ------------------------------------
 
 
-def exp(x: Value | float) -> Value:
-    """``e ** x``. ``exp(1000) = inf``.
+def _unary(op: Op) -> Callable[[Value | float], Value]:
+    def fn(x: Value | float) -> Value:
+        return apply(op, x)
 
-    >>> exp(0.0).data
-    1.0
-    """
-    return apply(ops.EXP, x)
-
-
-def log(x: Value | float) -> Value:
-    """Natural logarithm. ``log(0) = -inf``, ``log(-1) = nan``."""
-    return apply(ops.LOG, x)
+    fn.__name__ = fn.__qualname__ = op.name
+    fn.__doc__ = f"``{op.name}(x)`` (rule table row {op.name!r}): {op.forward.__doc__}"
+    return fn
 
 
-def tanh(x: Value | float) -> Value:
-    """Hyperbolic tangent."""
-    return apply(ops.TANH, x)
-
-
-def sigmoid(x: Value | float) -> Value:
-    """Logistic function ``1 / (1 + e**-x)``, stable for large ``|x|``."""
-    return apply(ops.SIGMOID, x)
-
-
-def relu(x: Value | float) -> Value:
-    """``max(x, 0)``; its derivative at 0 is 0, as in PyTorch."""
-    return apply(ops.RELU, x)
-
-
-def abs(x: Value | float) -> Value:  # noqa: A001 (shadows the builtin on purpose)
-    """``|x|``; its derivative at 0 is 0, as in PyTorch."""
-    return apply(ops.ABS, x)
-
-
-def sin(x: Value | float) -> Value:
-    """Sine."""
-    return apply(ops.SIN, x)
-
-
-def cos(x: Value | float) -> Value:
-    """Cosine."""
-    return apply(ops.COS, x)
-
-
-def sqrt(x: Value | float) -> Value:
-    """Square root. ``sqrt(-1) = nan``; its derivative at 0 is ``inf``."""
-    return apply(ops.SQRT, x)
+#: A function and a ``Value`` method per one-input primitive of the rule table, made from its
+#: row: ``engine.exp(x)`` and ``x.exp()``; a new unary primitive in ``ops.TABLE`` gets both.
+UNARY: dict[str, Callable[[Value | float], Value]] = {
+    op.name: _unary(op) for op in ops.TABLE.values() if op.arity == 1 and op is not ops.NEG}
+globals().update(UNARY)  # exp, log, tanh, sigmoid, relu, abs, sin, cos, sqrt
+for _name, _fn in UNARY.items():
+    setattr(Value, _name, _fn)
 
 
 def pow(x: Value | float, y: Value | float) -> Value:  # noqa: A001
@@ -485,7 +374,10 @@ def dot(weights, inputs, bias: Value | float | None = None) -> Value:
     >>> dot([Value(2.0), Value(3.0)], [1.0, -1.0], bias=0.5).data
     -0.5
     """
-    weights, inputs = tuple(weights), tuple(inputs)
+    if type(weights) is not list and type(weights) is not tuple:
+        weights = tuple(weights)
+    if type(inputs) is not list and type(inputs) is not tuple:
+        inputs = tuple(inputs)
     if len(weights) != len(inputs):
         raise ValueError(f"dot: {len(weights)} weights but {len(inputs)} inputs")
     if bias is None:
@@ -510,8 +402,7 @@ def max(*values) -> Value:  # noqa: A001
 
 #: The Value namespace: the rule table's partials evaluated here build graphs.
 V = SimpleNamespace(
-    div=div, pow=pow, exp=exp, log=log, sqrt=sqrt, sin=sin, cos=cos, tanh=tanh,
-    sigmoid=sigmoid,
+    div=div, pow=pow, **{name: UNARY[name] for name in ops.MATH_NAMES if name in UNARY},
     sign=lambda x: ops.f_sign(ops.value_of(x)),
     step=lambda x: ops.f_step(ops.value_of(x)),
     needs=lambda x: type(x) is Value and x.requires_grad,

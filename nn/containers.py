@@ -39,8 +39,8 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from engine import Value, ops
-from engine.value import apply
+import engine
+from engine import Value
 from nn.module import Module, layer_of
 from nn.utils import apply_elementwise, format_shape, make_rng, shape
 
@@ -179,8 +179,8 @@ class Dropout(Module):
         if self.p == 1.0:
             return apply_elementwise(lambda v: zero, x)
         scale = Value(1.0 / (1.0 - self.p), requires_grad=False)
-        draw, p, mul = self._rng.random, self.p, ops.MUL
-        return apply_elementwise(lambda v: zero if draw() < p else apply(mul, v, scale), x)
+        draw, p = self._rng.random, self.p
+        return apply_elementwise(lambda v: zero if draw() < p else v * scale, x)
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (the random source is not saved)."""
@@ -191,14 +191,13 @@ class Dropout(Module):
 
 
 class _Elementwise(Module, register=False):
-    """An engine op applied to every element (any nesting)."""
+    """An engine function applied to every element (any nesting)."""
 
-    _op = ops.RELU
+    _fn = staticmethod(engine.relu)
 
     def forward(self, x: Any) -> Any:
-        """The op applied elementwise."""
-        op = self._op
-        return apply_elementwise(lambda v: apply(op, v), x)
+        """The function applied elementwise."""
+        return apply_elementwise(self._fn, x)
 
     def config(self) -> dict[str, Any]:
         """No arguments."""
@@ -212,19 +211,19 @@ class ReLU(_Elementwise):
     [0.0, 2.0]
     """
 
-    _op = ops.RELU
+    _fn = staticmethod(engine.relu)
 
 
 class Tanh(_Elementwise):
     """``tanh`` elementwise, as ``torch.nn.Tanh``."""
 
-    _op = ops.TANH
+    _fn = staticmethod(engine.tanh)
 
 
 class Sigmoid(_Elementwise):
     """The logistic function elementwise, as ``torch.nn.Sigmoid``."""
 
-    _op = ops.SIGMOID
+    _fn = staticmethod(engine.sigmoid)
 
 
 class Identity(Module):

@@ -48,15 +48,13 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from engine import Value, ops
-from engine.value import apply
+import engine
+from engine import Value
 from nn.layers import make_rng
 from nn.module import Module
 from nn.utils import expand_ints, format_shape, lift, shape
 
 __all__ = ["Conv1d", "Conv2d", "Geometry", "check_input", "conv1d", "conv2d", "output_size"]
-
-_DOT = ops.DOT
 
 
 def output_size(n_in: int, kernel: int, stride: int = 1, padding: tuple[int, int] = (0, 0),
@@ -216,7 +214,7 @@ def _conv_one(x: list, wflat: list[list[Value]], tails: list[tuple], geometry: G
                 xs = [x[c][r][s] for c in range(g * cg, (g + 1) * cg) for _, r in rt for _, s in ct]
                 for o in range(g * og, (g + 1) * og):
                     w = wflat[o] if full else [wflat[o][k] for k in idx]
-                    out[o][i][j] = apply(_DOT, *w, *xs, *tails[o])
+                    out[o][i][j] = engine.dot(w, xs, *tails[o])
     return out
 
 

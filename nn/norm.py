@@ -48,24 +48,21 @@ import math
 import numbers
 from typing import Any
 
-from engine import Value, ops
+import engine
+from engine import Value
 from engine.ops import f_div, f_sqrt
-from engine.value import apply
 from nn.module import Module
 from nn.utils import expand_ints, flatten_values, format_shape, lift, shape, unflatten
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "layer_norm"]
 
-_DOT = ops.DOT
-
-
 def _statistics(xs: list[Value], eps: float) -> tuple[Value, list[Value], Value, Value]:
     """Mean, deviations, biased variance and ``1 / sqrt(var + eps)`` of one group, as nodes."""
     n = len(xs)
     c = Value(1.0 / n, requires_grad=False)
-    mean = apply(_DOT, *[c] * n, *xs)
+    mean = engine.dot([c] * n, xs)
     dev = [x - mean for x in xs]
-    var = apply(_DOT, *dev, *dev) * c
+    var = engine.dot(dev, dev) * c
     inv_std = 1.0 / (var + eps).sqrt()
     return mean, dev, var, inv_std
 
@@ -83,7 +80,7 @@ def _layer_norm_group(xs: list, weight: list | None, bias: list | None, eps: flo
         return xhat if bias is None else [x + b for x, b in zip(xhat, bias, strict=True)]
     if bias is None:
         return [x * w for x, w in zip(xhat, weight, strict=True)]
-    return [apply(_DOT, w, x, b) for x, w, b in zip(xhat, weight, bias, strict=True)]
+    return [engine.dot((w,), (x,), b) for x, w, b in zip(xhat, weight, bias, strict=True)]
 
 
 def layer_norm(x: Any, normalized_shape: int | tuple[int, ...], weight: Any = None,
@@ -197,14 +194,13 @@ def batch_norm(x: Any, running_mean: list[float] | None, running_var: list[float
                 running_var[c] = (1.0 - f) * running_var[c] + f * unbiased
             scale = inv_std if w is None else inv_std * w[c]
             shift = b[c] if b is not None else None
-            outs.append([apply(_DOT, scale, d, *(() if shift is None else (shift,)))
-                         for d in dev])
+            outs.append([engine.dot((scale,), (d,), shift) for d in dev])
         else:
             inv = f_div(1.0, f_sqrt(running_var[c] + eps))  # var 0, eps 0: inf, as torch
             scale = Value(inv, requires_grad=False) if w is None else w[c] * inv
             shift = (0.0 if b is None else b[c]) - scale * running_mean[c]
             shift = shift if isinstance(shift, Value) else Value(shift, requires_grad=False)
-            outs.append([apply(_DOT, scale, v, shift) for v in xs])
+            outs.append([engine.dot((scale,), (v,), shift) for v in xs])
     per_sample = len(groups[0]) // dims[0]
     inner = dims[2:]
     return [[unflatten(outs[c][i * per_sample:(i + 1) * per_sample], inner)

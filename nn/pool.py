@@ -39,8 +39,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import Value, ops
-from engine.value import apply
+import engine
+from engine import Value
 from nn.conv import Geometry, check_input
 from nn.module import Module
 from nn.utils import expand_ints, lift
@@ -49,8 +49,6 @@ __all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "Adapt
            "AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d", "adaptive_avg_pool1d",
            "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d",
            "avg_pool2d", "max_pool1d", "max_pool2d"]
-
-_MAX, _DOT = ops.MAX, ops.DOT
 
 
 def _geometry(spatial: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
@@ -75,7 +73,7 @@ def _as_2d(geometry: Geometry) -> Geometry:
 
 def _max_one(x: list, rows: list, cols: list) -> list:
     """``[C][H][W]`` -> one ``max`` node per window (row-major window order)."""
-    return [[[apply(_MAX, *[xc[r][s] for _, r in rt for _, s in ct]) for ct in cols]
+    return [[[engine.max(*[xc[r][s] for _, r in rt for _, s in ct]) for ct in cols]
              for rt in rows] for xc in x]
 
 
@@ -105,7 +103,7 @@ def _avg_one(x: list, rows: list, cols: list, row_div: list[int], col_div: list[
                 if w is None:
                     w = weights[d] = Value(1.0 / d, requires_grad=False)
                 xs = [xc[r][s] for _, r in rt for _, s in ct]
-                line.append(apply(_DOT, *[w] * len(xs), *xs))
+                line.append(engine.dot([w] * len(xs), xs))
             plane.append(line)
         out.append(plane)
     return out

@@ -59,16 +59,15 @@ import math
 import random
 from typing import Any
 
-from engine import Value, ops
-from engine.value import apply
+import engine
+from engine import Value
 from nn.layers import make_rng
 from nn.module import Module
 from nn.utils import expand_ints, format_shape, lift, shape
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell"]
 
-_DOT, _TANH, _RELU, _SIGMOID = ops.DOT, ops.TANH, ops.RELU, ops.SIGMOID
-_NONLINEARITIES = {"tanh": _TANH, "relu": _RELU}
+_NONLINEARITIES = {"tanh": engine.tanh, "relu": engine.relu}
 
 
 def _uniform(rng: Any, bound: float, rows: int, cols: int | None = None) -> list:
@@ -205,7 +204,7 @@ class RNNCell(_Cell):
     def _step(self, x: list[Value], h: list[Value], rows: tuple) -> list[Value]:
         act = _NONLINEARITIES[self.nonlinearity]
         inputs = [*x, *h] if self.bias_ih is None else [*x, *h, Value(1.0, requires_grad=False)]
-        return [apply(act, apply(_DOT, *w, *inputs, *b)) for w, b in rows]
+        return [act(engine.dot(w, inputs, *b)) for w, b in rows]
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (weights come from the state dict)."""
@@ -262,12 +261,12 @@ class GRUCell(_Cell):
         inputs = [*x, *h] if self.bias_ih is None else [*x, *h, Value(1.0, requires_grad=False)]
         out = []
         for k, ((wr, br), (wz, bz), (win, bin_), (whn, bhn)) in enumerate(rows):
-            r = apply(_SIGMOID, apply(_DOT, *wr, *inputs, *br))
-            z = apply(_SIGMOID, apply(_DOT, *wz, *inputs, *bz))
-            a = apply(_DOT, *win, *x, *bin_)
-            g = apply(_DOT, *whn, *h, *bhn)
-            n = apply(_TANH, a + r * g)
-            out.append(apply(_DOT, 1.0 - z, z, n, h[k]))  # (1 - z) * n + z * h
+            r = engine.sigmoid(engine.dot(wr, inputs, *br))
+            z = engine.sigmoid(engine.dot(wz, inputs, *bz))
+            a = engine.dot(win, x, *bin_)
+            g = engine.dot(whn, h, *bhn)
+            n = engine.tanh(a + r * g)
+            out.append(engine.dot((1.0 - z, z), (n, h[k])))  # (1 - z) * n + z * h
         return out
 
 
@@ -346,12 +345,12 @@ class LSTMCell(_Cell):
         inputs = [*x, *h] if self.bias_ih is None else [*x, *h, Value(1.0, requires_grad=False)]
         hs, cs = [], []
         for k, ((wi, bi), (wf, bf), (wg, bg), (wo, bo)) in enumerate(rows):
-            i = apply(_SIGMOID, apply(_DOT, *wi, *inputs, *bi))
-            f = apply(_SIGMOID, apply(_DOT, *wf, *inputs, *bf))
-            g = apply(_TANH, apply(_DOT, *wg, *inputs, *bg))
-            o = apply(_SIGMOID, apply(_DOT, *wo, *inputs, *bo))
-            c2 = apply(_DOT, f, i, c[k], g)  # f * c + i * g
-            hs.append(o * apply(_TANH, c2))
+            i = engine.sigmoid(engine.dot(wi, inputs, *bi))
+            f = engine.sigmoid(engine.dot(wf, inputs, *bf))
+            g = engine.tanh(engine.dot(wg, inputs, *bg))
+            o = engine.sigmoid(engine.dot(wo, inputs, *bo))
+            c2 = engine.dot((f, i), (c[k], g))  # f * c + i * g
+            hs.append(o * engine.tanh(c2))
             cs.append(c2)
         return hs, cs
 

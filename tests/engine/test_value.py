@@ -253,7 +253,7 @@ def test_a_100000_op_chain_copies_and_pickles(how):
     (x2,) = [n for n in grads if n.label == "x"]
     assert x2 is not x and x2.grad is None
     assert grads[x2] == engine.adjoints(y)[x]
-    from engine.value import _PICKLING
+    from engine.graphcopy import PICKLING as _PICKLING
 
     assert not _PICKLING.pending  # nothing left marked for the next pickle
 
@@ -271,7 +271,7 @@ def test_nodes_shared_by_several_roots_stay_shared(how):
 
 
 def test_pickle_after_a_root_shared_its_ancestors_leaves_no_marks():
-    from engine.value import _PICKLING
+    from engine.graphcopy import PICKLING as _PICKLING
 
     _, y = _chain(50)
     z = y * 2.0
