@@ -744,8 +744,9 @@ def fit(model: Module, X: Any, y: Any, *,
         loss_fn = weighted_loss(name, options)
     if plan.task is not None:
         loss_spec(name).check(targets, nout)
-    X_test, test_targets, test_idx = data.X_test, data.test_targets, data.test_idx
-    X_val, val_targets, val_idx = data.X_val, data.val_targets, data.val_idx
+    held_out = [(split, Xs, ts, ix) for split, Xs, ts, ix in (
+        ("test", data.X_test, data.test_targets, data.test_idx),
+        ("val", data.X_val, data.val_targets, data.val_idx)) if Xs is not None]
     _check_batch_norm(model, len(X), batch_size, drop_last)
     # batches carry (target, class index) pairs so accuracy can be read per batch
     loader = datasets.Batches(X, list(zip(targets, idx or [None] * len(targets), strict=True)),
@@ -809,20 +810,13 @@ def fit(model: Module, X: Any, y: Any, *,
             if isinstance(schedule, LRScheduler):
                 schedule.step()
             stats = {"loss": history.train_loss[-1], "acc": acc}
-            if X_test is not None:
-                test_loss, test_out = stepper.forward(X_test, test_targets)
-                test_acc = plan.accuracy(test_out, test_idx)
-                history.test_loss.append(test_loss)
-                if test_acc is not None:
-                    history.test_acc.append(test_acc)
-                stats.update(test_loss=test_loss, test_acc=test_acc)
-            if X_val is not None:
-                val_loss, val_out = stepper.forward(X_val, val_targets)
-                val_acc = plan.accuracy(val_out, val_idx)
-                history.val_loss.append(val_loss)
-                if val_acc is not None:
-                    history.val_acc.append(val_acc)
-                stats.update(val_loss=val_loss, val_acc=val_acc)
+            for split, Xs, ts, ix in held_out:  # the test set, then the validation split
+                split_loss, split_out = stepper.forward(Xs, ts)
+                split_acc = plan.accuracy(split_out, ix)
+                getattr(history, f"{split}_loss").append(split_loss)
+                if split_acc is not None:
+                    getattr(history, f"{split}_acc").append(split_acc)
+                stats.update({f"{split}_loss": split_loss, f"{split}_acc": split_acc})
             progress.update(epoch, stats)
             history.stopped_epoch = epoch
             stop = False
