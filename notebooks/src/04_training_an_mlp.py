@@ -22,6 +22,7 @@
 
 # %%
 # %matplotlib inline
+# %config InlineBackend.figure_formats = ["retina"]
 import math
 import random
 
@@ -36,7 +37,7 @@ from nn.losses import bce_with_logits_loss, hinge_loss, l2_penalty, mse_loss
 from nn.optim import SGD, Adam, LinearLR
 from nn.train import decayed_parameters, evaluate_loss, fit
 
-matplotlib.rcParams["figure.dpi"] = 70
+matplotlib.rcParams["figure.dpi"] = 72  # shown at this size, drawn at 2x (retina)
 random.seed(0)
 
 # %% [markdown]

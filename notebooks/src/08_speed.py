@@ -258,11 +258,13 @@ for name, ms, trace in table:
 
 # %%
 ref = losses["dagrad dynamic"]
+optional = {"PyTorch float64"}  # checked when installed, printed in the table above only
 for name, trace in losses.items():
     k = min(len(trace), len(ref))
     diff = max(abs(a - b) for a, b in zip(trace[:k], ref[:k], strict=True))
-    print(f"{name:26} max |loss - dagrad dynamic| over {k} steps: {diff:.1e}")
-    assert diff < 1e-12
+    assert diff < 1e-12, (name, diff)
+    if name not in optional:
+        print(f"{name:26} max |loss - dagrad dynamic| over {k} steps: {diff:.1e}")
 assert abs(ref[0] - 0.8958441028683222) < 1e-12     # micrograd's printed step 0
 
 # %% [markdown]
