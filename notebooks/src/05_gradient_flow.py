@@ -270,12 +270,13 @@ assert 0.375 <= min(sig.train_acc) and max(sig.train_acc) <= 0.5
 assert rel.train_loss[-1] < 0.4 * rel.train_loss[0] and rel.train_acc[-1] > 0.85
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True, layout="constrained")
 for ax, (name, h) in zip(axes, histories.items(), strict=True):
     viz.plot_grad_magnitudes(h, ax=ax)
     ax.set_title(f"{name}: mean |grad| per layer")
-    ax.legend(fontsize=7, ncol=3)
-fig.tight_layout()
+    ax.get_legend().remove()          # one legend for both panels, below them, off the data
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=9,
+           fontsize=8)
 plt.show()
 
 # %% [markdown]
