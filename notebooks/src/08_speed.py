@@ -172,8 +172,11 @@ print(compiled.source)
 # %% [markdown]
 # `fit` uses this path by itself: `fit(backend="compiled")` (and the default
 # `"auto"`, whenever numpy is installed and the loss is given by name) runs
-# each training step through `nn.compiled.compiled_step`, with the same
-# optimizer, schedule and `History` as `backend="dynamic"`, the scalar graph.
+# each training step through `nn.compiled.compiled_stepper`, which keeps the
+# parameters and the optimizer's state in numpy for the whole run and writes
+# them back into the `Value`s and the optimizer after every epoch, with the
+# same optimizer, schedule and `History` as `backend="dynamic"`, the scalar
+# graph.
 # The first 30 steps of micrograd's demo (notebook 4: SGD with a decaying
 # learning rate), once each way, from the same initial weights:
 
