@@ -84,6 +84,9 @@ class TraceError(ValueError):
 
 
 def _np():
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        return numpy
     try:
         import numpy
     except ImportError:  # pragma: no cover - numpy is in the test extras
@@ -133,11 +136,12 @@ class Masked(Expr):
         super().__init__(f"np.where({blocked}, 0.0, {_t(value)})")
         self.blocked, self.value = blocked, value
 
-    def times(self, g: str) -> str:
-        """``g * self`` with the masked entries exactly 0."""
-        product = g if isinstance(self.value, float) and self.value == 1.0 else (
-            f"({g} * {_t(self.value)})")
-        return f"np.where({self.blocked}, 0.0, {product})"
+    def times(self, g: str, in_place: bool = False) -> str:
+        """``g * self`` with the masked entries exactly 0 (written into ``g`` itself
+        when ``in_place`` and the mask's value is 1)."""
+        if isinstance(self.value, float) and self.value == 1.0:
+            return f"stop({self.blocked}, {g}{', out=' + g if in_place else ''})"
+        return f"stop({self.blocked}, ({g} * {_t(self.value)}))"
 
 
 def _t(x: Any) -> str:
@@ -171,7 +175,7 @@ def _call(name: str) -> Callable[..., Expr]:
 #: The rule table's math namespace, emitting numpy code (see engine.ops.F).
 SYMBOLIC = type("Symbolic", (), {})()
 SYMBOLIC.__dict__.update(
-    div=lambda x, y: Expr(f"({_t(x)} / {_t(y)})"),
+    div=lambda x, y: _divide(x, y),
     pow=lambda x, y: _power(x, y),
     exp=_call("np.exp"), log=_call("np.log"), sqrt=_call("np.sqrt"), sin=_call("np.sin"),
     cos=_call("np.cos"), tanh=_call("np.tanh"), sigmoid=_call("sigmoid"),
@@ -192,10 +196,19 @@ FORWARD: dict[str, Callable[..., Expr]] = {
 }
 
 
+def _divide(x: Expr | float, y: Expr | float) -> Expr:
+    """``x / y``; of two constants, the constant (Python's ``1.0 / 0.0`` raises)."""
+    if isinstance(x, float) and isinstance(y, float):
+        return Expr(literal(ops.f_div(x, y)))
+    return Expr(f"({_t(x)} / {_t(y)})")
+
+
 def _power(x: Expr | float, p: Expr | float) -> Expr:
     """``x ** p`` as engine.ops.f_pow has it: exponents 0.5 and -0.5 are ``sqrt(x)``
     and ``1 / sqrt(x)`` (torch's pow with a number exponent: ``(-0.0)**0.5 = -0.0``)."""
     if isinstance(p, float):
+        if isinstance(x, float):
+            return Expr(literal(ops.f_pow(x, p)))
         if p == 0.5:
             return Expr(f"np.sqrt({_t(x)})")
         if p == -0.5:
@@ -232,6 +245,23 @@ def _vectorized(op: ops.Op) -> tuple:
     partials = [np.vectorize(lambda out, *xs, i=i: float(op.partials(ops.F, out, *xs)[i]),
                              otypes=[float]) for i in range(op.arity)]
     return forward, partials
+
+
+def _stop(blocked, g, out=None):
+    """``g`` with exactly 0.0 where ``blocked`` (generated code's ``stop``): a mask.
+
+    ``np.where(blocked, 0.0, g)``. On large finite arrays it is computed as
+    ``g * ~blocked`` (several times faster; the two agree up to the sign of a
+    zero), into ``out`` when given (``g`` itself, when nothing else reads it).
+    ``blocked`` is the generated code's own comparison, so it is reused in place.
+    """
+    np = _np()
+    if g.size < 4096 or not math.isfinite(g.sum()):  # a sum is finite iff every term is
+        return np.where(blocked, 0.0, g)
+    passes = np.logical_not(blocked, out=blocked if blocked.base is None else None)
+    if out is not None and out.shape == passes.shape and out.flags.writeable:
+        return np.multiply(g, passes, out=out)
+    return g * passes
 
 
 def _sigmoid(x):
@@ -285,6 +315,8 @@ class _Builder:
         self.fwd: list[str] = []
         self.bwd: list[str] = []
         self.ginit: set[str] = set()
+        self.owned: set[str] = set()  # adjoints whose array no other name shares
+        self.sides: dict[Value, tuple | None] = {}  # see _matmul_sides
         self.counting = False
         self.counts: dict[str, int] = {}
         self.counter = itertools.count()
@@ -371,7 +403,7 @@ class _Builder:
                 p.slab is not None and p.slab.requires_grad for p in g.parts):
             return
         if g.parts:
-            name = f"t{next(self.counter)}"
+            name = f"g_parts{next(self.counter)}"
             self.bwd.append(f"{name} = {contrib}")
             at = 0
             for p in g.parts:
@@ -397,10 +429,13 @@ class _Builder:
             self.ginit.add(gname)
             alias = fresh or self.counts.get(gname) == 1  # nothing adds to it in place later
             self.bwd.append(f"{gname} = {contrib}" + ("" if alias else ".copy()"))
+            if fresh or not alias:
+                self.owned.add(gname)
             return
         if gname not in self.ginit:
             self.ginit.add(gname)
             self.bwd.append(f"{gname} = np.zeros_like({g.slab.name})")
+            self.owned.add(gname)
         pre = ":, " if g.slab.batched else ""
         if kind == "fancy":
             c, unique = rest.split()
@@ -442,7 +477,13 @@ class _Builder:
         return ("one", id(v))
 
     def _matmul_sides(self, v: Value):
-        """(batched inputs, parameter weights, parameter bias) of a dot node, or None."""
+        """(batched inputs, parameter weights, parameter bias) of a dot node, or None
+        (memoised: it depends only on which leaves are parameters and what is batched)."""
+        if v not in self.sides:
+            self.sides[v] = self._find_matmul_sides(v)
+        return self.sides[v]
+
+    def _find_matmul_sides(self, v: Value):
         n = len(v.parents) >> 1
         w, x = v.parents[:n], v.parents[n : 2 * n]
         bias = v.parents[2 * n] if len(v.parents) & 1 else None
@@ -460,8 +501,12 @@ class _Builder:
         """Emit the forward line(s) of one group; return what emits its backward."""
         v = nodes[0]
         batched = self.batched[v]
-        slab = _Slab(f"{'h' if batched else 's'}{next(self.counter)}", nodes, batched,
-                     any(n.requires_grad for n in nodes))
+        # named for what it holds: linear3 (a layer's products), relu4, exp7, ...; a
+        # slab the same for every sample (parameters and constants only) is *_shared
+        product = v.op is ops.DOT and self._matmul_sides(v) is not None
+        what = "linear" if product else v.op.name
+        slab = _Slab(f"{what}{next(self.counter)}{'' if batched else '_shared'}", nodes,
+                     batched, any(n.requires_grad for n in nodes))
         for j, n in enumerate(nodes):
             self.loc[n] = (slab, j)
         self.slabs.append(slab)
@@ -483,9 +528,9 @@ class _Builder:
                                            a.width, False)
         if op is ops.MAX:
             a = self.gather(v.parents)
-            self.fwd.append(f"m{name} = {a.text}")
-            self.fwd.append(f"{name} = m{name}.max(-1, keepdims=True)  # max")
-            others = f"(np.arange({a.width}) != m{name}.argmax(-1)[..., None])"
+            self.fwd.append(f"{name}_in = {a.text}")
+            self.fwd.append(f"{name} = {name}_in.max(-1, keepdims=True)  # max")
+            others = f"(np.arange({a.width}) != {name}_in.argmax(-1)[..., None])"
             return lambda: self.accumulate(a, Masked(others).times(g), batched, a.width)
         raise TraceError(f"compile: node {v!r} is made by the n-ary op {op.name!r}, which "
                          "has no numpy emission rule (only sum, dot and max do)")
@@ -495,12 +540,12 @@ class _Builder:
         a = self.gather(x)
         ws = [self._matmul_sides(n)[1] for n in nodes]
         w = self._view(_np().array([[self.loc[p][1] for p in row] for row in ws]))
-        line = f"{slab.name} = {a.text} @ P[{w}].T"
+        self.fwd.append(f"{slab.name} = {a.text} @ P[{w}].T  # {len(nodes)} x dot")
+        self.products.add(slab.name)
         b = None
         if bias is not None:
             b = self.gather([self._matmul_sides(n)[2] for n in nodes])
-            line += f" + {b.text}"
-        self.fwd.append(f"{line}  # {len(nodes)} x dot")
+            self.fwd.append(f"{slab.name} += {b.text}  # their biases, in place")
         g = f"g_{slab.name}"
 
         def backward() -> None:
@@ -517,10 +562,16 @@ class _Builder:
         if len(nodes) > 1 and not any(a.width == len(nodes) for a in args):
             raise AssertionError("broadcast-only group")  # prevented in _key
         syms = [Expr(a.text) if a.value is None else a.value for a in args]
-        out = Expr(slab.name)
+        out, note = Expr(slab.name), ""
         if op is ops.MUL and 1.0 in syms:  # x * 1.0 (a mean over a batch of one) is x
             text = args[1 - syms.index(1.0)].text
             local = op.partials(SYMBOLIC, out, *syms)
+        elif op is ops.RELU and self._last_reader(args[0], nodes):
+            # relu over a whole slab no one else reads: in place; its mask read from the
+            # output (out <= 0 exactly where x <= 0, nan nowhere), so x is not kept
+            text = f"np.maximum({args[0].text}, 0.0, out={args[0].text})"
+            note = f", in place ({args[0].text} is not read again)"
+            local = op.partials(SYMBOLIC, out, out)
         elif op.name in FORWARD:
             text = str(FORWARD[op.name](*syms))
             local = (_pow_partials(out, *syms) if op is ops.POW
@@ -536,7 +587,7 @@ class _Builder:
             raise TraceError(f"compile: node {nodes[0]!r} is made by the built-in op "
                              f"{op.name!r}, which has no numpy emission rule (add one to "
                              "engine.compile.FORWARD)")
-        self.fwd.append(f"{slab.name} = {text}  # {len(nodes)} x {op.name}")
+        self.fwd.append(f"{slab.name} = {text}  # {len(nodes)} x {op.name}{note}")
         g = f"g_{slab.name}"
 
         def backward() -> None:
@@ -547,11 +598,22 @@ class _Builder:
                     contrib, fresh = (g, False) if d == 1.0 else (
                         (f"(-{g})", True) if d == -1.0 else (f"({g} * {literal(d)})", True))
                 elif isinstance(d, Masked):  # a mask stops the gradient, inf and nan too
-                    contrib, fresh = d.times(g), True
+                    # g's last use (one operand) and no other name holds its array: in place
+                    contrib, fresh = d.times(g, in_place=op.arity == 1 and g in self.owned), True
                 else:
                     contrib, fresh = f"({g} * {d})", True
                 self.accumulate(a, contrib, slab.batched, len(nodes), fresh)
         return backward
+
+    def _last_reader(self, g: _Gather, nodes: list[Value]) -> bool:
+        """Whether ``nodes`` are the only readers of the whole batched slab ``g``."""
+        if g.slab is None or g.parts or not g.slab.batched or not g.target.startswith("full"):
+            return False
+        if g.slab.name not in self.products:  # only a fresh product no backward reads back
+            return False
+        group = set(nodes)
+        return all(n not in self.roots and self.consumers.get(n, set()) <= group
+                   for n in g.slab.nodes)
 
     def _emit_dot(self, slab: _Slab, v: Value) -> Callable[[], None]:
         n = len(v.parents) >> 1
@@ -578,7 +640,13 @@ class _Builder:
 
     # -- the whole program ---------------------------------------------------------------
     def build(self) -> tuple[str, list, list]:
+        self.roots = {self.out, self.penalty, *self.aux}
+        self.consumers: dict[Value, set] = {}
+        for v in self.order:
+            for p in v.parents:
+                self.consumers.setdefault(p, set()).add(v)
         self.slabs: list[_Slab] = []
+        self.products: set[str] = set()  # matmul slabs: new arrays, not read by backward
         backwards = []
         for level in self.levels():
             for group in self.groups(level):
@@ -624,6 +692,7 @@ class _Builder:
                 else:
                     self.bwd.append(f"{gname} = np.full_like({slab.name}, {seed})")
                 self.ginit.add(gname)
+                self.owned.add(gname)
         for slab, backward in zip(reversed(self.slabs), reversed(backwards), strict=True):
             if f"g_{slab.name}" in self.ginit:  # some gradient reached it
                 backward()
@@ -834,7 +903,7 @@ def _depends(v: Value, input_ids: set, param_ids: set, memo: dict) -> tuple[bool
 class Compiled:
     """A per-sample scalar function compiled to numpy code over a batch.
 
-    Made by :func:`compile`; see there. The parameters live in ``theta``, a
+    Made by :func:`compile_function`; see there. The parameters live in ``theta``, a
     flat float64 array in the order of ``params``: :meth:`loss_and_grad` and
     :meth:`sgd_step` read and update it; :meth:`load` copies the parameters'
     ``data`` into it and :meth:`store` writes it back. :meth:`backward` is the
@@ -847,6 +916,10 @@ class Compiled:
         aux: When ``fn`` returns ``(loss, outputs)``: the last batch's outputs,
             one row per sample (e.g. a model's predictions, for accuracy).
         n_inputs: The number of columns of ``X``.
+        check: The reuse rule (see :func:`compile_function`).
+        reads: What the traces read (``auto`` and ``rows``): ``reads.inputs`` and
+            ``reads.params`` say whether the structure may depend on the data or
+            on the parameters, ``reads.where`` names the first such read's line.
     """
 
     def __init__(self, fn: Callable[[list[Value]], Value], params: Sequence[Value],
@@ -995,7 +1068,7 @@ class Compiled:
         else:
             out, pen, inputs, aux = traced
             source, consts, views = _Builder(out, pen, self.params, inputs, aux).build()
-            namespace = {"np": np, "sigmoid": _sigmoid, "power": _power_arrays}
+            namespace = {"np": np, "sigmoid": _sigmoid, "power": _power_arrays, "stop": _stop}
             exec(builtins.compile(source, "<dagrad compiled>", "exec"), namespace)
             CACHE[key] = (source, namespace["forward"], namespace["forward_backward"],
                           consts, views)

@@ -43,9 +43,9 @@ one left by a killed process is removed by the next write of the same target
 (on the same machine), as is an hour-old ``.<target>.<random>.tmp`` left by an
 earlier dagrad.
 
-**PyTorch**: :func:`to_torch` turns an ``MLP`` into a float64
-``torch.nn.Sequential`` of ``Linear`` and activation modules with the same
-weights; :func:`from_torch` goes back. torch is imported only there.
+**PyTorch**: :func:`to_torch` and :func:`from_torch` are re-exported from
+:mod:`nn.interop`, which converts every layer of :mod:`nn` (torch is imported
+only there, when they run).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ import time
 from typing import Any
 
 from engine import Value
-from nn.layers import MLP
+from nn.interop import from_torch as from_torch  # re-exported (see the PyTorch section)
+from nn.interop import to_torch as to_torch
 from nn.module import REGISTRY, Module, StateDictError, install_writer
 
 FORMAT = "dagrad-model"
@@ -727,105 +728,5 @@ def load(path: str | os.PathLike) -> Module:
 
 
 # -- PyTorch ------------------------------------------------------------------------------------
-
-_TORCH_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise ImportError("PyTorch is not installed; to_torch/from_torch need it "
-                          "(pip install torch)") from None
-    return torch
-
-
-def to_torch(model: MLP) -> Any:
-    """A float64 ``torch.nn.Sequential`` computing the same function as ``model``.
-
-    Each layer becomes ``Linear(nin, nout)`` (row ``i`` of the weight is
-    neuron ``i``'s weights) followed by ``ReLU``/``Tanh``/``Sigmoid`` (nothing
-    for linear).
-
-    Args:
-        model: An :class:`~nn.layers.MLP`.
-
-    Returns:
-        The ``torch.nn.Sequential``.
-
-    Raises:
-        ImportError: torch is not installed.
-        TypeError: ``model`` is not an MLP.
-    """
-    if not isinstance(model, MLP):
-        raise TypeError(f"to_torch: expected an MLP, got {type(model).__name__}")
-    torch = _torch()
-    modules = []
-    for layer in model.layers:
-        linear = torch.nn.Linear(layer.nin, layer.nout, dtype=torch.float64)
-        with torch.no_grad():
-            linear.weight.copy_(torch.tensor([[w.data for w in n.w] for n in layer.neurons],
-                                             dtype=torch.float64))
-            linear.bias.copy_(torch.tensor([n.b.data for n in layer.neurons],
-                                           dtype=torch.float64))
-        modules.append(linear)
-        if layer.activation != "linear":
-            modules.append(getattr(torch.nn, _TORCH_ACTIVATIONS[layer.activation])())
-    return torch.nn.Sequential(*modules)
-
-
-def from_torch(seq: Any) -> MLP:
-    """An :class:`~nn.layers.MLP` with the weights of a ``torch.nn.Sequential``.
-
-    The sequence must be ``Linear`` layers, each optionally followed by one
-    ``ReLU``, ``Tanh``, ``Sigmoid`` or ``Identity``; the hidden layers must
-    share one activation. A ``Linear`` without bias gets a zero bias.
-
-    Args:
-        seq: A ``torch.nn.Sequential`` (or a single ``Linear``).
-
-    Returns:
-        The MLP.
-
-    Raises:
-        ImportError: torch is not installed.
-        ValueError: The sequence has another kind of layer, mismatched
-            widths, or different hidden activations.
-    """
-    torch = _torch()
-    names = {v: k for k, v in _TORCH_ACTIVATIONS.items()}
-    items = list(seq) if isinstance(seq, torch.nn.Sequential) else [seq]
-    layers: list[list[Any]] = []  # [linear, activation name]
-    for i, m in enumerate(items):
-        kind = type(m).__name__
-        if isinstance(m, torch.nn.Linear):
-            if layers and layers[-1][0].out_features != m.in_features:
-                raise ValueError(f"from_torch: module {i} (Linear) takes {m.in_features} "
-                                 f"inputs but the previous layer gives "
-                                 f"{layers[-1][0].out_features}")
-            layers.append([m, "linear"])
-        elif kind in names or isinstance(m, torch.nn.Identity):
-            if not layers or layers[-1][1] != "linear":
-                raise ValueError(f"from_torch: module {i} ({kind}) must follow a Linear")
-            layers[-1][1] = names.get(kind, "linear")
-        else:
-            raise ValueError(f"from_torch: module {i} is a {kind}; only Linear, ReLU, Tanh, "
-                             "Sigmoid and Identity convert to an MLP")
-    if not layers:
-        raise ValueError("from_torch: no Linear layer")
-    hidden = {act for _, act in layers[:-1]}
-    if len(hidden) > 1:
-        raise ValueError(f"from_torch: the hidden layers use different activations "
-                         f"({', '.join(sorted(hidden))}); an MLP has one")
-    model = MLP(layers[0][0].in_features, [lin.out_features for lin, _ in layers],
-                activation=hidden.pop() if hidden else "relu",
-                output_activation=layers[-1][1], rng=0)
-    for layer, (lin, _) in zip(model.layers, layers, strict=True):
-        weight = lin.weight.detach().to(torch.float64).tolist()
-        bias = (lin.bias.detach().to(torch.float64).tolist() if lin.bias is not None
-                else [0.0] * lin.out_features)
-        for neuron, row, b in zip(layer.neurons, weight, bias, strict=True):
-            for w, x in zip(neuron.w, row, strict=True):
-                w.data = x
-            neuron.b.data = b
-    return model
+# to_torch and from_torch live in nn.interop (every layer of nn); imported above so that
+# ``from nn.io import to_torch, from_torch`` keeps working.

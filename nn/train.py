@@ -377,8 +377,18 @@ def evaluate_loss(model: Module, X: Any, y: Any,
     else:
         plan = Targets.infer(targets_in, name, nout, custom=name is None)
     targets, idx = plan.encode(targets_in)
+    if plan.task == "regress":
+        targets = _scale_targets(targets, meta.get("target_scaler"))
     value, outputs = _forward(model, rows, targets, loss_fn)
     return value, plan.accuracy(outputs, idx)
+
+
+def _scale_targets(targets: list, scaler: dict[str, list[float]] | None) -> list:
+    """Regression targets (numbers or rows) standardized by ``scaler`` (None: unchanged)."""
+    if scaler is None:
+        return targets
+    rows = apply_scaler([t if isinstance(t, list) else [t] for t in targets], scaler, "y")
+    return rows if isinstance(targets[0], list) else [r[0] for r in rows]
 
 
 #: ``nn.train.evaluate``: the loss-and-accuracy view under its former name.
@@ -656,9 +666,7 @@ def fit(model: Module, X: Any, y: Any, *,
     target_scaler = None
     if standardize and plan.task == "regress":
         target_scaler = fit_scaler([t if isinstance(t, list) else [t] for t in targets])
-        targets = [r if isinstance(targets[0], list) else r[0]
-                   for r in apply_scaler([t if isinstance(t, list) else [t] for t in targets],
-                                         target_scaler)]
+        targets = _scale_targets(targets, target_scaler)
     if isinstance(loss, str) or loss is None:
         loss_fn = None
     else:
@@ -684,10 +692,7 @@ def fit(model: Module, X: Any, y: Any, *,
     test_targets = test_idx = None
     if X_test is not None:
         test_targets, test_idx = plan.encode(y_test, "y_test")
-        if target_scaler is not None:
-            test_targets = [r if isinstance(test_targets[0], list) else r[0] for r in
-                            apply_scaler([t if isinstance(t, list) else [t]
-                                          for t in test_targets], target_scaler)]
+        test_targets = _scale_targets(test_targets, target_scaler)
     X_val = val_targets = val_idx = None
     if early_stopping and monitor.startswith("val"):
         train_rows, val_rows = _split_validation(len(X), idx, validation_fraction,

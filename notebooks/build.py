@@ -16,15 +16,22 @@ this format) becomes the magic ``%magic ...`` in the notebook, so sources stay
 valid Python. This script turns ``src/NN_name.py`` into ``NN_name.ipynb`` with nbformat,
 executes it top to bottom in a fresh ``python3`` kernel with nbclient (in a
 temporary working directory, so a notebook writes nothing into the repo), and
-stores it with its outputs. The test suite (``tests/test_notebooks.py``)
-uses the same functions: it checks that every committed notebook has exactly
-the cells of its source and executes it again.
+stores it with its outputs, one stream output per run of prints (consecutive
+``stdout`` chunks merged), so a rebuild of an unchanged source gives the same
+bytes. The test suite (``tests/test_notebooks.py``) uses the same functions:
+it checks that every committed notebook has exactly the cells of its source,
+executes it again and compares every output with the committed one.
+
+A code cell whose output cannot repeat (timings) says so with a line
+``# output varies`` (a comment, so it stays in the notebook for readers): its
+outputs are stored but not compared.
 
 Usage (from the repository root)::
 
     .venv/bin/python notebooks/build.py            # build and execute all notebooks
     .venv/bin/python notebooks/build.py 02 04      # only those whose name starts so
-    .venv/bin/python notebooks/build.py --check    # committed notebooks match sources?
+    .venv/bin/python notebooks/build.py --check    # committed notebooks == a fresh run?
+    .venv/bin/python notebooks/build.py --check --no-run   # only the cells, no execution
 
 NB: the source format is jupytext's ``py:percent``; jupytext is not needed.
 """
@@ -66,6 +73,7 @@ MAX_NOTEBOOK = 2_000_000
 CELL_TIMEOUT = 300
 
 _MARKER = re.compile(r"^# %%(?P<markdown> \[markdown\])?(?P<title>.*)$")
+_VARIES = re.compile(r"^# output varies\b", re.M)
 _MAGIC = re.compile(r"^# (?=%[A-Za-z])")
 
 
@@ -185,9 +193,99 @@ def execute(nb: Any, workdir: str | os.PathLike[str] | None = None,
         return client.execute()
 
     if workdir is not None:
-        return run(os.fspath(workdir))
+        return merge_streams(run(os.fspath(workdir)))
     with tempfile.TemporaryDirectory(prefix="dagrad-nb-") as tmp:
-        return run(tmp)
+        return merge_streams(run(tmp))
+
+
+def merge_streams(nb: Any) -> Any:
+    """Merge consecutive stream outputs of the same name (``stdout``/``stderr``) into
+    one, in place: how prints are split into chunks depends on timing, not on
+    the notebook, so a rebuild must not depend on it.
+
+    >>> import nbformat
+    >>> cell = nbformat.v4.new_code_cell("print(1); print(2)")
+    >>> cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\\n"),
+    ...                 nbformat.v4.new_output("stream", name="stdout", text="2\\n")]
+    >>> nb = nbformat.v4.new_notebook(cells=[cell])
+    >>> [o["text"] for o in merge_streams(nb).cells[0].outputs]
+    ['1\\n2\\n']
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        merged: list = []
+        for out in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if (out.get("output_type") == "stream" and last is not None
+                    and last.get("output_type") == "stream"
+                    and last.get("name") == out.get("name")):
+                last["text"] = _text(last["text"]) + _text(out["text"])
+            else:
+                merged.append(out)
+        cell.outputs = merged
+    return nb
+
+
+def _text(text: str | list[str]) -> str:
+    return "".join(text) if isinstance(text, list) else text
+
+
+def varies(cell: Any) -> bool:
+    """Whether a code cell is marked ``# output varies`` (its outputs are not compared)."""
+    return cell.cell_type == "code" and bool(_VARIES.search(cell.source))
+
+
+def _comparable(cell: Any) -> list:
+    """A code cell's outputs as compared between runs: text joined, empty metadata dropped."""
+    outs = []
+    for out in cell.get("outputs", []):
+        out = dict(out)
+        if "text" in out:
+            out["text"] = _text(out["text"])
+        if "data" in out:
+            out["data"] = {k: _text(v) for k, v in out["data"].items()}
+        if not out.get("metadata"):
+            out.pop("metadata", None)
+        outs.append(out)
+    return outs
+
+
+def compare_outputs(stored: Any, fresh: Any, name: str = "notebook") -> list[str]:
+    """Problems where the outputs of ``fresh`` (a new run) differ from ``stored``.
+
+    Cells marked ``# output varies`` are skipped. Each problem names the cell
+    and shows where its output first differs.
+    """
+    problems = []
+    pairs = zip(stored.cells, fresh.cells, strict=False)
+    for old, new in pairs:
+        if old.cell_type != "code" or varies(old):
+            continue
+        a, b = json.dumps(_comparable(old), sort_keys=True), json.dumps(
+            _comparable(new), sort_keys=True)
+        if a != b:
+            at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                      min(len(a), len(b)))
+            problems.append(f"{name}: cell {old.get('id', '?')} output differs from a fresh "
+                            f"run at ...{a[max(0, at - 40):at + 40]!r}... vs "
+                            f"...{b[max(0, at - 40):at + 40]!r}... (rebuild it, or mark "
+                            "the cell '# output varies' if it shows timings)")
+    return problems
+
+
+def check_run(name: str) -> list[str]:
+    """Execute notebook ``name`` afresh and compare its outputs with the committed ones
+    (:func:`compare_outputs`); plus the problems of :func:`check`."""
+    import nbformat
+
+    problems = check(name)
+    path = notebook_path(name)
+    if not path.exists():
+        return problems
+    stored = nbformat.read(path, as_version=4)
+    fresh = execute(make_notebook(name))
+    return problems + compare_outputs(stored, fresh, path.name)
 
 
 def output_sizes(nb: Any) -> list[tuple[str, int]]:
@@ -257,11 +355,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="notebook name prefixes (default: all)")
     parser.add_argument("--check", action="store_true",
-                        help="only check that committed notebooks match their sources")
+                        help="check that committed notebooks match their sources and a fresh "
+                        "run's outputs (nothing is written)")
+    parser.add_argument("--no-run", action="store_true",
+                        help="with --check: compare the cells only, without executing")
     args = parser.parse_args(argv)
     names = _select(args.names)
     if args.check:
-        problems = [p for name in names for p in check(name)]
+        checker = check if args.no_run else check_run
+        problems = [p for name in names for p in checker(name)]
         for p in problems:
             print(p, file=sys.stderr)
         return 1 if problems else 0

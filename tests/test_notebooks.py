@@ -113,6 +113,7 @@ def test_notebook_runs_top_to_bottom(name, tmp_path):
     if shutil.which("dot") is None and _needs_dot(name):
         pytest.skip("Graphviz's dot program is missing and this notebook writes a rendered "
                     "file (apt-get install graphviz)")
+    stored = nbformat.read(path, as_version=4)
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -126,3 +127,32 @@ def test_notebook_runs_top_to_bottom(name, tmp_path):
     counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]
     assert counts == list(range(1, len(counts) + 1))
     assert sorted(NOTEBOOKS.rglob("*")) == before, "the notebook wrote files into notebooks/"
+    # the committed outputs are what a fresh run gives (build.py --check): no drift
+    assert build.compare_outputs(stored, nb, path.name) == []
+
+
+def test_check_catches_a_changed_output(tmp_path, monkeypatch):
+    _need_jupyter()
+    import nbformat
+
+    monkeypatch.setattr(build, "HERE", tmp_path)
+    monkeypatch.setattr(build, "SRC", tmp_path / "src")
+    monkeypatch.setattr(build, "EXPECTED", ("99_demo",))
+    (tmp_path / "src").mkdir()
+    build.source_path("99_demo").write_text(
+        "# %%\nimport sys\nfor i in range(3):\n    print(i)\n    sys.stdout.flush()\n\n"
+        "# %%\n6 * 7\n\n"
+        "# %%\n# output varies (a timing)\nimport time\nprint(time.perf_counter())\n")
+    build.build("99_demo")
+    stored = nbformat.read(build.notebook_path("99_demo"), as_version=4)
+    streams = stored.cells[0].outputs
+    assert [(o.output_type, o.text) for o in streams] == [("stream", "0\n1\n2\n")]  # one
+    assert build.check_run("99_demo") == []  # a fresh run: the same outputs (the timing apart)
+
+    stored.cells[1].outputs[0]["data"]["text/plain"] = "41"
+    nbformat.write(stored, build.notebook_path("99_demo"))
+    problems = build.check_run("99_demo")
+    assert len(problems) == 1 and "cell c02 output differs from a fresh run" in problems[0]
+    assert "41" in problems[0] and "42" in problems[0]
+    assert build.main(["--check", "99"]) == 1
+    assert build.main(["--check", "--no-run", "99"]) == 0  # the cells alone still match

@@ -4,11 +4,15 @@
     python -m viz "x*x + sin(x)" --set x=1 --flow --rankdir TB -o graph.png
     python -m viz "sigmoid(a*b)" --set a=1 b=2 -o steps.html   # backward animation
 
-The format comes from the output's suffix (``.svg .png .pdf .dot .gv``, or
-``.html`` for the backward animation) or from ``--format``; without ``-o``
-the SVG (or ``--format``) goes to standard output. The expression is parsed
-safely by :mod:`viz.expr` (never ``eval``). Exit codes: 0 success, 1 a
-rendering problem (such as Graphviz missing), 2 a bad expression or usage.
+The format comes from the output's suffix (any format Graphviz's ``dot``
+writes: ``.svg .png .pdf .jpg ...``; ``.dot .gv`` for the DOT text; ``.html``
+for the backward animation) or from ``--format``; without ``-o`` the SVG (or
+``--format``) goes to standard output. The expression is parsed safely by
+:mod:`viz.expr` (never ``eval``). ``dot`` gets ``--timeout`` seconds (60 by
+default); a graph too slow to lay out stops with advice on smaller views.
+Exit codes: 0 success, 1 a rendering problem (such as Graphviz missing or
+too slow), 2 a bad expression or usage (an argument that is not valid UTF-8
+included).
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import sys
 from collections.abc import Sequence
 
 from viz.expr import FUNCTIONS, ExpressionError, parse_expression
+from viz.runner import RENDER_TIMEOUT, WRITABLE
 
-_SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot",
-             ".html": "html", ".htm": "html"}
+_SUFFIXES = {f".{fmt}": fmt for fmt in sorted(WRITABLE)} | {
+    ".dot": "dot", ".gv": "dot", ".html": "html", ".htm": "html"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,10 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="PATH",
                    help="file to write: .svg .png .pdf .dot .gv, or .html for the backward "
                    "animation (default: standard output)")
-    p.add_argument("--format", choices=["svg", "png", "pdf", "dot", "html"],
-                   help="output format (default: from the suffix of --output, else svg)")
-    p.add_argument("--rankdir", choices=["LR", "TB", "RL", "BT"], default="LR",
-                   help="layout direction (default LR, left to right)")
+    p.add_argument("--format", choices=sorted(set(_SUFFIXES.values())), metavar="FORMAT",
+                   help="output format: svg, png, pdf, jpg, dot, html or any other format "
+                   "Graphviz's dot writes (default: from the suffix of --output, else svg)")
+    p.add_argument("--timeout", type=float, default=RENDER_TIMEOUT, metavar="SECONDS",
+                   help=f"time allowed to Graphviz's dot (default {RENDER_TIMEOUT:g})")
+    p.add_argument("--rankdir", choices=["auto", "LR", "TB", "RL", "BT"], default="auto",
+                   help="layout direction: LR (left to right), TB (top to bottom); default "
+                   "auto: LR unless the picture would be wider than about 1,000 px")
     p.add_argument("--flow", action="store_true",
                    help="label edges with the gradient contribution flowing back along them")
     p.add_argument("--shade", action="store_true", help="fill nodes by |grad|")
@@ -105,10 +114,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code: 0 success, 1 a rendering problem, 2 a bad expression or usage.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for position, arg in enumerate(argv, 1):
+        bad = _not_utf8(arg)
+        if bad is not None:
+            print(f"dagrad-draw: error: argument {position} ({arg!r:.60}) is not valid UTF-8 "
+                  f"text ({bad}); retype it or set a UTF-8 locale (e.g. LANG=C.UTF-8)",
+                  file=sys.stderr)
+            return 2
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage message
         return int(exc.code or 0)
+    if not args.timeout > 0:
+        print(f"dagrad-draw: error: --timeout must be a positive number of seconds, got "
+              f"{args.timeout:g}", file=sys.stderr)
+        return 2
     try:
         values = _assignments(args.assignments)
         fmt = _format(args)
@@ -129,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ExpressionError("the expression has no variables, so backward has no "
                                       "steps to animate")
             save_backward_html(root, args.output, rankdir=args.rankdir, show_ops=args.show_ops,
-                               legend=args.legend)
+                               legend=args.legend, timeout=args.timeout)
             print(f"dagrad-draw: wrote {args.output}", file=sys.stderr)
             return 0
         if root.requires_grad:
@@ -137,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         graph = draw(root, rankdir=args.rankdir, flow=args.flow, shade=args.shade,
                      order=args.order, table=args.table, show_ops=args.show_ops,
                      legend=args.legend)
-        data = pipe(graph, fmt)
+        data = pipe(graph, fmt, timeout=args.timeout)
     except ExpressionError as exc:
         print(f"dagrad-draw: error: {exc}", file=sys.stderr)
         return 2
@@ -155,6 +176,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"dagrad-draw: wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _not_utf8(arg: str) -> str | None:
+    """What is wrong with a command-line argument that is not valid UTF-8, else ``None``.
+
+    Python decodes undecodable bytes of ``argv`` to lone surrogates
+    (``surrogateescape``); no picture or file name can hold them.
+
+    >>> _not_utf8("x+1") is None, _not_utf8("x\udcff")
+    (True, 'byte 0xff at character 2')
+    """
+    for i, ch in enumerate(arg, 1):
+        if 0xDC80 <= ord(ch) <= 0xDCFF:
+            return f"byte 0x{ord(ch) - 0xDC00:02x} at character {i}"
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            return f"lone surrogate U+{ord(ch):04X} at character {i}"
+    return None
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 Backward fills the table ``adjoint[v] = d root / d v`` in reverse
 topological order: at step ``k`` the node ``u_k`` has its final adjoint (all
 its consumers are done) and adds ``d u_k / d p x adjoint[u_k]`` to each
-parent ``p``. :func:`backward_steps` replays exactly that loop (the engine's
-own order and summing site, so the last frame equals
+parent ``p``. :func:`backward_steps` runs exactly that loop (the engine's own
+generator :func:`engine.dp_steps`, so the last frame equals
 :func:`engine.adjoints`) and yields a :class:`Frame` per step: the node being
 processed, the adjoints known so far (final, or partial sums), and a picture
 with the node highlighted.
@@ -24,16 +24,21 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
+from importlib import resources
 from pathlib import Path
 
-from engine import Value
-from engine.ops import F
+from engine import Value, dp_steps
 from viz import style
 from viz.dot import FrameState, Graph, Scene, grad_text
+from viz.runner import RENDER_TIMEOUT
 
 #: The animation redraws every frame: keep it for graphs a learner can follow.
 MAX_ANIMATED_NODES = 300
+
+#: The page's HTML, CSS and script, shipped with the package in ``viz/templates/``.
+TEMPLATE = "backward.html"
 
 
 class Frame:
@@ -97,7 +102,7 @@ class Frame:
 
 
 def backward_steps(root: Value, params: Mapping[str, Value] | Iterable | None = None, *,
-                   gradient: float = 1.0, rankdir: str = "LR", flow: bool = True,
+                   gradient: float = 1.0, rankdir: str = "auto", flow: bool = True,
                    table: bool = True, show_ops: bool = True, legend: bool = True,
                    precision: int = 4, max_nodes: int | None = MAX_ANIMATED_NODES
                    ) -> Iterator[Frame]:
@@ -140,32 +145,20 @@ def backward_steps(root: Value, params: Mapping[str, Value] | Iterable | None = 
 
 
 def _steps(scene: Scene, seed: float, options: dict) -> Iterator[Frame]:
-    table: dict[Value, float] = {scene.roots[0]: seed}
+    """One :class:`Frame` per step of the engine's own DP loop (:func:`engine.dp_steps`)."""
     done: list[Value] = []
-    for k, node in enumerate(scene.backward_order, 1):
-        g = table[node]
-        sent = []
-        local = ()
-        if node.parents:
-            local = node.local_grads
-            if local is None:
-                local = node.op.partials(F, node.data, *[p.data for p in node.parents])
-            for slot, (parent, d) in enumerate(zip(node.parents, local, strict=True)):
-                if parent.requires_grad:
-                    c = g * d
-                    acc = table.get(parent)
-                    table[parent] = c if acc is None else acc + c  # the engine's summing site
-                    sent.append((parent, slot, c))
-        done.append(node)
-        yield Frame(scene, k, node, dict(table), frozenset(done), tuple(sent), tuple(local),
-                    options)
+    for k, step in enumerate(dp_steps(scene.roots[0], seed), 1):
+        done.append(step.node)
+        yield Frame(scene, k, step.node, dict(step.table), frozenset(done), step.sent,
+                    tuple(step.partials), options)
 
 
 def save_backward_html(root: Value, path: str | os.PathLike,
                        params: Mapping[str, Value] | Iterable | None = None, *,
-                       title: str | None = None, gradient: float = 1.0, rankdir: str = "LR",
+                       title: str | None = None, gradient: float = 1.0, rankdir: str = "auto",
                        show_ops: bool = True, legend: bool = True, precision: int = 4,
-                       max_nodes: int | None = MAX_ANIMATED_NODES) -> Path:
+                       max_nodes: int | None = MAX_ANIMATED_NODES,
+                       timeout: float | None = RENDER_TIMEOUT) -> Path:
     """Write the backward animation of ``root`` as one self-contained HTML file.
 
     Args:
@@ -174,11 +167,12 @@ def save_backward_html(root: Value, path: str | os.PathLike,
         params: Parameter names, as for :func:`viz.draw`.
         title: The page title (default: describes the root).
         gradient: The seed ``adjoint[root]``.
-        rankdir: Layout direction.
+        rankdir: Layout direction (``"auto"``: as :func:`viz.draw`).
         show_ops: Draw op nodes.
         legend: Add the legend.
         precision: Significant digits shown.
         max_nodes: Refuse larger graphs (``None``: no limit).
+        timeout: Seconds Graphviz's ``dot`` may take to lay out the picture.
 
     Returns:
         The path written.
@@ -187,7 +181,76 @@ def save_backward_html(root: Value, path: str | os.PathLike,
         RuntimeError: ``root`` does not require grad.
         GraphvizNotFoundError: The ``dot`` program is missing (it lays out the picture).
     """
-    from viz.render import inline_svg, pipe, write_atomic
+    from viz.render import write_atomic
+
+    anim = animate(root, params, title=title, gradient=gradient, rankdir=rankdir,
+                   show_ops=show_ops, legend=legend, precision=precision, max_nodes=max_nodes,
+                   timeout=timeout)
+    write_atomic(path, anim.page.encode("utf-8"))
+    return Path(path)
+
+
+class Animation:
+    """The backward animation, ready to show: ``.page`` is a self-contained HTML page;
+    in Jupyter the object displays itself as an inline player (the same controls,
+    scoped to its cell: keys act when the player has focus). No external script,
+    style or URL.
+
+    Attributes:
+        page: The whole HTML page (what :func:`save_backward_html` writes).
+        frames: The :class:`Frame` of each DP step.
+    """
+
+    def __init__(self, page: str, frames: list[Frame]) -> None:
+        self.page = page
+        self.frames = frames
+
+    def _repr_html_(self) -> str:
+        start = self.page.index("<!-- player -->")
+        end = self.page.index("<!-- /player -->") + len("<!-- /player -->")
+        return self.page[start:end]
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write :attr:`page` to ``path`` (atomically); returns the path."""
+        from viz.render import write_atomic
+
+        write_atomic(path, self.page.encode("utf-8"))
+        return Path(path)
+
+    def __repr__(self) -> str:
+        return f"Animation({len(self.frames)} steps)"
+
+
+def animate(root: Value, params: Mapping[str, Value] | Iterable | None = None, *,
+            title: str | None = None, gradient: float = 1.0, rankdir: str = "auto",
+            show_ops: bool = True, legend: bool = True, precision: int = 4,
+            max_nodes: int | None = MAX_ANIMATED_NODES,
+            timeout: float | None = RENDER_TIMEOUT) -> Animation:
+    """The backward animation of ``root``: shown inline by Jupyter, or ``.save(path)``.
+
+    The picture is laid out once by Graphviz (nodes stay put); each step fills
+    in the adjoint that became final and the partial sums it sent, highlights
+    the node (kept in view: the picture and the table scroll to it), and says
+    in the caption what happened, naming nodes as the picture does (``#k``).
+    Controls: first / previous / play / next / last, a slider, "fit width",
+    and the keys left, right, space, Home, End and f. Arguments as
+    :func:`save_backward_html`.
+
+    Returns:
+        An :class:`Animation`.
+
+    Raises:
+        RuntimeError: ``root`` does not require grad.
+        GraphvizNotFoundError: The ``dot`` program is missing.
+
+    >>> from engine import Value
+    >>> import shutil
+    >>> x = Value(3.0, label="x")
+    >>> anim = animate(x * x) if shutil.which("dot") else None
+    >>> anim is None or "<script" in anim._repr_html_()
+    True
+    """
+    from viz.runner import inline_svg, pipe
 
     frames = list(backward_steps(root, params, gradient=gradient, show_ops=show_ops,
                                  max_nodes=max_nodes, precision=precision))
@@ -214,7 +277,7 @@ def save_backward_html(root: Value, path: str | os.PathLike,
     base = scene.emit(rankdir=rankdir, flow=True, order=True, table=False, legend=legend,
                       precision=precision, frame=FrameState(None, set(ids), final),
                       grad_texts=widest)
-    svg = inline_svg(pipe(base, "svg").decode("utf-8"))
+    svg = inline_svg(pipe(base, "svg", timeout=timeout).decode("utf-8"))
     data = {
         "frames": data_frames,
         "start": {ids[n]: grad_text(None, "unknown") for n in scene.backward_order},
@@ -222,164 +285,46 @@ def save_backward_html(root: Value, path: str | os.PathLike,
                  for n in scene.backward_order],
     }
     title = title or f"Backward pass of {scene.describe(root)}: {len(frames)} steps"
-    page = (_PAGE.replace("%TITLE%", html.escape(title))
-            .replace("%SVG%", svg)
-            .replace("%DATA%", json.dumps(data).replace("<", "\\u003c")))
-    write_atomic(path, page.encode("utf-8"))
-    return Path(path)
+    page = fill_template(read_template(TEMPLATE), {
+        "TITLE": html.escape(style.printable(title)),
+        "SVG": svg,
+        "DATA": json.dumps(data).replace("<", "\\u003c"),
+        "COLOURS": _css_colours(),
+    })
+    return Animation(page, frames)
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>%TITLE%</title>
-<script>
-window.__errors = [];
-window.addEventListener("error", function (e) {
-  window.__errors.push(String(e.message));
-  var box = document.getElementById("errors");
-  if (box) { box.textContent = window.__errors.join("\\n"); }
-});
-</script>
-<style>
-body { font-family: Helvetica, Arial, sans-serif; margin: 1em; color: #222; }
-h1 { font-size: 1.2em; }
-#controls { display: flex; gap: .4em; align-items: center; flex-wrap: wrap; }
-#controls button { font-size: 1em; padding: .2em .7em; }
-#slider { width: 16em; }
-#caption { min-height: 2.6em; margin: .6em 0; }
-#main { display: flex; gap: 1.5em; align-items: flex-start; }
-#picture { overflow: auto; max-width: 75vw; border: 1px solid #ddd; }
-table#adjoints { border-collapse: collapse; font-size: .9em; }
-#adjoints td, #adjoints th { padding: .15em .6em; border-bottom: 1px solid #eee; }
-#adjoints td.adj { text-align: right; font-family: monospace; }
-#adjoints tr.current td { background: #ffe066; }
-#adjoints tr.partial td.adj { color: #6b7a8f; font-style: italic; }
-#adjoints tr.unknown td.adj { color: #999; }
-g.node.unknown { opacity: .55; }
-g.node.current > :nth-child(2) { fill: #ffe066; stroke: #d9480f; stroke-width: 3px; }
-text.partial { fill: #6b7a8f; font-style: italic; }
-g.edge.pending path { stroke: #d0d0d0; stroke-width: 1px; }
-g.edge.pending polygon { stroke: #d0d0d0; fill: #d0d0d0; stroke-width: 1px; }
-g.edge.pending text { visibility: hidden; }
-#errors { color: #a50f15; }
-</style>
-</head>
-<body>
-<h1>%TITLE%</h1>
-<div id="controls">
-<button id="first" title="first step">&#xAB; first</button>
-<button id="prev" title="previous step (left arrow)">&#x25C0; previous</button>
-<button id="play" title="play / pause (space)">play</button>
-<button id="next" title="next step (right arrow)">next &#x25B6;</button>
-<button id="last" title="last step">last &#xBB;</button>
-<input id="slider" type="range" min="1" max="1" value="1">
-<span id="counter"></span>
-</div>
-<p id="caption"></p>
-<div id="main">
-<div id="picture">%SVG%</div>
-<table id="adjoints"><thead><tr><th>step</th><th>node</th><th>adjoint</th></tr></thead>
-<tbody></tbody></table>
-</div>
-<pre id="errors"></pre>
-<noscript>This page needs JavaScript to step through the frames.</noscript>
-<script id="frames" type="application/json">%DATA%</script>
-<script>
-(function () {
-  "use strict";
-  var D = JSON.parse(document.getElementById("frames").textContent);
-  var n = D.frames.length, k = 0, timer = null;
-  var $ = function (id) { return document.getElementById(id); };
-  var flowEdges = Array.prototype.filter.call(document.querySelectorAll("g.edge"),
-    function (g) { return /^e[0-9]+_[0-9]+$/.test(g.id); });
-  var body = document.querySelector("#adjoints tbody");
-  D.rows.forEach(function (r) {
-    var tr = document.createElement("tr");
-    tr.id = "row-" + r[0];
-    [r[1], r[2], ""].forEach(function (t, j) {
-      var td = document.createElement("td");
-      td.textContent = t;
-      if (j === 2) { td.className = "adj"; td.id = "adj-" + r[0]; }
-      tr.appendChild(td);
-    });
-    body.appendChild(tr);
-  });
-  function setNode(id, text, status) {
-    var g = $(id);
-    if (g) {
-      var texts = g.getElementsByTagName("text");
-      var t = texts[texts.length - 1];
-      t.textContent = text;
-      t.setAttribute("class", status === "partial" ? "partial" : "");
-      g.classList.remove("unknown", "partial", "final");
-      g.classList.add(status);
-    }
-    var row = $("row-" + id);
-    if (row) {
-      row.className = status;
-      $("adj-" + id).textContent = text.replace(/^grad /, "");
-    }
-  }
-  function show(j) {
-    k = Math.max(0, Math.min(n - 1, j));
-    Object.keys(D.start).forEach(function (id) { setNode(id, D.start[id], "unknown"); });
-    flowEdges.forEach(function (g) { g.classList.add("pending"); });
-    Array.prototype.forEach.call(document.querySelectorAll(".current"),
-      function (el) { el.classList.remove("current"); });
-    for (var i = 0; i <= k; i++) {
-      var f = D.frames[i];
-      f.set.forEach(function (u) { setNode(u[0], u[1], u[2]); });
-      f.edges.forEach(function (id) { var e = $(id); if (e) { e.classList.remove("pending"); } });
-    }
-    var cur = D.frames[k];
-    [cur.node, cur.op, "row-" + cur.node].forEach(function (id) {
-      var el = id && $(id); if (el) { el.classList.add("current"); }
-    });
-    $("caption").textContent = cur.caption;
-    $("counter").textContent = "step " + (k + 1) + " / " + n;
-    $("slider").value = String(k + 1);
-    $("first").disabled = $("prev").disabled = (k === 0);
-    $("next").disabled = $("last").disabled = (k === n - 1);
-    document.body.setAttribute("data-step", String(k + 1));
-  }
-  function stop() {
-    if (timer) { clearInterval(timer); timer = null; }
-    $("play").textContent = "play";
-  }
-  function play() {
-    if (timer) { stop(); return; }
-    if (k === n - 1) { show(0); }
-    $("play").textContent = "pause";
-    timer = setInterval(function () { if (k >= n - 1) { stop(); } else { show(k + 1); } }, 900);
-  }
-  $("first").onclick = function () { stop(); show(0); };
-  $("prev").onclick = function () { stop(); show(k - 1); };
-  $("next").onclick = function () { stop(); show(k + 1); };
-  $("last").onclick = function () { stop(); show(n - 1); };
-  $("play").onclick = play;
-  $("slider").max = String(n);
-  $("slider").oninput = function () { stop(); show(parseInt(this.value, 10) - 1); };
-  document.addEventListener("keydown", function (e) {
-    if (e.key === "ArrowRight") { $("next").click(); }
-    else if (e.key === "ArrowLeft") { $("prev").click(); }
-    else if (e.key === " ") { e.preventDefault(); play(); }
-  });
-  show(0);
-  var hash = window.location.hash;
-  var m = /step=([0-9]+|last)/.exec(hash);
-  if (m) { show(m[1] === "last" ? n - 1 : parseInt(m[1], 10) - 1); }
-  if (/autostep/.test(hash)) {
-    $("first").click();
-    var clicks = 0;
-    while (!$("next").disabled && clicks < n) { $("next").click(); clicks++; }
-    if (n > 1) { $("prev").click(); $("next").click(); }
-    document.body.setAttribute("data-autostep", String(clicks));
-  }
-  if (/(^#|&)play(&|$)/.test(hash)) { $("play").click(); }
-})();
-</script>
-</body>
-</html>
-"""
+def _css_colours() -> str:
+    """The page's colours, from :mod:`viz.style`, as CSS custom properties."""
+    colours = {"current-fill": style.CURRENT["fill"], "current-border": style.CURRENT["border"],
+               "partial": style.PARTIAL_FONT, **style.PAGE}
+    return " ".join(f"--{name}: {value};" for name, value in colours.items())
+
+
+def read_template(name: str) -> str:
+    """The text of a template shipped in ``viz/templates/``."""
+    return resources.files("viz").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+_SLOT = re.compile(r"%([A-Z]+)%")
+
+
+def fill_template(template: str, values: Mapping[str, str]) -> str:
+    """Replace every ``%NAME%`` slot of ``template`` by ``values[NAME]`` in ONE pass.
+
+    Text put into a slot is never searched again, so a label that reads
+    ``%SVG%`` or ``%DATA%`` stays that text (chained ``str.replace`` calls would
+    fill it too).
+
+    >>> fill_template("<t>%TITLE%</t><b>%SVG%</b>", {"TITLE": "%SVG%", "SVG": "<svg/>"})
+    '<t>%SVG%</t><b><svg/></b>'
+
+    Raises:
+        KeyError: The template has a slot that ``values`` does not fill.
+    """
+    def one(m: re.Match) -> str:
+        if m.group(1) not in values:
+            raise KeyError(f"template slot %{m.group(1)}% has no value")
+        return values[m.group(1)]
+
+    return _SLOT.sub(one, template)

@@ -5,8 +5,8 @@
 node by its topological index (``v0``, ``v1``, ...; op nodes ``o<i>``,
 collapsed groups ``g<j>``), never by ``id()``, so the same graph gives the
 same text on every run and can be compared with a golden file without the
-``dot`` program. Nothing is printed or written here; :mod:`viz.render` runs
-Graphviz.
+``dot`` program. Nothing is printed or written here; :mod:`viz.render` writes
+files and :mod:`viz.runner` runs Graphviz (for the notebook display too).
 
 What a picture shows:
 
@@ -43,15 +43,29 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from html import unescape as html_unescape
 
 import graphviz
 
 from engine import Value, topological_order
 from engine import adjoints as engine_adjoints
 from viz import style
+from viz.runner import notebook_bundle
 
 #: How many DOT nodes :func:`draw` accepts by default before asking for a smaller view.
 MAX_NODES = 1000
+
+#: ``rankdir="auto"`` draws top to bottom when left to right would be wider than this
+#: and top to bottom narrower (points, as estimated by :func:`_widths`, which is
+#: within about 12% of dot's layouts; 750 pt are 1,000 CSS pixels at 100% zoom).
+AUTO_WIDTH = 820.0
+
+#: A parent filling this many operand slots of one node gets one edge labelled ``×k``.
+MERGE_PARALLEL = 3
+
+#: Beyond this many ranks crossed by edges in all, Graphviz's layout is bounded (see
+#: :func:`_layout_limits`).
+LAYOUT_BUDGET = 2000
 
 GroupSpec = str | Callable[[str], str | None] | None
 
@@ -72,9 +86,13 @@ class Graph(graphviz.Digraph):
     """
 
     def _repr_mimebundle_(self, include=None, exclude=None, **_) -> dict[str, str]:
-        from viz.render import notebook_bundle
-
         return notebook_bundle(self, include, exclude)
+
+    def __repr__(self) -> str:
+        """Counts, not an address: a notebook showing a graph rebuilds byte for byte."""
+        nodes = sum(1 for line in self.body if re.match(r"\t(?!graph |node |edge )\w+ \[", line))
+        edges = sum(1 for line in self.body if " -> " in line)
+        return f"<dagrad graph: {nodes} nodes, {edges} edges; .source is its DOT text>"
 
 
 def group_of_name(name: str, level: str) -> str | None:
@@ -165,6 +183,9 @@ class Scene:
         self.index = {n: i for i, n in enumerate(self.order)}
         self.names = _param_names(params)
         self.table = _grad_table(grads, self.roots)
+        # .grad values in a graph whose roots never ran backward come from an earlier
+        # backward (say, before opt.step() and this forward pass): shown as stale
+        self.stale = self.table is None and all(r.grad is None for r in self.roots)
         self.backward_order = list(reversed(topological_order(self.roots)))
         self.steps = {n: k for k, n in enumerate(self.backward_order, 1)}
         self.rootset = set(self.roots)
@@ -285,13 +306,16 @@ class Scene:
         return self.names.get(node) or node.label
 
     def describe(self, node: Value) -> str:
-        """A short description for tables and captions: name, else op, else ``v<i>``."""
+        """A short description for tables and captions, in the picture's own words: the
+        name, else the op and the ``#k`` the picture shows (its place in the backward
+        order), e.g. ``add #2``; a constant is ``constant <data>``."""
         name = self.name(node)
         if name:
             return name
-        if node.op is not None:
-            return f"{node.op.name} (v{self.index[node]})"
-        return f"v{self.index[node]}"
+        what = node.op.name if node.op is not None else "leaf"
+        if node in self.steps:
+            return f"{what} #{self.steps[node]}"
+        return f"constant {style.fmt(node.data)}" if node.op is None else f"{what} (constant)"
 
     def grad_of(self, node: Value) -> float | None:
         """The node's gradient from the chosen source, or ``None`` if not computed."""
@@ -301,10 +325,12 @@ class Scene:
         return None if g is None else float(g)
 
     def status(self, node: Value, frame: FrameState | None) -> tuple[float | None, str]:
-        """``(gradient, "final" | "partial" | "unknown")`` for a node."""
+        """``(gradient, "final" | "partial" | "stale" | "unknown")`` for a node."""
         if frame is None:
             g = self.grad_of(node)
-            return g, ("unknown" if g is None else "final")
+            if g is None:
+                return None, "unknown"
+            return g, ("stale" if self.stale else "final")
         if node in frame.done:
             return float(frame.known[node]), "final"
         if node in frame.known:
@@ -321,15 +347,15 @@ class Scene:
                 for p, d in zip(node.parents, local, strict=True)]
 
     # -- DOT ---------------------------------------------------------------------
-    def emit(self, *, rankdir: str = "LR", flow: bool = False, shade: bool = False,
+    def emit(self, *, rankdir: str = "auto", flow: bool = False, shade: bool = False,
              order: bool = False, table: bool = False, legend: bool = True,
              precision: int = 4, frame: FrameState | None = None,
              grad_texts: Mapping[Value, str] | None = None) -> Graph:
         """Build the ``Digraph``. Arguments as :func:`draw`; ``frame`` draws a backward
         step (the current node highlighted, partial sums marked) and ``grad_texts``
         replaces the grad text of some nodes (the animation sizes its cells this way)."""
-        if rankdir not in ("LR", "TB", "RL", "BT"):
-            raise ValueError(f"rankdir must be 'LR', 'TB', 'RL' or 'BT', got {rankdir!r}")
+        if rankdir not in ("auto", "LR", "TB", "RL", "BT"):
+            raise ValueError(f"rankdir must be 'auto', 'LR', 'TB', 'RL' or 'BT', got {rankdir!r}")
         numbered = order or table
         g = Graph(
             name="dagrad",
@@ -378,6 +404,7 @@ class Scene:
                     c.node(name, **attrs)
 
         seen: set[tuple[str, str]] = set()
+        edge_kinds: set[str] = set()  # for the legend: what the edges show
         for src, dst, eid, attrs, c in edges:
             src = gnames.get(src, src)
             dst = gnames.get(dst, dst)
@@ -388,29 +415,54 @@ class Scene:
                     continue
                 seen.add((src, dst))
                 eid = f"h{len(seen)}"
+            attrs = dict(attrs)
+            k = attrs.pop("multiplicity", None)
+            if k is not None:
+                attrs["label"] = f"<&#215;{k}>"
             if c is not None:
-                attrs = {**attrs, "label": f"<{style.esc(style.fmt(c, precision))}>",
-                         **style.edge_style(c, largest)}
+                edge_kinds.add("nan" if c != c else "zero" if c == 0 else
+                               "positive" if c > 0 else "negative")
+                text = style.esc(style.fmt(c, precision))
+                attrs.update(label=f"<&#215;{k}: {text}>" if k else f"<{text}>",
+                             **style.edge_style(c, largest))
+            if attrs.get("style") == "dashed":
+                edge_kinds.add("constant_edge")
             g.edge(src, dst, id=eid, **attrs)
+        g.graph_attr.update(_layout_limits(self, len(edges), flow))
+
+        lr, tb = _widths(g.body, flow)
+        if table:  # beside the graph left to right, under it top to bottom
+            table_width = 30.0 + 6.0 * _label_chars(self._table_label(frame, precision))
+            lr, tb = lr + 25.0 + table_width, max(tb, table_width)
+        if rankdir == "auto":
+            rankdir = "TB" if lr > AUTO_WIDTH and tb < lr else "LR"
+        g.graph_attr["rankdir"] = rankdir
+        wide = lr if rankdir in ("LR", "RL") else tb
 
         if table:
             g.node("adjoint_table", shape="plain", style="", id="adjoint_table",
                    label=self._table_label(frame, precision))
+            g.body.append("\t{rank=sink; adjoint_table}\n")
         if legend:
-            g.node("legend", shape="plain", style="", id="legend",
-                   label=style.legend_label(flow=flow, shade=shade, depth_cut=bool(self.cut),
-                                            groups=bool(self.group or self.cluster),
-                                            numbered=numbered, ops=self.show_ops))
-        if table or legend:
-            side = [n for n, on in (("adjoint_table", table), ("legend", legend)) if on]
-            g.body.append("\t{rank=sink; " + "; ".join(side) + "}\n")
+            kinds = self._legend_kinds(frame)
+            label = style.legend_label(flow=flow and bool(edge_kinds & {"positive", "negative"}),
+                                       shade=shade, depth_cut=bool(self.cut),
+                                       numbered=numbered, ops=kinds["ops"], roles=kinds["roles"],
+                                       edges=edge_kinds, stale=kinds["stale"],
+                                       columns=max(2, min(4, int(wide // 150))))
+            # the graph's own label, under the graph: it adds no width to an LR layout
+            g.body.append(f"\tgraph [label={label} labelloc=b labeljust=l fontsize=9]\n")
         return g
 
     def _edges(self, flow: bool, frame: FrameState | None) -> list[tuple]:
         """``(src, dst, id or None, attrs, contribution or None)`` for every edge drawn.
 
         Sources and destinations that are collapsed are named by their group key
-        (renamed to ``g<j>`` by ``emit``); such edges are drawn once per pair."""
+        (renamed to ``g<j>`` by ``emit``); such edges are drawn once per pair. A
+        parent that fills :data:`MERGE_PARALLEL` or more operand slots of one node
+        (``sum([x] * 100)``) gets one edge labelled ``×k`` carrying the summed
+        contribution, with the id of its first slot: many parallel edges between
+        one pair of nodes make Graphviz's layout slow and the picture unreadable."""
         out = []
         for node in self.order:
             if node not in self.visible or not node.parents:
@@ -419,6 +471,9 @@ class Scene:
             mine = self.group.get(node)
             dst = mine if mine is not None else (f"o{i}" if self.show_ops else f"v{i}")
             contribs = self.contributions(node, frame) if flow else [None] * len(node.parents)
+            slots: dict[Value, list[int]] = {}
+            for slot, p in enumerate(node.parents):
+                slots.setdefault(p, []).append(slot)
             for slot, (p, c) in enumerate(zip(node.parents, contribs, strict=True)):
                 if p not in self.visible:
                     continue
@@ -426,30 +481,50 @@ class Scene:
                 if mine is not None and theirs == mine:
                     continue
                 src = theirs if theirs is not None else f"v{self.index[p]}"
-                attrs = {}
+                # gradient paths pull harder than constants: a chain stays straight
+                attrs = {"weight": "3"}
                 if not p.requires_grad:
                     attrs = {"style": "dashed", "color": style.EDGE["constant"]}
                 if mine is not None or theirs is not None:
                     out.append((src, dst, None, attrs, None))
-                else:
-                    out.append((src, dst, f"e{i}_{slot}", attrs, c))
+                    continue
+                mine_slots = slots[p]
+                if len(mine_slots) >= MERGE_PARALLEL:
+                    if slot != mine_slots[0]:
+                        continue
+                    attrs = {**attrs, "multiplicity": len(mine_slots)}
+                    parts = [contribs[k] for k in mine_slots]
+                    c = None if any(x is None for x in parts) else math.fsum(parts)
+                out.append((src, dst, f"e{i}_{slot}", attrs, c))
             if mine is None and self.show_ops:
-                out.append((f"o{i}", f"v{i}", f"e{i}", {}, None))
+                out.append((f"o{i}", f"v{i}", f"e{i}", {"weight": "3"}, None))
         return out
+
+    def _legend_kinds(self, frame: FrameState | None) -> dict:
+        """What the picture contains, for a legend that lists exactly that."""
+        drawn = [n for n in self.visible if n not in self.group]
+        roles = {self.role(n) for n in drawn}
+        if any(k not in self.bundles for k in set(self.group.values())):
+            roles.add("group")
+        if any(k in self.bundles for k in set(self.group.values())):
+            roles.add("constant")
+        return {"roles": roles,
+                "ops": self.show_ops and any(n.parents for n in drawn),
+                "stale": any(self.status(n, frame)[1] == "stale" for n in drawn)}
 
     def _value_attrs(self, node: Value, frame: FrameState | None, numbered: bool,
                      shade: bool, top: float, precision: int,
                      grad_texts: Mapping[Value, str] | None) -> dict[str, str]:
         role = style.ROLES[self.role(node)]
-        cells = []
+        head = []  # the first line: #k, the name, the op symbol
         if numbered and node in self.steps:
-            cells.append(f"#{self.steps[node]}")
+            head.append(f"#{self.steps[node]}")
         name = self.name(node)
         if name:
-            cells.append(f"<B>{style.esc(name)}</B>")
+            head.append(f"<B>{style.esc(name)}</B>")
         if not self.show_ops and node.op is not None:
-            cells.append(f"<I>{style.esc(node.op.symbol or node.op.name)}</I>")
-        cells.append(f"data {style.esc(style.fmt(node.data, precision))}")
+            head.append(f"<I>{style.esc(node.op.symbol or node.op.name)}</I>")
+        lines = [f"data {style.esc(style.fmt(node.data, precision))}"]
         g, status = self.status(node, frame)
         if node.requires_grad:
             if grad_texts is not None and node in grad_texts:
@@ -458,15 +533,19 @@ class Scene:
                 text = style.esc(grad_text(g, status, precision))
             if status == "partial":
                 text = f'<FONT COLOR="{style.PARTIAL_FONT}"><I>{text}</I></FONT>'
-            cells.append(text)
-        label = ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2" '
-                 'COLUMNS="*"><TR>' + "".join(f"<TD>{c}</TD>" for c in cells)
-                 + "</TR></TABLE>>")
+            elif status == "stale":
+                text = f'<FONT COLOR="{style.STALE_FONT}"><I>{text}</I></FONT>'
+            lines.append(text)
+        # stacked lines keep value nodes narrow, so a left-to-right graph stays narrow
+        rows = [f"<TR><TD>{' '.join(head)}</TD></TR>"] if head else []  # "#3 b", centred
+        rows += [f"<TR><TD>{c}</TD></TR>" for c in lines]
+        label = ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+                 + "".join(rows) + "</TABLE>>")
         fill = role["fill"]
-        if shade and g is not None:
+        if shade and g is not None and status != "stale":
             fill = style.mix(*style.SHADE, style.strength(g, top))
         attrs = {"id": f"v{self.index[node]}", "label": label, "fillcolor": fill,
-                 "color": role["border"]}
+                 "color": role["border"], "margin": _margin([" ".join(head), *lines])}
         if node in self.cut:
             attrs["style"] = "rounded,filled,dashed"
         if frame is not None and node is frame.current:
@@ -494,7 +573,8 @@ class Scene:
                      f"<TR><TD><B>{len(members)} constants</B></TD></TR>"
                      f"<TR><TD>inputs of {style.esc(into)}</TD></TR></TABLE>>")
             return {"label": label, "fillcolor": style.ROLES["constant"]["fill"],
-                    "color": style.ROLES["constant"]["border"], "penwidth": "1.6"}
+                    "color": style.ROLES["constant"]["border"], "penwidth": "1.6",
+                    "margin": _margin([f"inputs of {into}"])}
         role = style.ROLES["group"]
         params = [n for n in members if n in self.names]
         grads = [abs(g) for g in map(self.grad_of, params) if g is not None]
@@ -508,12 +588,12 @@ class Scene:
         if shade and grads:
             fill = style.mix(*style.SHADE, style.strength(max(grads), top or max(grads)))
         return {"label": label, "fillcolor": fill, "color": role["border"],
-                "penwidth": "1.6"}
+                "penwidth": "1.6", "margin": _margin(rows)}
 
     def _table_label(self, frame: FrameState | None, precision: int) -> str:
         rows = ['<TR><TD COLSPAN="3"><B>adjoint table (DP)</B></TD></TR>',
                 "<TR><TD><I>step</I></TD><TD><I>node</I></TD>"
-                "<TD><I>adjoint d root / d node</I></TD></TR>"]
+                "<TD><I>d root / d node</I></TD></TR>"]
         for node in self.backward_order:
             if node not in self.visible or node in self.group:
                 continue
@@ -527,24 +607,25 @@ class Scene:
                         f"<TD{bg} ALIGN=\"LEFT\">{style.esc(self.describe(node))}</TD>"
                         f"<TD{bg} ALIGN=\"RIGHT\">{text}</TD></TR>")
         return ('<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
-                'COLOR="#999999" BGCOLOR="#ffffff">' + "".join(rows) + "</TABLE>>")
+                f'COLOR="{style.TABLE["border"]}" BGCOLOR="{style.TABLE["fill"]}">'
+                + "".join(rows) + "</TABLE>>")
 
 
 def grad_text(g: float | None, status: str, precision: int = 4) -> str:
     """How a gradient reads in a node: ``grad 0.7864``, ``grad 1.5 (partial)``,
-    or ``grad not computed``.
+    ``grad 0.2 (stale)`` or ``grad not computed``.
 
-    >>> grad_text(None, "unknown"), grad_text(0.5, "partial")
-    ('grad not computed', 'grad 0.5 (partial)')
+    >>> grad_text(None, "unknown"), grad_text(0.5, "partial"), grad_text(0.2, "stale")
+    ('grad not computed', 'grad 0.5 (partial)', 'grad 0.2 (stale)')
     """
     if g is None or status == "unknown":
         return f"grad {style.NOT_COMPUTED}"
     text = f"grad {style.fmt(g, precision)}"
-    return text + " (partial)" if status == "partial" else text
+    return text + f" ({status})" if status in ("partial", "stale") else text
 
 
 def draw(root: Value | Iterable[Value], params: Mapping[str, Value] |
-         Iterable[tuple[str, Value]] | None = None, *, rankdir: str = "LR",
+         Iterable[tuple[str, Value]] | None = None, *, rankdir: str = "auto",
          grads: str | Mapping = "grad", flow: bool = False, shade: bool = False,
          order: bool = False, table: bool = False, collapse: GroupSpec = None,
          cluster: GroupSpec = None, depth: int | None = None, show_ops: bool = True,
@@ -557,12 +638,19 @@ def draw(root: Value | Iterable[Value], params: Mapping[str, Value] |
 
     Args:
         root: The output node (or several).
-        params: ``dict(model.named_parameters())`` (or those pairs): names
-            for the parameters, found by identity.
-        rankdir: ``"LR"`` (left to right, the default) or ``"TB"`` (top to bottom).
-        grads: ``"grad"`` (read ``.grad``; ``not computed`` while ``None``),
-            ``"adjoints"`` (compute the DP table without touching ``.grad``)
-            or a mapping ``node -> adjoint``.
+        params: Names for the parameters, found by identity: a model (its
+            ``named_parameters()``), ``dict(model.named_parameters())`` or
+            ``(name, Value)`` pairs.
+        rankdir: ``"auto"`` (the default: left to right, or top to bottom when
+            that keeps the picture within about 1,000 pixels where left to right
+            would not), ``"LR"`` (left to right) or ``"TB"`` (top to bottom).
+        grads: ``"grad"`` (read ``.grad``; ``not computed`` while ``None``;
+            when no root has a ``.grad`` yet, any ``.grad`` found in the graph
+            was left by an earlier backward, say before ``opt.step()`` and this
+            forward pass, and is shown as ``grad 0.3 (stale)``, in its own
+            colour, explained by the legend), ``"adjoints"`` (compute the DP
+            table of this graph without touching ``.grad``: always fresh) or a
+            mapping ``node -> adjoint``.
         flow: Label each edge with the gradient flowing back along it
             (``d node / d parent x adjoint[node]``), coloured by sign and sized
             by magnitude.
@@ -610,6 +698,107 @@ def draw(root: Value | Iterable[Value], params: Mapping[str, Value] |
                       legend=legend, precision=precision)
 
 
+def _layout_limits(scene: Scene, n_edges: int, flow: bool) -> dict[str, str]:
+    """Graph attributes that keep ``dot`` fast on graphs with long edges.
+
+    ``dot`` routes an edge that spans ``k`` ranks through ``k`` virtual nodes;
+    a leaf read at every step of a long chain (``x + x + ... + x``) spans them
+    all, and network simplex and spline routing over those virtual nodes took
+    minutes (100 terms). When the ranks crossed in all exceed
+    :data:`LAYOUT_BUDGET`, network simplex gets one pass per node
+    (``nslimit``, ``nslimit1``) and edges are straight lines (``splines=line``):
+    seconds instead of minutes, at the cost of a less polished layout. Small
+    graphs are laid out as usual.
+    """
+    rank: dict[Value, int] = {}
+    per_op = 2 if scene.show_ops else 1
+    crossed = 0
+    for node in scene.order:
+        if node not in scene.visible:
+            continue
+        parents = [p for p in node.parents if p in scene.visible]
+        rank[node] = max((rank[p] for p in parents), default=-per_op) + per_op
+        crossed += sum(rank[node] - rank[p] for p in set(parents))
+    if flow:  # edge labels sit in ranks of their own
+        crossed *= 2
+    if crossed + n_edges <= LAYOUT_BUDGET:
+        return {}
+    return {"nslimit": "1", "nslimit1": "1", "splines": "line"}
+
+
+_NODE = re.compile(r"^\t(\w+) \[(.*)\]$")
+_EDGE = re.compile(r"^\t(\w+) -> (\w+) ")
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def _widths(body: list[str], flow: bool = False) -> tuple[float, float]:
+    """Estimated widths (points) of the picture laid out left to right and top to bottom
+    (``rankdir="auto"`` picks top to bottom when left to right would be wider than
+    :data:`AUTO_WIDTH` and top to bottom narrower).
+
+    Widths are estimated from the DOT text (about 5 pt per character of a
+    10 pt label, plus padding; more space between ranks with ``flow``'s edge
+    labels), with ranks as ``dot`` assigns them (the longest
+    path from a source, a source one rank before its nearest consumer): left to
+    right, the picture is as wide as the sum over ranks of each rank's widest
+    node; top to bottom, as its widest rank.
+    """
+    width: dict[str, float] = {}
+    succ: dict[str, list[str]] = {}
+    indeg: dict[str, int] = {}
+    for line in body:
+        m = _NODE.match(line)
+        if m and m.group(1) not in ("adjoint_table", "graph", "node", "edge"):
+            label = m.group(2).split(" color=")[0]
+            width[m.group(1)] = 16.0 + 5.0 * _label_chars(label) if "TABLE" in label else 30.0
+            continue
+        m = _EDGE.match(line)
+        if m:
+            succ.setdefault(m.group(1), []).append(m.group(2))
+            indeg[m.group(2)] = indeg.get(m.group(2), 0) + 1
+    rank = dict.fromkeys((n for n in width if not indeg.get(n)), 0)
+    queue = list(rank)
+    left = dict(indeg)
+    while queue:
+        n = queue.pop()
+        for d in succ.get(n, ()):
+            rank[d] = max(rank.get(d, 0), rank[n] + 1)
+            left[d] -= 1
+            if left[d] == 0:
+                queue.append(d)
+    for n in width:  # dot pulls a source next to its nearest consumer
+        if not indeg.get(n) and succ.get(n):
+            rank[n] = min(rank.get(d, 1) for d in succ[n]) - 1
+    by_rank: dict[int, list[float]] = {}
+    for n, w in width.items():
+        by_rank.setdefault(rank.get(n, 0), []).append(w)
+    gap = 33.0 if flow else 25.0  # edge labels widen the space between ranks
+    lr = sum(max(ws) for ws in by_rank.values()) + gap * (len(by_rank) - 1)
+    tb = max(sum(ws) + 18.0 * (len(ws) - 1) for ws in by_rank.values())
+    return lr, tb
+
+
+def _label_chars(label: str) -> int:
+    """Characters on the longest line of an HTML-like label (a table row or a line)."""
+    rows = [_TAGS.sub("", r) for r in re.split(r"</TR>|<BR/>", label)]
+    return max((len(html_unescape(r)) for r in rows), default=1)
+
+
+def _margin(lines: Iterable[str]) -> str:
+    """A node's ``margin`` (inches): room for its longest line in a wider font.
+
+    ``dot`` sizes labels with Helvetica's metrics, but a reader's browser may
+    draw them in DejaVu Sans (the usual sans-serif font on Linux), about 12%
+    wider: each side gets 0.08 in plus 0.2 pt (0.0028 in) per character of the
+    longest line.
+
+    >>> _margin(["data 0.5", "<B>grad</B> not computed"])
+    '0.13,0.04'
+    """
+    longest = max((len(html_unescape(_TAGS.sub("", s))) for s in lines), default=0)
+    return f"{0.08 + 0.0028 * longest:.2f},0.04"
+
+
 def _natural(key: str) -> list:
     """Sort key putting ``layers.2`` before ``layers.10``."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", key)]
@@ -627,7 +816,16 @@ def _as_roots(root: object) -> tuple[Value, ...]:
 def _param_names(params: object) -> dict[Value, str]:
     if params is None:
         return {}
-    items = params.items() if isinstance(params, Mapping) else params
+    expected = ("params must be a model (its named_parameters() are used), a dict "
+                "name -> Value such as dict(model.named_parameters()), or (name, Value) pairs")
+    if callable(getattr(params, "named_parameters", None)):  # an nn.Module (or alike)
+        params = params.named_parameters()
+    if isinstance(params, (str, bytes, Value)):
+        raise TypeError(f"{expected}; got {type(params).__name__}")
+    try:
+        items = params.items() if isinstance(params, Mapping) else iter(params)
+    except TypeError:
+        raise TypeError(f"{expected}; got {type(params).__name__}") from None
     names: dict[Value, str] = {}
     for item in items:
         try:

@@ -2,65 +2,39 @@
 when the ``dot`` program is missing.
 
 :func:`to_svg` and :func:`save` accept a ``Value`` (drawn with :func:`viz.draw`
-and its options) or a graph already drawn. Files are written atomically (a
-temporary file in the same folder, then a rename), so an interrupted run
-never leaves half a picture. Without the ``dot`` program, :func:`viz.draw`
-still works (its ``.source`` is valid DOT); rendering raises
+and its options) or a graph already drawn. Files are written atomically
+(:func:`nn.io.atomic_write`: a temporary file in the same folder, fsync, then a
+rename), so an interrupted run never leaves half a picture. Without the
+``dot`` program, :func:`viz.draw` still works (its ``.source`` is valid DOT);
+rendering raises
 :class:`GraphvizNotFoundError`, which says how to install Graphviz.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import tempfile
 from pathlib import Path
 
 import graphviz
 
 from engine import Value
-
-#: The formats :func:`save` writes, by file suffix (``.dot``/``.gv`` need no Graphviz).
-FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
-
-INSTALL_HINT = (
-    "Graphviz's `dot` program is needed to render graphs but was not found on PATH. "
-    "Install it with:\n"
-    "  Debian/Ubuntu: sudo apt-get install graphviz\n"
-    "  macOS:         brew install graphviz\n"
-    "  conda:         conda install -c conda-forge graphviz\n"
-    "(the Python package `graphviz` alone is not enough). The DOT text is still "
-    "available as draw(...).source."
+from viz.dot import draw
+from viz.runner import (  # noqa: F401 (the public names of rendering live here too)
+    INSTALL_HINT,
+    RENDER_TIMEOUT,
+    WRITABLE,
+    GraphvizNotFoundError,
+    RenderError,
+    RenderTimeoutError,
+    inline_svg,
+    notebook_bundle,
+    pipe,
 )
 
-
-class GraphvizNotFoundError(RuntimeError):
-    """Graphviz's ``dot`` program is not installed; the message says how to install it."""
-
-
-def pipe(graph: graphviz.Digraph, fmt: str) -> bytes:
-    """Render ``graph`` with Graphviz to ``fmt`` (``svg``, ``png``, ``pdf``) bytes.
-
-    Args:
-        graph: A drawn graph.
-        fmt: A Graphviz output format.
-
-    Returns:
-        The rendered bytes.
-
-    Raises:
-        GraphvizNotFoundError: The ``dot`` program is missing.
-        RuntimeError: ``dot`` failed (its message is included).
-    """
-    if fmt == "dot":
-        return graph.source.encode("utf-8")
-    try:
-        return graph.pipe(format=fmt)
-    except graphviz.ExecutableNotFound as exc:
-        raise GraphvizNotFoundError(INSTALL_HINT) from exc
-    except graphviz.CalledProcessError as exc:
-        err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else exc.stderr
-        raise RuntimeError(f"Graphviz's dot failed to render {fmt}: {err}".strip()) from exc
+#: The formats :func:`save` writes, by file suffix: every format Graphviz's ``dot``
+#: writes (``.svg .png .pdf .jpg .jpeg .gif .ps .eps .json ...``); ``.dot`` and ``.gv``
+#: are the DOT text itself (no Graphviz needed).
+FORMATS = {f".{fmt}": fmt for fmt in sorted(WRITABLE)} | {".dot": "dot", ".gv": "dot"}
 
 
 def _graph(what: Value | graphviz.Digraph, params, kwargs: dict) -> graphviz.Digraph:
@@ -68,17 +42,17 @@ def _graph(what: Value | graphviz.Digraph, params, kwargs: dict) -> graphviz.Dig
         if params is not None or kwargs:
             raise TypeError("drawing options apply to a Value, not to a graph already drawn")
         return what
-    from viz.dot import draw
-
     return draw(what, params, **kwargs)
 
 
-def to_svg(what: Value | graphviz.Digraph, params=None, **kwargs) -> str:
+def to_svg(what: Value | graphviz.Digraph, params=None, *,
+           timeout: float | None = RENDER_TIMEOUT, **kwargs) -> str:
     """The picture as SVG text.
 
     Args:
         what: A ``Value`` to draw, or a graph from :func:`viz.draw`.
         params: Parameter names, as for :func:`viz.draw`.
+        timeout: Seconds ``dot`` may take (``None``: no limit).
         **kwargs: Options of :func:`viz.draw`.
 
     Returns:
@@ -86,97 +60,82 @@ def to_svg(what: Value | graphviz.Digraph, params=None, **kwargs) -> str:
 
     Raises:
         GraphvizNotFoundError: The ``dot`` program is missing.
+        RenderTimeoutError: ``dot`` took longer than ``timeout``; the message
+            suggests smaller views.
+        RenderError: ``dot`` failed (its own message is included).
     """
-    return pipe(_graph(what, params, kwargs), "svg").decode("utf-8")
+    return pipe(_graph(what, params, kwargs), "svg", timeout=timeout).decode("utf-8")
+
+
+def format_of(path: str | os.PathLike, format: str | None = None) -> str:  # noqa: A002
+    """The output format for ``path``: ``format`` if given, else from the suffix.
+
+    >>> format_of("g.JPG"), format_of("g.gv"), format_of("g", format=".svg")
+    ('jpg', 'dot', 'svg')
+
+    Raises:
+        ValueError: The suffix (or ``format``) is not a format Graphviz's ``dot`` writes.
+    """
+    common = ".svg, .png, .pdf, .jpg, .gif, .ps, .eps, .json, .dot, .gv"
+    if format is None:
+        fmt = FORMATS.get(Path(path).suffix.lower())
+        if fmt is None:
+            raise ValueError(f"cannot tell the format from {str(path)!r}: use a file ending "
+                             f"in a format Graphviz's dot writes ({common}, ...) or pass "
+                             "format=")
+        return fmt
+    fmt = str(format).lower().lstrip(".")
+    if f".{fmt}" not in FORMATS:
+        raise ValueError(f"unknown format {format!r}: Graphviz's dot writes "
+                         f"{', '.join(sorted(set(FORMATS.values())))}")
+    return FORMATS[f".{fmt}"]
 
 
 def save(what: Value | graphviz.Digraph, path: str | os.PathLike, params=None, *,
-         format: str | None = None, **kwargs) -> Path:  # noqa: A002 (graphviz's name)
-    """Write the picture to ``path``, as SVG, PNG or PDF chosen by its suffix.
+         format: str | None = None, timeout: float | None = RENDER_TIMEOUT,  # noqa: A002
+         **kwargs) -> Path:
+    """Write the picture to ``path``, in the format its suffix names.
 
-    ``.dot`` and ``.gv`` write the DOT text (no Graphviz needed).
+    Every format Graphviz's ``dot`` writes is accepted (``.svg .png .pdf .jpg
+    .jpeg .gif .ps .eps .json .svgz ...``, see :data:`FORMATS`); ``.dot`` and
+    ``.gv`` write the DOT text (no Graphviz needed).
 
     Args:
         what: A ``Value`` to draw, or a graph from :func:`viz.draw`.
         path: The file to write; its suffix picks the format.
         params: Parameter names, as for :func:`viz.draw`.
-        format: Override the suffix (``"svg"``, ``"png"``, ``"pdf"``, ``"dot"``).
+        format: Override the suffix (``"svg"``, ``"png"``, ``"jpg"``, ``"dot"``...).
+        timeout: Seconds ``dot`` may take (``None``: no limit).
         **kwargs: Options of :func:`viz.draw`.
 
     Returns:
         The path written.
 
     Raises:
-        ValueError: The suffix (or ``format``) is not one of ``.svg .png .pdf .dot .gv``.
+        ValueError: The suffix (or ``format``) is not a format ``dot`` writes.
         GraphvizNotFoundError: The ``dot`` program is missing.
+        RenderTimeoutError: ``dot`` took longer than ``timeout``.
+        RenderError: ``dot`` failed (its own message is included).
     """
     path = Path(path)
-    if format is None:
-        fmt = FORMATS.get(path.suffix.lower())
-        if fmt is None:
-            raise ValueError(f"save: cannot tell the format from {str(path)!r}: use a file "
-                             f"ending in {', '.join(FORMATS)} (or pass format=)")
-    else:
-        fmt = format.lower().lstrip(".")
-        if fmt not in set(FORMATS.values()):
-            raise ValueError(f"save: unknown format {format!r}; choose svg, png, pdf or dot")
-    data = pipe(_graph(what, params, kwargs), fmt)
+    try:
+        fmt = format_of(path, format)
+    except ValueError as exc:
+        raise ValueError(f"save: {exc}") from None
+    data = pipe(_graph(what, params, kwargs), fmt, timeout=timeout)
     write_atomic(path, data)
     return path
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (permissions
-    as a plain ``open`` would give, from the umask).
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` atomically: dagrad's one writer,
+    :func:`nn.io.atomic_write` (temporary file in the same folder, fsync, rename;
+    permissions as a plain ``open`` would give).
 
     Raises:
         FileNotFoundError: The folder of ``path`` does not exist.
+        OSError: The file cannot be written (the message names ``path``).
     """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"cannot write {str(path)!r}: folder {str(folder)!r} "
-                                "does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from nn.io import atomic_write  # nn never imports viz; viz reads nn only here
 
-
-_PROLOG = re.compile(r"^.*?(?=<svg\b)", re.DOTALL)
-
-
-def inline_svg(svg: str) -> str:
-    """SVG text ready to sit inside HTML: no XML prolog, DOCTYPE or comments, and no
-    ``max-width`` limit (so a wide graph scrolls instead of shrinking)."""
-    svg = _PROLOG.sub("", svg, count=1)
-    svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.DOTALL)
-    svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
-    return svg.replace("<svg ", '<svg style="max-width:none" ', 1)
-
-
-def notebook_bundle(graph: graphviz.Digraph, include=None, exclude=None) -> dict[str, str]:
-    """The Jupyter display of a graph: SVG in a ``<div>`` that scrolls when wide.
-
-    Without ``dot``, a plain-text message with install instructions and the DOT source.
-    """
-    try:
-        svg = pipe(graph, "svg").decode("utf-8")
-    except GraphvizNotFoundError as exc:
-        return {"text/plain": f"{exc}\n\n{graph.source}"}
-    bundle = {
-        "text/html": '<div style="max-width:100%;overflow:auto">' + inline_svg(svg) + "</div>",
-        "image/svg+xml": svg,
-    }
-    if include is not None:
-        bundle = {k: v for k, v in bundle.items() if k in set(include)}
-    if exclude is not None:
-        bundle = {k: v for k, v in bundle.items() if k not in set(exclude)}
-    return bundle
+    atomic_write(path, data)

@@ -14,23 +14,18 @@ from __future__ import annotations
 import html
 import math
 import re
+from collections.abc import Iterable
 
 FONT = "Helvetica"
 
 #: Node roles: fill colour, border colour and the legend's explanation.
 ROLES: dict[str, dict[str, str]] = {
-    "input": {"fill": "#dbe9f6", "border": "#2b6cb0",
-              "text": "input: a leaf that requires grad"},
-    "parameter": {"fill": "#d5efcf", "border": "#2f855a",
-                  "text": "parameter: named in params="},
-    "constant": {"fill": "#eeeeee", "border": "#8a8a8a",
-                 "text": "constant: requires_grad=False, no gradient"},
-    "intermediate": {"fill": "#ffffff", "border": "#4a5568",
-                     "text": "intermediate: made by an op"},
-    "root": {"fill": "#fde0c5", "border": "#c05621",
-             "text": "root: the output differentiated"},
-    "group": {"fill": "#ece2f6", "border": "#6b46c1",
-              "text": "collapsed neuron or layer"},
+    "input": {"fill": "#dbe9f6", "border": "#2b6cb0", "text": "input (leaf)"},
+    "parameter": {"fill": "#d5efcf", "border": "#2f855a", "text": "parameter"},
+    "constant": {"fill": "#eeeeee", "border": "#8a8a8a", "text": "constant (no grad)"},
+    "intermediate": {"fill": "#ffffff", "border": "#4a5568", "text": "intermediate"},
+    "root": {"fill": "#fde0c5", "border": "#c05621", "text": "root (output)"},
+    "group": {"fill": "#ece2f6", "border": "#6b46c1", "text": "collapsed neuron or layer"},
 }
 
 #: The small op nodes between values.
@@ -55,27 +50,94 @@ SHADE = ("#ffffff", "#f6a04d")
 CURRENT = {"fill": "#ffe066", "border": "#d9480f", "penwidth": "3"}
 PARTIAL_FONT = "#6b7a8f"
 
+#: The animation page: text, frames and rules, the background, adjoints not reached
+#: yet, and edges that carry nothing yet.
+PAGE = {"text": "#222222", "frame": "#dddddd", "rule": "#eeeeee", "paper": "#ffffff",
+        "unknown": "#999999", "pending": "#d0d0d0"}
+
+#: The adjoint table beside a graph: its border and background.
+TABLE = {"border": "#999999", "fill": "#ffffff"}
+
+#: Plots: the background regions are lightened towards, and the neutral colour of
+#: the train / test marker keys in a legend.
+PAPER = "#ffffff"
+KEY = "#bbbbbb"
+
+#: Text colour of a grad left over from an earlier backward (see ``Scene``'s ``stale``).
+STALE_FONT = "#b7791f"
+
+#: Class colours of the plots, safe for colour-blind readers: Okabe and Ito's palette
+#: (https://jfly.uni-koeln.de/color/, without black) for up to 7 classes, Paul Tol's
+#: "muted" scheme (https://personal.sron.nl/~pault/) for 8 to 10.
+CLASS_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+CLASS_COLOURS_10 = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77",
+                    "#CC6677", "#882255", "#AA4499", "#DDDDDD")
+
+#: How far a decision region's fill is lightened towards white (its points keep the
+#: full colour).
+REGION_LIGHTEN = 0.6
+
+#: Training curves: train solid, test dashed; loss and accuracy in their own colours.
+CURVES = {"train_loss": "#0072B2", "test_loss": "#0072B2", "train_acc": "#009E73",
+          "test_acc": "#009E73"}
+
+
+def class_colours(k: int) -> tuple[str, ...]:
+    """The colours of ``k`` classes (at most 10).
+
+    >>> class_colours(2)
+    ('#0072B2', '#E69F00')
+
+    Raises:
+        ValueError: More than 10 classes.
+    """
+    if k > len(CLASS_COLOURS_10):
+        raise ValueError(f"cannot colour {k} classes: at most {len(CLASS_COLOURS_10)}")
+    return CLASS_COLOURS[:k] if k <= len(CLASS_COLOURS) else CLASS_COLOURS_10[:k]
+
+
 #: Text shown for a gradient that backward has not computed (never a misleading 0).
 NOT_COMPUTED = "not computed"
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Characters shown as an escape code: control characters and lone surrogates (which no
+#: encoding can write, so they would make Graphviz's input fail to encode). ``\r`` is
+#: turned into a newline first.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def printable(text: object) -> str:
+    """``text`` with control characters (but newline and tab) shown as ``\\xNN`` and lone
+    surrogates (which no encoding can write) as ``\\uNNNN``: safe to encode as UTF-8.
+
+    >>> printable("bell\\x07 half\\ud800 ok")
+    'bell\\\\x07 half\\\\ud800 ok'
+    """
+    def code(m: re.Match) -> str:
+        n = ord(m.group())
+        return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
+
+    return _UNPRINTABLE.sub(code, str(text))
 
 
 def esc(text: object) -> str:
     """Escape ``text`` for a Graphviz HTML-like label, so it renders literally.
 
     Quotes, ``<``, ``>``, ``&``, braces and bars are shown as typed; a newline
-    starts a new line; other control characters are shown as ``\\xNN``.
+    starts a new line. A backslash is doubled, so Graphviz's escapes (``\\N``
+    the node's name, ``\\G`` the graph's, ``\\E``, ``\\L``, ``\\l``...) show as
+    typed. Other control characters are shown as ``\\xNN`` and a lone surrogate
+    (``"\\ud800"``, which no encoding can write) as ``\\ud800``.
 
     >>> esc('a<b & "c" {d|e}')
     'a&lt;b &amp; &quot;c&quot; {d|e}'
     >>> esc("two\\nlines")
     'two<BR/>lines'
+    >>> print(esc("\\\\N \\ud800"))
+    \\\\N \\\\ud800
     """
-    out = html.escape(str(text), quote=True).replace("&#x27;", "&#39;")
-    out = out.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
-    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", out)
-    return "<BR/>".join(out.split("\n"))
+    out = str(text).replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    out = html.escape(printable(out), quote=True).replace("&#x27;", "&#39;")
+    return "<BR/>".join(out.replace("\\", "\\\\").split("\n"))
 
 
 def fmt(x: float, precision: int = 4) -> str:
@@ -142,41 +204,82 @@ def edge_style(contribution: float, largest: float) -> dict[str, str]:
     return {"color": colour, "fontcolor": colour, "penwidth": f"{pen:.3g}"}
 
 
+#: Legend entries that are not node roles: (swatch fill, swatch border, text).
+NOTES: dict[str, tuple[str, str, str]] = {
+    "op": (OP["fill"], OP["border"], "op"),
+    "positive": (EDGE["positive"][1], EDGE["positive"][1], "positive flow"),
+    "negative": (EDGE["negative"][1], EDGE["negative"][1], "negative flow"),
+    "zero": (EDGE["zero"], EDGE["zero"], "zero flow"),
+    "nan": (EDGE["nan"], EDGE["nan"], "nan flow"),
+    "constant_edge": ("#ffffff", EDGE["constant"], "dashed: no gradient"),
+    "shade": (SHADE[1], "#999999", "fill: |grad| (0 to largest)"),
+    "numbered": ("#ffffff", "#ffffff", "#k: backward order"),
+    "depth_cut": ("#ffffff", "#4a5568", "dashed border: inputs hidden"),
+    "stale": ("#ffffff", STALE_FONT, "(stale): grad of an earlier backward"),
+    "flow_label": ("#ffffff", "#ffffff", "edge label: d node / d input x adjoint[node]"),
+}
+
+#: Legend entries per row.
+LEGEND_COLUMNS = 3
+
+
 def legend_label(*, flow: bool = False, shade: bool = False, depth_cut: bool = False,
-                 groups: bool = False, numbered: bool = False, ops: bool = True) -> str:
-    """The legend: an HTML-like label explaining every colour the picture uses.
+                 groups: bool = False, numbered: bool = False, ops: bool = True,
+                 roles: Iterable[str] | None = None, edges: Iterable[str] | None = None,
+                 stale: bool = False, columns: int = LEGEND_COLUMNS) -> str:
+    """The legend: an HTML-like label explaining exactly the colours a picture uses.
+
+    Entries sit ``columns`` to a row, so the legend stays small beside the
+    graph it explains (one column under a narrow graph).
 
     Args:
-        flow: Explain the edge colours and widths of gradient contributions.
-        shade: Explain the node shading by ``|grad|``.
+        flow: Edges carry gradient contributions (adds the entry saying what
+            an edge label is; edges are wider when they carry more).
+        shade: Nodes are filled by ``|grad|``: the shading entry replaces the
+            role fills it paints over (roles then show their border colour only;
+            constants, which have no grad, keep their fill).
         depth_cut: Explain the dashed border of nodes whose inputs are hidden.
-        groups: Include the collapsed-group role.
+        groups: Include the collapsed-group role (when ``roles`` is None).
         numbered: Explain the ``#k`` backward-order numbers.
         ops: Explain the op nodes.
+        roles: The node roles present (default: every role).
+        edges: The edge kinds present among ``positive``, ``negative``,
+            ``zero``, ``nan`` and ``constant_edge`` (default: the first two and
+            the last when ``flow``, else ``constant_edge``).
+        stale: Some grads shown are stale (from an earlier backward).
+        columns: Entries per row.
 
     Returns:
         The label, ready for a DOT ``label=`` attribute.
+
+    >>> "parameter" in legend_label(roles=["input", "root"])
+    False
     """
-    rows = ['<TR><TD COLSPAN="2"><B>legend</B></TD></TR>']
+    if roles is None:
+        roles = [r for r in ROLES if r != "group" or groups]
+    if edges is None:
+        edges = ["positive", "negative", "constant_edge"] if flow else ["constant_edge"]
+    roles, edges = set(roles), set(edges)
+    cells = []
     for role, style in ROLES.items():
-        if role == "group" and not groups:
-            continue
-        rows.append(f'<TR><TD BGCOLOR="{style["fill"]}" COLOR="{style["border"]}" BORDER="1" '
-                    f'WIDTH="18"> </TD><TD ALIGN="LEFT">{esc(style["text"])}</TD></TR>')
-    notes = [(OP["fill"], "op node: the primitive that made the value it points to")] if ops else []
-    if flow:
-        pos, neg = EDGE["positive"][1], EDGE["negative"][1]
-        notes += [(pos, "edge: positive contribution (d node / d input) x adjoint[node]"),
-                  (neg, "edge: negative contribution; width grows with its size"),
-                  (EDGE["constant"], "dashed edge: no gradient flows (constant input)")]
-    if shade:
-        notes.append((SHADE[1], "fill: |grad|, white (0) to orange (the largest)"))
-    if numbered:
-        notes.append(("#ffffff", "#k: position in the backward (reverse topological) order"))
-    if depth_cut:
-        notes.append(("#ffffff", "dashed border: inputs hidden by the depth limit"))
-    for colour, text in notes:
-        rows.append(f'<TR><TD BGCOLOR="{colour}" BORDER="1" WIDTH="18"> </TD>'
-                    f'<TD ALIGN="LEFT">{esc(text)}</TD></TR>')
-    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2">'
+        if role in roles:
+            fill = "#ffffff" if shade and role != "constant" else style["fill"]
+            cells.append((fill, style["border"], style["text"]))
+    keys = (["op"] if ops else []) + [k for k in ("positive", "negative", "zero", "nan",
+                                                  "constant_edge") if k in edges]
+    keys += ["flow_label"] if flow else []
+    keys += [k for k, on in (("shade", shade), ("numbered", numbered),
+                             ("depth_cut", depth_cut), ("stale", stale)) if on]
+    cells += [NOTES[k] for k in keys]
+    rows = []
+    columns = max(1, int(columns))
+    for start in range(0, len(cells), columns):
+        row = '<TD WIDTH="6"></TD>'.join(
+            f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" WIDTH="10" HEIGHT="10" '
+            f'FIXEDSIZE="TRUE"> </TD><TD ALIGN="LEFT">{esc(text)}</TD>'
+            for fill, border, text in cells[start:start + columns])
+        rows.append(f"<TR>{row}</TR>")
+    if not rows:
+        return "<>"
+    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="1">'
             + "".join(rows) + "</TABLE>>")

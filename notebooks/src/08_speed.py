@@ -60,6 +60,7 @@ def best_ms(fn, repeat=5):
 # `MLP(2, [16, 16, 1])`, hinge loss plus L2) and divide the time by them.
 
 # %%
+# output varies (timings: not compared when the notebooks are checked)
 random.seed(1337)
 model = MLP(2, [16, 16, 1])
 params = model.parameters()
@@ -92,6 +93,7 @@ print(f"forward {forward_ms:.1f} ms, backward {backward_ms:.1f} ms: "
 # `Value`s (the unfused one is written out here only to be measured):
 
 # %%
+# output varies (timings: not compared when the notebooks are checked)
 layer_w = [[Value(random.uniform(-1, 1)) for _ in range(16)] for _ in range(16)]
 layer_b = [Value(0.0) for _ in range(16)]
 inputs = [[Value(random.uniform(-1, 1), requires_grad=False) for _ in range(16)]
@@ -176,6 +178,7 @@ print(compiled.source)
 # learning rate), once each way, from the same initial weights:
 
 # %%
+# output varies (timings: not compared when the notebooks are checked)
 def train(backend):
     random.seed(1337)
     net = MLP(2, [16, 16, 1])
@@ -217,6 +220,7 @@ assert gap < 1e-9 and compiled_history.train_acc == dynamic_history.train_acc
 # environment; a missing engine is reported as missing).
 
 # %%
+# output varies (timings: not compared when the notebooks are checked)
 weights = demo_step.initial_weights()
 Xb, yb = demo_step.data()
 steps = {"micrograd 0.1.0": 1, "dagrad dynamic": 4, "dagrad dynamic, GC paused": 4,

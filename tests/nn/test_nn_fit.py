@@ -272,3 +272,13 @@ def test_fit_trains_any_module_and_probes_outputs_in_eval_mode(moons):
     assert model.modes[0] is False and all(model.modes[1:])  # the probe, then training
     assert h.train_loss[-1] < h.train_loss[0]
     assert list(h.grad_norms) == ["hidden", "out"]
+
+
+def test_standardized_regression_reports_the_same_test_loss_as_evaluate_loss():
+    X = [[i / 10.0, (i % 7) / 3.0] for i in range(40)]
+    y = [3.0 * a - 2.0 * b + 100.0 for a, b in X]
+    model = MLP(2, [6, 1], rng=0)
+    h = fit(model, X[:30], y[:30], optimizer="adam", epochs=5, standardize=True,
+            X_test=X[30:], y_test=y[30:], verbose=False, backend="dynamic")
+    assert model.meta["target_scaler"]["mean"] == [pytest.approx(sum(y[:30]) / 30)]
+    assert evaluate(model, X[30:], y[30:], "mse") == (h.test_loss[-1], None)

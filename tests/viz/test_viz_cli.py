@@ -119,7 +119,7 @@ def test_cli_formats_rankdir_and_stdout(tmp_path, capsys):
     ["x*2", "--set", "x"],
     ["x*2", "--set", "exp=1"],
     ["x*2", "--set", "x=1", "x=2"],
-    ["x*2", "--set", "x=1", "-o", "graph.jpeg"],
+    ["x*2", "--set", "x=1", "-o", "graph.xyz"],
     ["x*2", "--set", "x=1", "-o", "graph.svg", "--format", "png"],
     ["x*2", "--rankdir", "sideways"],                 # argparse's own usage error
 ])
@@ -157,3 +157,35 @@ def test_python_dash_m_viz_subprocess(tmp_path):
                            "--format", "dot"], capture_output=True, text=True, timeout=60)
     assert good.returncode == 0, good.stderr
     assert "grad 3" in good.stdout and "grad 2" in good.stdout
+
+
+def test_cli_non_utf8_argument_is_a_clear_error_with_exit_2(tmp_path):
+    for argv in ([b"x\xff+1", b"--set", b"x=1", b"--format", b"dot"],
+                 [b"x+1", b"--set", b"x=1", b"-o", b"g\xfe.svg"]):
+        proc = subprocess.run([sys.executable, "-m", "viz", *argv], capture_output=True,
+                              timeout=60, cwd=tmp_path, env={"PYTHONPATH": ":".join(sys.path),
+                                                             "LANG": "C.UTF-8"})
+        err = proc.stderr.decode("utf-8", "replace")
+        assert proc.returncode == 2, err
+        assert "is not valid UTF-8 text (byte 0x" in err and "Traceback" not in err
+        assert list(tmp_path.iterdir()) == []
+    assert main(["x\udcff", "--set", "x=1"]) == 2
+
+
+@needs_dot
+def test_cli_writes_any_format_dot_writes(tmp_path):
+    assert main(["x*x", "--set", "x=3", "-o", str(tmp_path / "g.jpg")]) == 0
+    assert (tmp_path / "g.jpg").read_bytes().startswith(b"\xff\xd8\xff")
+    assert main(["x*x", "--set", "x=3", "--format", "gif", "-o", str(tmp_path / "g.gif")]) == 0
+    assert (tmp_path / "g.gif").read_bytes().startswith(b"GIF8")
+
+
+@needs_dot
+def test_cli_time_limit_exits_1_with_advice(tmp_path, capsys):
+    code = main(["+".join(["x"] * 40), "--set", "x=1", "--flow", "--timeout", "0.001",
+                 "-o", str(tmp_path / "g.svg")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "within 0.001 s" in err and "depth=3" in err
+    assert list(tmp_path.iterdir()) == []
+    assert main(["x", "--set", "x=1", "--timeout", "0"]) == 2

@@ -18,7 +18,7 @@ import engine
 from engine import Value
 from engine.ops import Op
 from viz import GraphTooLargeError, Scene, draw, group_of_name
-from viz.style import EDGE, ROLES, SHADE, edge_style, esc
+from viz.style import EDGE, ROLES, SHADE, STALE_FONT, edge_style, esc, fmt
 
 TANH_SLOPE = 1.0 - math.tanh(0.5) ** 2  # 0.78644773296
 
@@ -30,6 +30,12 @@ def node_line(src: str, name: str) -> str:
 
 def edge_line(src: str, eid: str) -> str:
     (line,) = [ln for ln in src.splitlines() if re.search(rf"\bid={eid}\b", ln) and "->" in ln]
+    return line
+
+
+def legend(src: str) -> str:
+    """The legend: the graph's own label, set on the last line of the DOT text."""
+    (line,) = [ln for ln in src.splitlines() if ln.strip().startswith("graph [label=")]
     return line
 
 
@@ -83,14 +89,25 @@ def test_roles_colour_the_nodes():
     assert ROLES["intermediate"]["fill"] in node_line(draw(z).source, "v2")
 
 
-def test_legend_explains_every_role():
+def test_legend_lists_exactly_the_kinds_present():
     out, *_ = neuron()
-    src = draw(out, flow=True).source
-    legend = node_line(src, "legend")
-    for role in ("input", "parameter", "constant", "intermediate", "root"):
-        assert ROLES[role]["text"] in legend
-    assert "positive contribution" in legend and "negative contribution" in legend
-    assert "legend" not in draw(out, legend=False).source
+    out.backward()
+    text = legend(draw(out, flow=True).source)
+    for role in ("input", "intermediate", "root"):
+        assert ROLES[role]["text"] in text
+    for role in ("parameter", "constant", "group"):  # none in the neuron
+        assert ROLES[role]["text"] not in text
+    assert "positive flow" in text and "negative flow" in text
+    assert "dashed: no gradient" not in text and "zero flow" not in text
+    assert ">op<" in text and "#k" not in text and "|grad|" not in text
+    assert "graph [label=" not in draw(out, legend=False).source
+    p = Value(1.5)
+    y = p * 3.0  # a parameter and a constant; no flow: no edge colours explained
+    y.backward()
+    text = legend(draw(y, {"w": p}, show_ops=False).source)
+    assert ROLES["parameter"]["text"] in text and ROLES["constant"]["text"] in text
+    assert "dashed: no gradient" in text and "flow" not in text and ">op<" not in text
+    assert ROLES["input"]["text"] not in text and ROLES["intermediate"]["text"] not in text
 
 
 def test_params_names_found_by_identity_not_by_value():
@@ -197,7 +214,11 @@ def test_shade_fills_by_abs_grad():
     src = draw(out, shade=True).source
     assert f'fillcolor="{SHADE[1]}"' in node_line(src, "v0")  # |-2.359| is the largest
     assert f'fillcolor="{SHADE[1]}"' not in node_line(src, "v1")
-    assert "fill: |grad|" in node_line(src, "legend")
+    text = legend(src)
+    assert "fill: |grad|" in text
+    # shading replaced the role fills: the roles keep their borders, drawn on white
+    assert f'BGCOLOR="#ffffff" COLOR="{ROLES["input"]["border"]}"' in text
+    assert ROLES["input"]["fill"] not in text and ROLES["root"]["fill"] not in text
 
 
 def test_order_numbers_follow_the_backward_order():
@@ -208,7 +229,7 @@ def test_order_numbers_follow_the_backward_order():
     # root first; every node's number is larger than all of its consumers' numbers
     expected = {5: 1, 4: 2, 3: 3, 2: 4, 1: 5, 0: 6}
     for i, k in expected.items():
-        assert f"<TD>#{k}</TD>" in node_line(src, f"v{i}")
+        assert re.search(rf"<TD>#{k}\b", node_line(src, f"v{i}"))  # the node's first line
     assert "<TD>#" not in draw(out).source
 
 
@@ -230,7 +251,8 @@ def test_nasty_labels_are_escaped():
     y = Value(1.0, label=nasty) * 2
     src = draw(y).source
     line = node_line(src, "v0")
-    assert "q&quot;&lt;&gt;{}|&amp;\\n<BR/>line2\\x07" in line
+    # a backslash is doubled in DOT (Graphviz reads \\ as one backslash)
+    assert "q&quot;&lt;&gt;{}|&amp;\\\\n<BR/>line2\\\\x07" in line
     assert esc("a'b") == "a&#39;b"
     assert "\x07" not in src
 
@@ -315,7 +337,7 @@ def test_depth_limit_keeps_nodes_near_the_root():
     src = draw(out, depth=1).source
     assert "v5 [" in src and "v4 [" in src and "v3 [" not in src and "v0 [" not in src
     assert "dashed" in node_line(src, "v4")  # its inputs are hidden
-    assert "depth limit" in node_line(src, "legend")
+    assert "dashed border: inputs hidden" in legend(src)
     assert Scene(out, depth=0).count() == 2  # the root and its op node
     with pytest.raises(ValueError, match="depth"):
         draw(out, depth=-1)
@@ -364,3 +386,55 @@ def test_identical_text_across_processes_and_hash_seeds(tmp_path):
                               text=True, env=env, check=True, timeout=60)
         outs.append(proc.stdout)
     assert outs[0] == outs[1] and "subgraph cluster_0" in outs[0]
+
+
+def test_every_colour_comes_from_the_style_table():
+    from pathlib import Path
+
+    import viz
+
+    folder = Path(viz.__file__).parent
+    for name in ("dot.py", "animate.py", "plots.py", "render.py", "runner.py", "__main__.py",
+                 "templates/backward.html"):
+        text = (folder / name).read_text()
+        colours = re.findall(r"(?<![&\w])#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?\b", text)
+        assert colours == [], (name, colours)
+    assert re.findall(r'"#[0-9a-fA-F]{6}"', (folder / "style.py").read_text())
+
+
+def test_params_may_be_the_model_itself():
+    nn = pytest.importorskip("nn")
+    model = nn.MLP(2, [2, 1], rng=0)
+    y = model([0.5, -1.0])
+    by_model = draw(y, params=model).source
+    assert by_model == draw(y, params=dict(model.named_parameters())).source
+    assert "<B>layers.0.neurons.1.w.0</B>" in by_model
+    for bad in (3.0, "w", Value(1.0)):
+        with pytest.raises(TypeError, match=r"a model \(its named_parameters\(\) are used\)"):
+            draw(y, params=bad)
+
+
+def test_stale_gradients_are_marked_not_shown_as_fresh():
+    """After backward(); opt.step(), the next forward pass's picture must not mix last
+    step's parameter gradients with this graph's 'not computed' as if both were current."""
+    w = Value(2.0, label="w")
+    x = Value(3.0, label="x", requires_grad=False)
+    loss = (w * x).tanh()
+    loss.backward()
+    w.data -= 0.1 * w.grad  # opt.step()
+    stale = w.grad
+    loss2 = (w * x).tanh()  # the next forward pass: backward not run yet
+    src = draw(loss2).source
+    assert f"grad {fmt(stale)} (stale)" in node_line(src, "v0")
+    assert STALE_FONT in node_line(src, "v0")
+    assert "grad not computed" in node_line(src, "v3")  # the new root
+    assert "stale" in legend(src)
+    fresh = draw(loss2, grads="adjoints").source  # this graph's own adjoints
+    assert "(stale)" not in fresh and "stale" not in legend(fresh)
+    loss2.backward()
+    w.grad = None
+    loss2.backward()  # .grad of this graph now: fresh
+    src = draw(loss2).source
+    assert "(stale)" not in src and "stale" not in legend(src)
+    assert f"grad {fmt(w.grad)}<" in node_line(src, "v0") or \
+        f"grad {fmt(w.grad)}</TD>" in node_line(src, "v0")

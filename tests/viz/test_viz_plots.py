@@ -11,6 +11,7 @@ import pytest
 import engine
 from engine import Value
 from viz import plot_decision_boundary, plot_grad_magnitudes, plot_history
+from viz.style import class_colours
 
 mpl = pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
@@ -82,7 +83,9 @@ def test_plot_decision_boundary_binary_separates_the_classes(tmp_path):
     regions = ax.collections[0]
     assert regions is not None
     # the scatter colours the points by class index: -1 -> 0, 1 -> 1
-    assert list(ax.collections[-1].get_array()) == [0, 0, 1, 1]
+    first, second = (mpl.colors.to_rgba(c) for c in class_colours(2))
+    faces = [tuple(c) for c in ax.collections[-1].get_facecolors()]
+    assert faces == [first, first, second, second]
 
 
 def test_plot_decision_boundary_threshold_and_multiclass(tmp_path):
@@ -141,3 +144,98 @@ def test_importing_viz_does_not_import_matplotlib():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+def _pixels_of_the_regions(fig, ax):
+    """The distinct RGB colours inside the axes, points and legend removed."""
+    np = pytest.importorskip("numpy")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for coll in list(ax.collections):
+        if coll.get_offsets().size and len(coll.get_offsets()) and coll.get_paths() and \
+                type(coll).__name__ == "PathCollection":
+            coll.remove()
+    ax.get_legend().remove()
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    image = np.asarray(canvas.buffer_rgba())[..., :3]
+    box = ax.get_window_extent()
+    height = image.shape[0]
+    inside = image[int(height - box.y1) + 3:int(height - box.y0) - 3,
+                   int(box.x0) + 3:int(box.x1) - 3]
+    return {tuple(int(v) for v in rgb) for rgb in inside.reshape(-1, 3)}
+
+
+def test_three_class_regions_contain_only_the_three_class_colours():
+    from viz.style import REGION_LIGHTEN, mix
+
+    X = [[0.0, 0.0], [1.0, 1.0], [2.0, 0.0], [-1.0, 2.0], [2.5, -1.0]]
+    y = [0, 1, 2, 1, 2]
+
+    def three(p):  # class boundaries cross at odd angles: no staircase, no third colour
+        return [Value(-p[0] + 0.3 * p[1]), Value(p[1] - 0.2 * p[0]), Value(p[0] - 1.5)]
+
+    fig = plot_decision_boundary(three, X, y, resolution=37)
+    (ax, ) = fig.axes
+    expected = {tuple(int(h[i:i + 2], 16) for i in (1, 3, 5))
+                for h in (mix(c, "#ffffff", REGION_LIGHTEN) for c in class_colours(3))}
+    seen = _pixels_of_the_regions(fig, ax)
+    assert seen == expected  # all three present, nothing between them
+    assert ax.get_xlabel() == "x[0]" and ax.get_ylabel() == "x[1]"
+
+
+def test_decision_boundary_legend_names_classes_and_tells_train_from_test():
+    X = [[0.0, 0.0], [1.0, 1.0]]
+    fig = plot_decision_boundary(lambda p: Value(p[0] + p[1] - 1.0), X, [-1, 1],
+                                 X_test=[[0.2, 0.1], [0.9, 0.8]], y_test=[-1, 1],
+                                 resolution=5, feature_names=("length", "width"))
+    (ax,) = fig.axes
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["class -1", "class 1", "train", "test"]
+    markers = [c.get_paths()[0] for c in ax.collections if type(c).__name__ == "PathCollection"]
+    assert len(markers) == 2 and markers[0] != markers[1]  # circles and triangles
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("length", "width")
+    with pytest.raises(ValueError, match="at most 10"):
+        plot_decision_boundary(lambda p: [Value(0.0)] * 11, X, [0, 1], resolution=2)
+
+
+def test_decision_boundary_predicts_in_eval_mode_and_restores_the_mode():
+    nn = pytest.importorskip("nn")
+    model = nn.Sequential(nn.Linear(2, 16, rng=0), nn.Tanh(), nn.Dropout(0.5, rng=1),
+                          nn.Linear(16, 1, rng=2))
+    modes = []
+    real = model.forward
+
+    def spy(x):
+        modes.append(model.training)
+        return real(x)
+
+    model.forward = spy
+    X = [[-1.0, -1.0], [1.0, 1.0]]
+    first = plot_decision_boundary(model, X, [0, 1], resolution=13)
+    second = plot_decision_boundary(model, X, [0, 1], resolution=13)
+    assert modes and not any(modes)  # every grid point in evaluation mode (Dropout off)
+    assert model.training is True  # put back as it was
+    grid = lambda fig: fig.axes[0].images[0].get_array().tolist()  # noqa: E731
+    assert grid(first) == grid(second)  # no dropout noise between two calls
+    model.eval()
+    plot_decision_boundary(model, X, [0, 1], resolution=3)
+    assert model.training is False
+
+
+def test_notebook_display_is_deterministic_svg():
+    fig = plot_history(HISTORY)
+    bundle = fig._repr_mimebundle_()
+    assert bundle["image/svg+xml"].lstrip().startswith("<?xml")
+    assert bundle["image/svg+xml"] == plot_history(HISTORY)._repr_mimebundle_()["image/svg+xml"]
+    assert bundle["text/plain"] == "<PlotFigure size 1000x400 with 2 Axes>"  # no address
+    assert "<dc:date>" not in bundle["image/svg+xml"]
+
+
+def test_saved_png_is_twice_the_screen_resolution(tmp_path):
+    fig = plot_history(HISTORY, tmp_path / "h.png")
+    import struct
+
+    data = (tmp_path / "h.png").read_bytes()
+    width = struct.unpack(">I", data[16:20])[0]
+    assert width >= 1.9 * fig.get_figwidth() * 100  # 2x a 100-dpi screen

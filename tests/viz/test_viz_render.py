@@ -7,22 +7,24 @@ import math
 import os
 import shutil
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 
 import graphviz
 import pytest
 from viz_graphs import hand_mlp, needs_dot, neuron
 
+import engine
 from engine import Value
 from viz import GraphvizNotFoundError, Scene, draw, group_of_name, save, to_svg
-from viz.render import notebook_bundle
+from viz.render import FORMATS, RenderError, RenderTimeoutError, notebook_bundle, pipe
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 def svg_texts(svg: str) -> list[str]:
     root = ET.fromstring(svg)
-    return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+    return ["".join(t.itertext()).strip() for t in root.iter(f"{SVG}text")]
 
 
 @needs_dot
@@ -74,9 +76,9 @@ def test_save_dot_needs_no_graphviz_and_bad_suffix_is_refused(tmp_path):
     path = save(draw(out), tmp_path / "graph.gv")
     assert path.read_text() == draw(out).source
     with pytest.raises(ValueError, match=r"\.svg, \.png, \.pdf"):
-        save(out, tmp_path / "graph.jpeg")
-    with pytest.raises(ValueError, match="unknown format"):
-        save(out, tmp_path / "graph", format="bmp")
+        save(out, tmp_path / "graph.xyz")
+    with pytest.raises(ValueError, match="unknown format 'bmp2'"):
+        save(out, tmp_path / "graph", format="bmp2")
     with pytest.raises(TypeError, match="already drawn"):
         save(draw(out), tmp_path / "graph.svg", flow=True)
     with pytest.raises(FileNotFoundError, match="does not exist"):
@@ -183,3 +185,131 @@ def test_nan_and_inf_gradients_render():
     w.backward()
     src = draw(w, flow=True, shade=True).source
     assert "grad nan" in src and 'label=<nan> color="#8e44ad"' in src
+
+
+# -- issue 16: pictures are safe whatever the labels and the graph --------------------------
+
+@needs_dot
+@pytest.mark.parametrize("escape", ["\\N", "\\G", "\\E", "\\L", "\\l", "\\n", "\\\\"])
+def test_graphviz_escapes_in_labels_render_literally(escape):
+    label = f"a{escape}b"
+    x = Value(1.0, label=label)
+    w = Value(2.0)
+    y = x * w
+    y.backward()
+    params = {f"layer{escape}.0.w": w}
+    texts = svg_texts(to_svg(y, params, cluster=lambda name: name.split(".")[0], flow=True,
+                             table=True))
+    assert label in texts  # the value node, not the node's or the graph's name
+    assert f"layer{escape}.0.w" in texts  # a parameter name
+    assert f"layer{escape}" in texts  # a cluster's label
+    assert not any("dagrad" in t or "v0" == t for t in texts)  # \G, \N never expanded
+
+
+@needs_dot
+def test_lone_surrogate_label_is_shown_as_its_code(tmp_path):
+    x = Value(1.0, label="a\ud800b")
+    y = x * Value(2.0)
+    texts = svg_texts(to_svg(y, {"w\udfff": y.parents[1]}))
+    assert "a\\ud800b" in texts and "w\\udfff" in texts
+    path = save(y, tmp_path / "g.png")
+    assert path.read_bytes().startswith(b"\x89PNG")
+
+
+@needs_dot
+def test_save_accepts_every_format_dot_writes(tmp_path):
+    out, *_ = neuron()
+    out.backward()
+    assert save(out, tmp_path / "g.jpg").read_bytes().startswith(b"\xff\xd8\xff")  # JPEG
+    assert save(out, tmp_path / "g.JPEG").read_bytes().startswith(b"\xff\xd8\xff")
+    assert save(out, tmp_path / "g.gif").read_bytes().startswith(b"GIF8")
+    assert save(out, tmp_path / "g.ps").read_bytes().startswith(b"%!PS")
+    assert save(out, tmp_path / "g", format="jpg").read_bytes().startswith(b"\xff\xd8\xff")
+    assert save(out, tmp_path / "g.json").read_text().lstrip().startswith("{")
+    assert ".jpg" in FORMATS and ".svgz" in FORMATS and ".x11" not in FORMATS
+
+
+@needs_dot
+def test_dot_failure_shows_dots_own_message(tmp_path):
+    bad = graphviz.Source("digraph { a -> }")
+    with pytest.raises(RenderError, match=r"syntax error in line 1"):
+        pipe(bad, "svg")
+    listed = subprocess.run(["dot", "-T?"], capture_output=True, text=True).stderr
+    if "bmp" not in listed.split("one of:")[-1].split():  # in graphviz's list, not in this dot
+        out, *_ = neuron()
+        with pytest.raises(RenderError, match=r'Format: "bmp" not recognized'):
+            save(out, tmp_path / "g.bmp")
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_dot_crash_is_reported_with_the_signal(tmp_path, monkeypatch):
+    fake = tmp_path / "dot"
+    fake.write_text("#!/bin/sh\necho 'out of memory in mincross' >&2\nkill -SEGV $$\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    out, *_ = neuron()
+    with pytest.raises(RenderError) as err:
+        to_svg(out)
+    msg = str(err.value)
+    assert "SIGSEGV" in msg and "out of memory in mincross" in msg
+    assert "depth=3" in msg and "collapse='neuron'" in msg
+
+
+@needs_dot
+def test_render_time_limit_stops_dot_with_advice():
+    loss, params = hand_mlp(sizes=(2, 8, 8, 1), samples=2)
+    loss.backward()
+    start = time.perf_counter()
+    with pytest.raises(RenderTimeoutError) as err:
+        to_svg(loss, params, flow=True, timeout=0.001)
+    assert time.perf_counter() - start < 10
+    msg = str(err.value)
+    assert "within 0.001 s" in msg and "nodes" in msg
+    for hint in ("depth=3", "collapse='neuron'", "show_ops=False", "flow=False", "timeout="):
+        assert hint in msg
+
+
+@needs_dot
+def test_a_hundred_term_sum_renders_in_seconds():
+    from viz.expr import parse_expression
+
+    root, leaves = parse_expression("+".join(["x"] * 100), {"x": 1.0})
+    root.backward()
+    graph = draw(root, flow=True)
+    assert "splines=line" in graph.source and "nslimit=1" in graph.source
+    start = time.perf_counter()
+    texts = svg_texts(to_svg(graph, timeout=60))
+    assert time.perf_counter() - start < 60  # was over two minutes
+    assert "grad 100" in texts
+    small, *_ = neuron()
+    assert "splines" not in draw(small, flow=True).source  # small graphs: dot's defaults
+
+
+def test_many_parallel_edges_become_one_edge_with_the_multiplicity():
+    x = Value(2.0, label="x")
+    y = engine.sum([x] * 100)
+    y.backward()
+    src = draw(y).source
+    assert src.count("v0 -> o1") == 1 and "label=<&#215;100>" in src
+    src = draw(y, flow=True).source
+    (line,) = [ln for ln in src.splitlines() if "v0 -> o1" in ln]
+    assert "label=<&#215;100: 100>" in line and "id=e1_0" in line  # summed contributions
+    x3 = engine.sum([x, x, x])
+    assert draw(x3).source.count("v0 -> o1") == 1
+    assert draw(x * x).source.count("v0 -> o1") == 2  # two slots: two edges, as drawn before
+
+
+def test_no_import_circle_between_drawing_and_rendering():
+    """viz.dot builds DOT text and shows it in Jupyter through viz.runner; viz.render
+    (files) sits above both: a module knows the layers below it, not above."""
+    import ast
+    from pathlib import Path
+
+    import viz
+
+    def imports(name: str) -> set[str]:
+        tree = ast.parse((Path(viz.__file__).parent / name).read_text())
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+    assert not {"viz.render", "viz.animate"} & imports("dot.py")
+    assert not {"viz.dot", "viz.render", "viz.animate"} & imports("runner.py")
