@@ -112,6 +112,28 @@ def peer(name: str) -> Any:
         return None
 
 
+def torch_mlp_step(torch: Any, params: list, X: Any, data_loss: Callable[[Any], Any],
+                   alpha: float, lr: float) -> float:
+    """One SGD step of the benchmarks' MLP in PyTorch; returns the loss before the step.
+
+    ``params`` alternate a weight ``(out, in)`` and a bias per layer (relu between
+    layers, a linear output); the loss is ``data_loss(outputs) + alpha * sum(p**2)``.
+    """
+    h = X
+    for i in range(0, len(params), 2):
+        h = h @ params[i].T + params[i + 1]
+        if i + 2 < len(params):
+            h = torch.relu(h)
+    loss = data_loss(h) + alpha * sum((p * p).sum() for p in params)
+    for p in params:
+        p.grad = None
+    loss.backward()
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+    return loss.item()
+
+
 def fresh() -> None:
     """Collect garbage left by the previous engine, so each starts clean."""
     gc.collect()

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import MISSING, Result, fresh, ms, peer, ratio, run_script, timed
+from bench import MISSING, Result, fresh, ms, peer, ratio, run_script, timed, torch_mlp_step
 
 ALPHA = 1e-4
 SIZES = [16, 16, 1]
@@ -98,14 +98,21 @@ def micrograd_engine(X, y, weights) -> Callable[[int], float] | None:
     return step
 
 
-def dagrad_dynamic(X, y, weights) -> Callable[[int], float]:
+def demo_model(weights: list[float]) -> Any:
+    """micrograd's demo MLP(2, [16, 16, 1]) holding ``weights`` (dagrad's parameter order)."""
     from nn import MLP
-    from nn.losses import hinge_loss, l2_penalty
 
     model = MLP(2, SIZES, rng=0)
-    params = model.parameters()
-    for p, w in zip(params, weights, strict=True):
+    for p, w in zip(model.parameters(), weights, strict=True):
         p.data = w
+    return model
+
+
+def dagrad_dynamic(X, y, weights) -> Callable[[int], float]:
+    from nn.losses import hinge_loss, l2_penalty
+
+    model = demo_model(weights)
+    params = model.parameters()
 
     def step(k: int) -> float:
         scores = [model(x) for x in X]
@@ -147,13 +154,9 @@ def dagrad_compiled(X, y, weights) -> Callable[[int], float] | None:
     np = peer("numpy")
     if np is None:
         return None
-    from nn import MLP
     from nn.compiled import CompiledLoss
 
-    model = MLP(2, SIZES, rng=0)
-    for p, w in zip(model.parameters(), weights, strict=True):
-        p.data = w
-    compiled = CompiledLoss(model, "hinge", ALPHA)
+    compiled = CompiledLoss(demo_model(weights), "hinge", ALPHA)
     Xa, ya = np.array(X), np.array(y)
     return lambda k: compiled.sgd_step(Xa, ya, lr_at(k))
 
@@ -164,13 +167,10 @@ def dagrad_fit_step(X, y, weights) -> Callable[[int], float] | None:
     np = peer("numpy")
     if np is None:
         return None
-    from nn import MLP
     from nn.compiled import compiled_stepper
     from nn.optim import SGD
 
-    model = MLP(2, SIZES, rng=0)
-    for p, w in zip(model.parameters(), weights, strict=True):
-        p.data = w
+    model = demo_model(weights)
     opt = SGD(model.parameters(), lr=1.0)
     stepper = compiled_stepper(model, "hinge", opt, ALPHA, X)
     Xa, ya = np.array(X), np.array(y)
@@ -186,13 +186,10 @@ def dagrad_compiled_values(X, y, weights) -> Callable[[int], float] | None:
     np = peer("numpy")
     if np is None:
         return None
-    from nn import MLP
     from nn.compiled import CompiledLoss
 
-    model = MLP(2, SIZES, rng=0)
+    model = demo_model(weights)
     params = model.parameters()
-    for p, w in zip(params, weights, strict=True):
-        p.data = w
     compiled = CompiledLoss(model, "hinge", ALPHA)
     Xa, ya = np.array(X), np.array(y)
 
@@ -221,22 +218,12 @@ def torch_engine(X, y, weights, threads: int | None = 1) -> Callable[[int], floa
                    torch.tensor(b, dtype=f64, requires_grad=True)]
     Xt, yt = torch.tensor(X, dtype=f64), torch.tensor(y, dtype=f64)
 
+    def hinge(h: Any) -> Any:
+        return torch.relu(1 - yt * h[:, 0]).mean()
+
     def step(k: int) -> float:
         torch.set_num_threads(threads)
-        h = Xt
-        for i in range(0, len(params), 2):
-            h = h @ params[i].T + params[i + 1]
-            if i + 2 < len(params):
-                h = torch.relu(h)
-        loss = torch.relu(1 - yt * h[:, 0]).mean() + ALPHA * sum((p * p).sum() for p in params)
-        for p in params:
-            p.grad = None
-        loss.backward()
-        lr = lr_at(k)
-        with torch.no_grad():
-            for p in params:
-                p -= lr * p.grad
-        return loss.item()
+        return torch_mlp_step(torch, params, Xt, hinge, ALPHA, lr_at(k))
 
     return step
 

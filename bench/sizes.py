@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from bench import MISSING, Result, fresh, ms, peer, run_script, timed
+from bench import MISSING, Result, fresh, ms, peer, run_script, timed, torch_mlp_step
 
 ALPHA = 1e-4
 LR = 0.05
@@ -185,23 +185,13 @@ def _torch_engine(name, X, y, weights, threads: int | None) -> Callable[[], floa
     yt = torch.tensor(y, dtype=f64) if hinge else torch.tensor(y)
     F = torch.nn.functional
 
+    def data_loss(h: Any) -> Any:
+        return torch.relu(1 - yt * h[:, 0]).mean() if hinge else F.cross_entropy(h, yt)
+
     def step() -> float:
         if threads is not None:
             torch.set_num_threads(threads)
-        h = Xt
-        for i in range(0, len(params), 2):
-            h = h @ params[i].T + params[i + 1]
-            if i + 2 < len(params):
-                h = torch.relu(h)
-        data = torch.relu(1 - yt * h[:, 0]).mean() if hinge else F.cross_entropy(h, yt)
-        loss = data + ALPHA * sum((p * p).sum() for p in params)
-        for p in params:
-            p.grad = None
-        loss.backward()
-        with torch.no_grad():
-            for p in params:
-                p -= LR * p.grad
-        return loss.item()
+        return torch_mlp_step(torch, params, Xt, data_loss, ALPHA, LR)
 
     return step
 
