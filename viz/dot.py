@@ -71,7 +71,19 @@ GroupSpec = str | Callable[[str], str | None] | None
 
 
 class GraphTooLargeError(ValueError):
-    """The picture would have more nodes than ``max_nodes`` (Graphviz would take minutes)."""
+    """The picture would have more nodes than ``max_nodes`` (Graphviz would take minutes).
+
+    Attributes:
+        reason: The size found, without the advice (in Python's terms) that ends
+            the message.
+        nodes: How many nodes the picture would have.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None,
+                 nodes: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
+        self.nodes = nodes
 
 
 class Graph(graphviz.Digraph):
@@ -282,12 +294,14 @@ class Scene:
             return
         n = self.count()
         if n > max_nodes:
+            reason = (f"draw: the picture would have {n:,} nodes, more than "
+                      f"max_nodes={max_nodes:,} (Graphviz would take minutes).")
             raise GraphTooLargeError(
-                f"draw: the picture would have {n:,} nodes, more than max_nodes={max_nodes:,} "
-                "(Graphviz would take minutes). Draw less: collapse='neuron' or "
+                f"{reason} Draw less: collapse='neuron' or "
                 "collapse='layer' (one node per neuron or layer; needs "
                 "params=dict(model.named_parameters())), depth=3 (only nodes within 3 steps "
-                "of the root), show_ops=False (no op nodes), or pass a larger max_nodes"
+                "of the root), show_ops=False (no op nodes), or pass a larger max_nodes",
+                reason=reason, nodes=n,
             )
 
     # -- per node ---------------------------------------------------------------
