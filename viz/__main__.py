@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     from viz.animate import save_backward_html
-    from viz.dot import MAX_NODES, GraphTooLargeError, draw
+    from viz.dot import GraphTooLargeError, draw
     from viz.render import GraphvizNotFoundError, RenderError, pipe, write_atomic
 
     try:
@@ -163,8 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dagrad-draw: error: {exc}", file=sys.stderr)
         return 2
     except GraphTooLargeError as exc:
+        what = "animates" if fmt == "html" else "draws"
         print(f"dagrad-draw: error: the picture would have {exc.nodes:,} nodes, more than "
-              f"dagrad-draw draws ({MAX_NODES:,}). "
+              f"dagrad-draw {what} ({exc.limit:,}). "
               f"{_smaller_views(args, fmt, timeout=False)}",
               file=sys.stderr)
         return 1

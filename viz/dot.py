@@ -81,13 +81,14 @@ class GraphTooLargeError(ValueError):
         reason: The size found, without the advice (in Python's terms) that ends
             the message.
         nodes: How many nodes the picture would have.
+        limit: The ``max_nodes`` it exceeds.
     """
 
     def __init__(self, message: str, *, reason: str | None = None,
-                 nodes: int | None = None) -> None:
+                 nodes: int | None = None, limit: int | None = None) -> None:
         super().__init__(message)
         self.reason = message if reason is None else reason
-        self.nodes = nodes
+        self.nodes, self.limit = nodes, limit
 
 
 class Graph(graphviz.Digraph):
@@ -305,7 +306,7 @@ class Scene:
                 "collapse='layer' (one node per neuron or layer; needs "
                 "params=dict(model.named_parameters())), depth=3 (only nodes within 3 steps "
                 "of the root), show_ops=False (no op nodes), or pass a larger max_nodes",
-                reason=reason, nodes=n,
+                reason=reason, nodes=n, limit=max_nodes,
             )
 
     # -- per node ---------------------------------------------------------------

@@ -210,3 +210,11 @@ def test_cli_slow_picture_advice_names_the_commands_own_flags(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--no-ops" not in err and "--flow" not in err and "--timeout SECONDS" in err
     assert main(["x", "--set", "x=1", "--timeout", "0"]) == 2
+
+
+def test_cli_too_large_animation_names_its_limit_and_flags(tmp_path, capsys):
+    terms = "+".join(["exp(x)"] * 280)
+    assert main([terms, "--set", "x=1", "-o", str(tmp_path / "g.html")]) == 1
+    err = capsys.readouterr().err
+    assert "more than dagrad-draw animates (300)" in err and "--no-ops" in err
+    assert "max_nodes" not in err and "collapse=" not in err and "Traceback" not in err
