@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from viz.animate import save_backward_html
     from viz.dot import GraphTooLargeError, draw
-    from viz.render import GraphvizNotFoundError, pipe, write_atomic
+    from viz.render import GraphvizNotFoundError, RenderError, pipe, write_atomic
 
     try:
         if fmt == "html":
@@ -162,7 +162,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ExpressionError as exc:
         print(f"dagrad-draw: error: {exc}", file=sys.stderr)
         return 2
-    except (GraphvizNotFoundError, GraphTooLargeError, RuntimeError, OSError) as exc:
+    except GraphTooLargeError as exc:
+        what = "animates" if fmt == "html" else "draws"
+        print(f"dagrad-draw: error: the picture would have {exc.nodes:,} nodes, more than "
+              f"dagrad-draw {what} ({exc.limit:,}). "
+              f"{_smaller_views(args, fmt, timeout=False)}",
+              file=sys.stderr)
+        return 1
+    except RenderError as exc:
+        print(f"dagrad-draw: error: {exc.reason} {_smaller_views(args, fmt)}", file=sys.stderr)
+        return 1
+    except (GraphvizNotFoundError, RuntimeError, OSError) as exc:
         print(f"dagrad-draw: error: {exc}", file=sys.stderr)
         return 1
     if args.output is None:
@@ -176,6 +186,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"dagrad-draw: wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _smaller_views(args: argparse.Namespace, fmt: str, *, timeout: bool = True) -> str:
+    """Advice for a picture too large or too slow, in this command's own flags
+    (``--flow`` and ``--table`` count only for still pictures, not the animation).
+
+    >>> args = _parser().parse_args(["x+x", "--flow", "--table", "--timeout", "1"])
+    >>> for part in _smaller_views(args, "svg").split(", "):
+    ...     print(part)
+    Draw a smaller view: add --no-ops (op symbols folded into the value nodes)
+    leave out --flow (no edge labels)
+    leave out --table (no adjoint table); or allow more time: --timeout SECONDS (more than 1).
+    """
+    ways = []
+    if args.show_ops:
+        ways.append("add --no-ops (op symbols folded into the value nodes)")
+    if args.flow and fmt != "html":
+        ways.append("leave out --flow (no edge labels)")
+    if args.table and fmt != "html":
+        ways.append("leave out --table (no adjoint table)")
+    advice = f"Draw a smaller view: {', '.join(ways)}" if ways else "Draw a smaller expression"
+    if timeout:
+        advice += f"; or allow more time: --timeout SECONDS (more than {args.timeout:g})"
+    return advice + "."
 
 
 def _not_utf8(arg: str) -> str | None:

@@ -55,6 +55,10 @@ from viz.runner import notebook_bundle
 #: How many DOT nodes :func:`draw` accepts by default before asking for a smaller view.
 MAX_NODES = 1000
 
+#: Top to bottom with ``table=True``, the graph's parts and the DP table are packed in
+#: one row of up to this many columns (the table, drawn last, at the right).
+TABLE_PACK_COLUMNS = 64
+
 #: ``rankdir="auto"`` draws top to bottom when left to right would be wider than this
 #: and top to bottom narrower (points, as estimated by :func:`_widths`, which is
 #: within about 12% of dot's layouts; 750 pt are 1,000 CSS pixels at 100% zoom).
@@ -71,7 +75,20 @@ GroupSpec = str | Callable[[str], str | None] | None
 
 
 class GraphTooLargeError(ValueError):
-    """The picture would have more nodes than ``max_nodes`` (Graphviz would take minutes)."""
+    """The picture would have more nodes than ``max_nodes`` (Graphviz would take minutes).
+
+    Attributes:
+        reason: The size found, without the advice (in Python's terms) that ends
+            the message.
+        nodes: How many nodes the picture would have.
+        limit: The ``max_nodes`` it exceeds.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None,
+                 nodes: int | None = None, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
+        self.nodes, self.limit = nodes, limit
 
 
 class Graph(graphviz.Digraph):
@@ -282,12 +299,14 @@ class Scene:
             return
         n = self.count()
         if n > max_nodes:
+            reason = (f"draw: the picture would have {n:,} nodes, more than "
+                      f"max_nodes={max_nodes:,} (Graphviz would take minutes).")
             raise GraphTooLargeError(
-                f"draw: the picture would have {n:,} nodes, more than max_nodes={max_nodes:,} "
-                "(Graphviz would take minutes). Draw less: collapse='neuron' or "
+                f"{reason} Draw less: collapse='neuron' or "
                 "collapse='layer' (one node per neuron or layer; needs "
                 "params=dict(model.named_parameters())), depth=3 (only nodes within 3 steps "
-                "of the root), show_ops=False (no op nodes), or pass a larger max_nodes"
+                "of the root), show_ops=False (no op nodes), or pass a larger max_nodes",
+                reason=reason, nodes=n, limit=max_nodes,
             )
 
     # -- per node ---------------------------------------------------------------
@@ -431,9 +450,9 @@ class Scene:
         g.graph_attr.update(_layout_limits(self, len(edges), flow))
 
         lr, tb = _widths(g.body, flow)
-        if table:  # beside the graph left to right, under it top to bottom
+        if table:  # beside the graph, at its right, whichever the direction
             table_width = 30.0 + 6.0 * _label_chars(self._table_label(frame, precision))
-            lr, tb = lr + 25.0 + table_width, max(tb, table_width)
+            lr, tb = lr + 25.0 + table_width, tb + 25.0 + table_width
         if rankdir == "auto":
             rankdir = "TB" if lr > AUTO_WIDTH and tb < lr else "LR"
         g.graph_attr["rankdir"] = rankdir
@@ -442,7 +461,15 @@ class Scene:
         if table:
             g.node("adjoint_table", shape="plain", style="", id="adjoint_table",
                    label=self._table_label(frame, precision))
-            g.body.append("\t{rank=sink; adjoint_table}\n")
+            if rankdir in ("LR", "RL"):  # the last rank: the right (left for RL) side
+                g.body.append("\t{rank=sink; adjoint_table}\n")
+            else:
+                # top to bottom, the last rank would put the tall table under the graph:
+                # the table (an unconnected node) is laid out on its own and packed to
+                # the right of the graph, top-aligned, with its height added to no rank
+                # (and a margin for fonts wider than the metrics dot lays out with)
+                g.graph_attr.update(pack="16", packmode=f"array_t{TABLE_PACK_COLUMNS}",
+                                    pad="0.15")
         if legend:
             kinds = self._legend_kinds(frame)
             label = style.legend_label(flow=flow and bool(edge_kinds & {"positive", "negative"}),

@@ -43,6 +43,12 @@ from viz.plots import _as_dict, _mpl, plot_decision_boundary
 #: The display modes of :class:`LiveView`.
 MODES = ("auto", "notebook", "text")
 
+#: The figure's size in inches (three panels side by side).
+FIGSIZE = (13.0, 4.2)
+
+#: The notebook PNG has this many pixels per displayed pixel (2: high-DPI screens).
+PNG_SCALE = 2
+
 
 def in_notebook() -> bool:
     """Whether code runs in a Jupyter kernel, where a figure can be updated in place.
@@ -76,7 +82,9 @@ class LiveView:
             (notebook inside a Jupyter kernel, text elsewhere).
         file: Where text mode prints (default ``sys.stdout``).
         title: A title over the figure.
-        dpi: Resolution of the PNG shown in a notebook.
+        dpi: Dots per inch of the figure as shown in a notebook (its displayed
+            width is ``13 * dpi`` pixels); the PNG itself is rendered at twice
+            that (:data:`PNG_SCALE`), crisp on high-DPI screens.
 
     Attributes:
         redraws: How many times the view has drawn (figure or line).
@@ -162,6 +170,9 @@ class LiveView:
 
         A PNG shows the same under every matplotlib backend and in saved
         notebooks, where a ``Figure`` object would depend on the inline backend.
+        It is rendered at :data:`PNG_SCALE` times ``dpi`` and shown ``13 * dpi``
+        pixels wide (the image's ``width``), so it is crisp on high-DPI screens
+        and no larger on others.
 
         Raises:
             ImportError: IPython or matplotlib is not installed.
@@ -171,8 +182,10 @@ class LiveView:
         from IPython.display import Image
 
         buffer = io.BytesIO()
-        self.draw(history).savefig(buffer, format="png", dpi=self.dpi)
-        return Image(data=buffer.getvalue(), format="png")
+        figure = self.draw(history)
+        figure.savefig(buffer, format="png", dpi=PNG_SCALE * self.dpi)
+        return Image(data=buffer.getvalue(), format="png",
+                     width=round(figure.get_figwidth() * self.dpi))
 
     def progress_line(self, epoch: int, history: object) -> str:
         """The text-mode line for ``epoch``: the latest loss, accuracy, test values, gradients."""
@@ -205,7 +218,8 @@ class LiveView:
         if not losses:
             raise ValueError(f"LiveView: history has no 'train_loss' (keys: {sorted(h)})")
         if self.figure is None:
-            self.figure = mpl.figure.Figure(figsize=(13, 4), layout="constrained")
+            self.figure = mpl.figure.Figure(figsize=FIGSIZE, layout="constrained")
+            self.figure.get_layout_engine().set(w_pad=0.08, wspace=0.04)
             self.figure.subplots(1, 3)
         boundary_ax, loss_ax, grad_ax = self.figure.axes
         for ax in self.figure.axes:
@@ -225,6 +239,16 @@ class LiveView:
         finally:
             if training:
                 self.model.train(True)
+        # the class legend goes under the map, in one row, not beside it against the
+        # loss panel (constrained layout leaves room for it)
+        legend = boundary_ax.get_legend()
+        if legend is not None:
+            handles = list(legend.legend_handles)
+            labels = [t.get_text() for t in legend.get_texts()]
+            legend.remove()
+            boundary_ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                               ncols=min(len(handles), 4), fontsize=9, frameon=False,
+                               borderaxespad=0.0, columnspacing=1.2, handletextpad=0.4)
         loss_ax.plot(epochs, losses, label="train loss")
         test = h.get("test_loss") or []
         if len(test) == len(epochs):
@@ -233,7 +257,7 @@ class LiveView:
             loss_ax.set_yscale("log")
         loss_ax.set_xlabel("epoch")
         loss_ax.set_title("loss")
-        loss_ax.legend(loc="upper right")
+        loss_ax.legend(loc="best", fontsize=9)
         self._draw_grads(grad_ax, epochs, h.get("grad_norms") or {})
         if self.title:
             self.figure.suptitle(self.title)
@@ -252,4 +276,4 @@ class LiveView:
             ax.plot(xs, [float(v) for v in values], marker="o", markersize=2, label=str(name))
         if any(float(v) > 0 and math.isfinite(float(v)) for vs in norms.values() for v in vs):
             ax.set_yscale("log", nonpositive="mask")
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=9, loc="best")

@@ -43,7 +43,7 @@ SMALLER_VIEWS = (
     "Draw a smaller view: depth=3 (only nodes within 3 steps of the root), "
     "collapse='neuron' or collapse='layer' (one node per neuron or layer; needs "
     "params=dict(model.named_parameters())), show_ops=False (no op nodes), flow=False "
-    "(no edge labels); or allow more time with timeout="
+    "(no edge labels); or allow more time with a larger timeout= (in seconds)."
 )
 
 
@@ -52,7 +52,17 @@ class GraphvizNotFoundError(RuntimeError):
 
 
 class RenderError(RuntimeError):
-    """Graphviz's ``dot`` failed; the message carries ``dot``'s own words."""
+    """Graphviz's ``dot`` failed; the message carries ``dot``'s own words.
+
+    Attributes:
+        reason: What went wrong, without the advice on smaller views that ends
+            the message (for callers, such as the command line, that give
+            their own advice in their own terms).
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 class RenderTimeoutError(RenderError):
@@ -93,10 +103,9 @@ def pipe(graph: graphviz.Digraph | graphviz.Source, fmt: str, *,
         proc = subprocess.run([exe, f"-T{fmt}"], input=source, capture_output=True,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise RenderTimeoutError(
-            f"Graphviz's dot did not finish the {fmt} picture within {timeout:g} s "
-            f"({_size(graph.source)}): it was stopped. {SMALLER_VIEWS}"
-        ) from None
+        reason = (f"Graphviz's dot did not finish the {fmt} picture within {timeout:g} s "
+                  f"({_size(graph.source)}): it was stopped.")
+        raise RenderTimeoutError(f"{reason} {SMALLER_VIEWS}", reason=reason) from None
     if proc.returncode != 0:
         said = proc.stderr.decode("utf-8", "replace").strip()
         if proc.returncode < 0:
@@ -105,8 +114,8 @@ def pipe(graph: graphviz.Digraph | graphviz.Source, fmt: str, *,
             except ValueError:
                 name = f"signal {-proc.returncode}"
             why = f"dot crashed ({name})" + (f": {said}" if said else "")
-            raise RenderError(f"Graphviz's dot failed to render {fmt}: {why} "
-                              f"({_size(graph.source)}). {SMALLER_VIEWS}")
+            reason = f"Graphviz's dot failed to render {fmt}: {why} ({_size(graph.source)})."
+            raise RenderError(f"{reason} {SMALLER_VIEWS}", reason=reason)
         raise RenderError(f"Graphviz's dot failed to render {fmt} (exit code "
                           f"{proc.returncode}): {said or 'no message'}")
     return proc.stdout

@@ -141,12 +141,15 @@ def esc(text: object) -> str:
 
 
 def fmt(x: float, precision: int = 4) -> str:
-    """A number as pictures show it: ``precision`` significant digits.
+    """A number as pictures show it: ``precision`` significant digits, and a zero
+    as ``0`` whatever its sign (the backward pass starts its sums at ``-0.0`` to keep
+    IEEE signed zeros; the value stays ``-0.0``, only its picture drops the sign).
 
-    >>> fmt(0.7864477), fmt(-3.0), fmt(1e-9), fmt(float("nan"))
-    ('0.7864', '-3', '1e-09', 'nan')
+    >>> fmt(0.7864477), fmt(-3.0), fmt(1e-9), fmt(float("nan")), fmt(-0.0), fmt(-1e-300)
+    ('0.7864', '-3', '1e-09', 'nan', '0', '-1e-300')
     """
-    return format(float(x), f".{precision}g")
+    x = float(x)
+    return "0" if x == 0 else format(x, f".{precision}g")
 
 
 def mix(c0: str, c1: str, t: float) -> str:

@@ -160,3 +160,19 @@ def outside_nodes(svg: str) -> list[str]:
             bounds[g.get("id")] = (min(xs) + dx, max(xs) + dx)
     return [t.text for t in texts(svg) if t.group in bounds
             and (t.x0 < bounds[t.group][0] + 2 or t.x1 > bounds[t.group][1] - 2)]
+
+
+def node_boxes(svg: str) -> dict[str, tuple[float, float, float, float]]:
+    """Every node's ``(x0, x1, y0, y1)`` from its outlines (any table included), by id,
+    in the SVG's own units."""
+    root = ET.fromstring(svg)
+    boxes = {}
+    for g in root.iter(f"{SVG}g"):
+        if "node" not in g.get("class", "").split():
+            continue
+        pts = [p for el in g.iter() if el.tag in (f"{SVG}path", f"{SVG}polygon",
+                                                   f"{SVG}ellipse") for p in _points(el)]
+        if pts:
+            xs, ys = [x for x, _ in pts], [y for _, y in pts]
+            boxes[g.get("id")] = (min(xs), max(xs), min(ys), max(ys))
+    return boxes

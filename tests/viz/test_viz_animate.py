@@ -246,20 +246,24 @@ def _viewport_steps(tmp_path, root, name, params=None):
     dom, log = _dump_dom(_chromium(), path.resolve().as_uri() + "#autostep",
                          tmp_path / f"profile-{name}", "--window-size=1280,800")
     assert not re.search(r"Uncaught", log), log[-2000:]
-    return re.search(r'data-inview="([01]*)"', dom).group(1)
+    overflow = int(re.search(r'data-overflow-x="([0-9]+)"', dom).group(1))
+    return re.search(r'data-inview="([01]*)"', dom).group(1), overflow
 
 
 @needs_dot
 @pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (Debian: chromium)")
 def test_current_node_is_in_the_viewport_at_every_step(tmp_path):
+    """At 1280x800 the picture starts fitted to its box's width (no horizontal scroll),
+    and the current node is inside the viewport at every step."""
     out, *_ = neuron()
-    seen = _viewport_steps(tmp_path, out, "neuron")
-    assert seen == "1" * 6
+    seen, overflow = _viewport_steps(tmp_path, out, "neuron")
+    assert seen == "1" * 6 and overflow == 0
     loss, params = hand_mlp(sizes=(3, 4, 2, 1), samples=2, seed=4)
     n = len(engine.topological_order(loss))
     assert n == 60  # a 60-node graph
-    seen = _viewport_steps(tmp_path, loss, "mlp", params)
+    seen, overflow = _viewport_steps(tmp_path, loss, "mlp", params)
     assert seen == "1" * n
+    assert overflow == 0  # the default view fits the width: nothing cut off at the right
 
 
 @needs_dot

@@ -186,6 +186,35 @@ def test_cli_time_limit_exits_1_with_advice(tmp_path, capsys):
                  "-o", str(tmp_path / "g.svg")])
     assert code == 1
     err = capsys.readouterr().err
-    assert "within 0.001 s" in err and "depth=3" in err
+    assert "within 0.001 s" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_dot
+def test_cli_slow_picture_advice_names_the_commands_own_flags(tmp_path, capsys):
+    """The advice is complete and in dagrad-draw's flags, not Python's keyword arguments."""
+    terms = "+".join(["x"] * 300)
+    code = main([terms, "--set", "x=1", "--flow", "--timeout", "0.001",
+                 "-o", str(tmp_path / "g.svg")])
+    assert code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dagrad-draw: error: Graphviz's dot did not finish")
+    assert "--no-ops" in err and "leave out --flow" in err
+    assert "--timeout SECONDS (more than 0.001)" in err and err.endswith(".")
+    for python_only in ("depth=", "collapse=", "params=", "show_ops=", "flow=", "timeout="):
+        assert python_only not in err
+    assert "Traceback" not in err and list(tmp_path.iterdir()) == []
+    # with --no-ops and without --flow, those are no longer suggested
+    assert main([terms, "--set", "x=1", "--no-ops", "--timeout", "0.001",
+                 "-o", str(tmp_path / "g.svg")]) == 1
+    err = capsys.readouterr().err
+    assert "--no-ops" not in err and "--flow" not in err and "--timeout SECONDS" in err
     assert main(["x", "--set", "x=1", "--timeout", "0"]) == 2
+
+
+def test_cli_too_large_animation_names_its_limit_and_flags(tmp_path, capsys):
+    terms = "+".join(["exp(x)"] * 280)
+    assert main([terms, "--set", "x=1", "-o", str(tmp_path / "g.html")]) == 1
+    err = capsys.readouterr().err
+    assert "more than dagrad-draw animates (300)" in err and "--no-ops" in err
+    assert "max_nodes" not in err and "collapse=" not in err and "Traceback" not in err

@@ -438,3 +438,20 @@ def test_stale_gradients_are_marked_not_shown_as_fresh():
     assert "(stale)" not in src and "stale" not in legend(src)
     assert f"grad {fmt(w.grad)}<" in node_line(src, "v0") or \
         f"grad {fmt(w.grad)}</TD>" in node_line(src, "v0")
+
+
+def test_a_signed_zero_is_shown_as_0_in_pictures_tables_and_captions():
+    """The DP starts its sums at -0.0 (IEEE signed zeros); pictures show a zero as "0"."""
+    from viz import backward_steps
+    from viz.expr import parse_expression
+
+    root, leaves = parse_expression("x*0*-1", {"x": -1.0})
+    root.backward()
+    assert math.copysign(1.0, leaves["x"].grad) == -1.0     # the engine keeps -0.0
+    source = draw(root, flow=True, order=True, table=True).source
+    texts = re.findall(r"-0(?![.\d])", source.replace("&#45;", "-"))
+    assert texts == [], source
+    assert "grad 0" in source
+    for frame in backward_steps(root):
+        assert not re.search(r"-0(?![.\d])", frame.caption), frame.caption
+        assert not re.search(r"-0(?![.\d])", frame.graph.source), frame.graph.source

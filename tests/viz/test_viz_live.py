@@ -159,3 +159,37 @@ def test_the_boundary_is_drawn_in_evaluation_mode_and_the_mode_restored():
     assert model.training
     view.draw({"epoch": [1], "train_loss": [0.5]})
     assert modes == [False] * 9 and model.training
+
+
+def test_notebook_png_is_2x_with_its_width_kept_and_the_legend_clear_of_other_panels():
+    """A crisp figure (rendered at 2x dpi, shown at 13 * dpi px) whose class legend
+    collides with no other panel and stays inside the picture."""
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("IPython.display")
+    import struct
+
+    from viz.live import FIGSIZE, PNG_SCALE
+
+    view = _view(every=2, epochs=2, display="text", file=io.StringIO(), dpi=72)
+    history = _train(view, 2, track_grads=True)
+    image = view.png(history)
+    assert image.width == round(FIGSIZE[0] * 72) == 936             # displayed as before
+    width, height = struct.unpack(">II", image.data[16:24])        # the PNG's own size
+    assert PNG_SCALE == 2 and width == 2 * image.width
+    assert abs(height - 2 * 72 * FIGSIZE[1]) < 1
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = view.figure
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # the constrained layout, as in the PNG
+    renderer = canvas.get_renderer()
+    boundary, losses, grads = fig.axes
+    legend = boundary.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["class 0", "class 1", "train"]
+    box = legend.get_window_extent(renderer)
+    for other in (losses, grads):
+        assert not box.overlaps(other.get_tightbbox(renderer)), other.get_title()
+    page = fig.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    for leg in (losses.get_legend(), grads.get_legend()):
+        assert all(t.get_fontsize() >= 9 for t in leg.get_texts())

@@ -267,6 +267,8 @@ def test_render_time_limit_stops_dot_with_advice():
     assert "within 0.001 s" in msg and "nodes" in msg
     for hint in ("depth=3", "collapse='neuron'", "show_ops=False", "flow=False", "timeout="):
         assert hint in msg
+    assert msg.endswith("or allow more time with a larger timeout= (in seconds).")
+    assert err.value.reason.endswith("it was stopped.") and "depth=3" not in err.value.reason
 
 
 @needs_dot

@@ -131,3 +131,27 @@ def test_legend_is_compact_and_optional():
     bare = viz.to_svg(loss, params, flow=True, legend=False)
     assert [t for t in M.texts(bare) if t.group == ""] == []
     assert re.search(r"<svg width=", bare)
+
+
+@needs_dot
+@pytest.mark.parametrize("rankdir", ["TB", "BT", "LR"])
+def test_dp_table_is_beside_the_graph(rankdir):
+    """The DP view puts the adjoint table to the right of the graph, not under a tall
+    top-to-bottom graph (issue 17): its x range right of every node's, y ranges
+    overlapping, and nothing clipped in DejaVu Sans."""
+    x, w, b = Value(0.5, label="x"), Value(-3.0, label="w"), Value(2.0, label="b")
+    out = ((x * w + b).tanh() * (x * x - w).tanh() + x * b).sigmoid()
+    out.backward()
+    svg = viz.to_svg(out, order=True, table=True, rankdir=rankdir)
+    boxes = M.node_boxes(svg)
+    tx0, tx1, ty0, ty1 = boxes.pop("adjoint_table")
+    assert len(boxes) > 10
+    gx1 = max(x1 for _x0, x1, _y0, _y1 in boxes.values())
+    gy0 = min(y0 for _x0, _x1, y0, _y1 in boxes.values())
+    gy1 = max(y1 for _x0, _x1, _y0, y1 in boxes.values())
+    assert tx0 > gx1, (tx0, gx1)                   # right of the whole graph
+    assert ty0 < gy1 and gy0 < ty1, (ty0, ty1, gy0, gy1)  # side by side, not under it
+    assert M.clipped(svg) == [] and M.overlapping(svg, "adjoint_table") == []
+    if rankdir != "LR":  # top to bottom the picture is no taller than the graph and table
+        _w, h = M.size_px(svg)
+        assert h / M.PX_PER_PT < max(gy1 - gy0, ty1 - ty0) + 150
