@@ -1255,7 +1255,9 @@ def compile_function(fn: Callable[[list[Value]], Value], params: Sequence[Value]
               changed.
             * ``"static"`` (alias ``"none"``): trace one row and trust it:
               for functions whose structure is fixed by construction (the
-              modules and losses of ``nn``). Nothing is watched or checked.
+              modules and losses of ``nn``). Nothing is watched or checked: a
+              branch on the data or a random draw (a Dropout mask) is frozen
+              as traced, so such a function must not be compiled this way.
             * ``"rows"``: every distinct row traced once (as ``auto`` does
               for a function that reads its inputs).
             * ``"first"``: the first batch's rows (up to :data:`CHECK_ROWS`),

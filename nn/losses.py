@@ -275,6 +275,8 @@ def _check_cross_entropy(targets: Sequence[Any], n_outputs: int) -> None:
         raise ValueError("cross_entropy: the model has a single output; give one logit per "
                          "class (for one output use bce_with_logits_loss)")
     for i, t in enumerate(targets):
+        if type(t) is int and 0 <= t < n_outputs:
+            continue  # the common case, without the slower checks below
         if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= t < n_outputs:
             raise ValueError(f"cross_entropy: target {i} is {t!r}; expected a class index in "
                              f"0..{n_outputs - 1}")
@@ -627,7 +629,8 @@ def _as_row(output_row: Any) -> list[float]:
 
 
 def _argmax(xs: Sequence[float]) -> int:
-    return max(range(len(xs)), key=xs.__getitem__)
+    """The index of the first largest value."""
+    return xs.index(max(xs))
 
 
 def _threshold(cut: float) -> Callable[[Any], int]:

@@ -15,6 +15,7 @@ import math
 import pytest
 
 import engine
+import engine.compile
 from engine import Value
 from engine.compile import compile_function
 
@@ -106,3 +107,45 @@ def test_compiled_equals_dynamic_on_random_graphs_over_every_op(recipe, rows, th
         same(outputs[r], out.data, "output")
         same(loss, out.data, "loss")
         same(grad, want, "gradient")
+
+
+# -- the reuse rule is sound: a branch on the data or the parameters never gives a silently
+# -- different number (issue 13, item 3)
+
+THRESHOLDS = [-1.0, 0.0, 0.5]
+
+
+@hypothesis.settings(deadline=None, max_examples=40, derandomize=True,
+                     suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.given(on=st.sampled_from(["input", "parameter", "both"]),
+                  threshold=st.sampled_from(THRESHOLDS),
+                  then=recipes, otherwise=recipes,
+                  batches=st.lists(st.lists(st.lists(st.sampled_from([-2.0, -0.5, 0.3, 1.0]),
+                                                     min_size=3, max_size=3),
+                                            min_size=1, max_size=3), min_size=2, max_size=4),
+                  steps=st.lists(st.sampled_from([-1.0, 0.0, 0.7]), min_size=4, max_size=4))
+def test_a_python_branch_is_followed_or_refused_never_frozen(on, threshold, then, otherwise,
+                                                            batches, steps):
+    params = [Value(0.4), Value(-0.3), Value(1.1)]
+
+    def fn(x):
+        read = {"input": x[1], "parameter": params[1], "both": x[1] * params[1]}[on]
+        return build(then if read.data > threshold else otherwise, x, params)
+
+    compiled = compile_function(fn, params, 3)
+    for X, shift in zip(batches, steps, strict=False):
+        X = np.array(X)
+        compiled.theta[1] = shift  # the parameters change between calls, as in training
+        try:
+            outputs = compiled(X)
+        except engine.compile.TraceError:
+            continue  # refused with a reason: allowed; a wrong number is not
+        saved = [p.data for p in params]
+        for p, v in zip(params, compiled.theta.tolist(), strict=True):
+            p.data = v
+        try:
+            want = [fn([Value(v, requires_grad=False) for v in row]).data for row in X.tolist()]
+        finally:
+            for p, v in zip(params, saved, strict=True):
+                p.data = v
+        same(outputs, want, "outputs after a branch")
