@@ -36,9 +36,16 @@ from engine import Value, no_grad, topological_order
 from engine.compile import Compiled, TraceError, compile
 from nn.losses import REGISTRY, LossSpec, l2_penalty
 from nn.optim import SGD, Adam, AdamW, Optimizer
+from nn.utils import flatten_values, unflatten
 
 #: Loss names the compiled path knows: every loss of the registry.
 LOSS_NAMES = tuple(REGISTRY)
+
+
+class FallbackWarning(UserWarning):
+    """``fit(backend='auto')`` trains a model on the dynamic engine because the compiled
+    path would compute something else (the message names the module and why: see
+    :func:`not_compilable_reason`). Silence it with ``warnings.simplefilter``."""
 
 
 def _spec(loss: str) -> LossSpec:
@@ -48,13 +55,26 @@ def _spec(loss: str) -> LossSpec:
     return REGISTRY[loss]
 
 
-def _n_outputs(model: Any, x: Sequence[float]) -> int:
+def _n_outputs(model: Any, x: Any) -> int:
     nout = getattr(model, "nout", None)
     if isinstance(nout, int) and not isinstance(nout, bool):
         return nout
     with no_grad():
-        out = model([float(v) for v in x])
-    return 1 if isinstance(out, (Value, numbers.Real)) else len(out)
+        out = model(_sample(x))
+    return 1 if isinstance(out, (Value, numbers.Real)) else len(flatten_values(out))
+
+
+def _sample(x: Any) -> Any:
+    """One sample as the model takes it: nested lists of floats (a numpy row of any
+    shape, ``[C][H][W]`` images and ``[T][features]`` sequences included)."""
+    import numpy as np
+
+    return np.asarray(x, dtype=float).tolist()
+
+
+def _outputs(out: Any) -> list[Value]:
+    """A model's output for one sample as a flat list (row-major for nested outputs)."""
+    return [out] if isinstance(out, (Value, numbers.Real)) else flatten_values(out)
 
 
 class CompiledLoss:
@@ -101,15 +121,30 @@ class CompiledLoss:
         self.compiled: Compiled | None = None
         self.n_features = 0
         self.n_outputs = 0
+        self.sample_shape: tuple[int, ...] = ()  # one sample's shape ((d,) for vectors)
         self._targets: tuple | None = None  # (targets, weight, rows array) of the last batch
 
     # -- batches as arrays -----------------------------------------------------------
     def features(self, X: Any) -> Any:
-        """``X`` as a float array, one row per sample."""
+        """``X`` as a float array, one row per sample: a sample of any nesting
+        (``[C][H][W]``, ``[T][features]``) is one row in row-major order, and its
+        shape is kept in :attr:`sample_shape` for the model's placeholders.
+
+        Raises:
+            ValueError: The samples' shape differs from the first batch's.
+        """
         import numpy as np
 
         X = np.asarray(X, dtype=float)
-        return X[:, None] if X.ndim == 1 else X
+        if X.ndim == 1:
+            X = X[:, None]
+        shape = X.shape[1:]
+        if self.compiled is not None and len(self.sample_shape) > 1 and (
+                shape != self.sample_shape):
+            raise ValueError(f"compiled loss: samples of shape {list(shape)}, but the model "
+                             f"was compiled for {list(self.sample_shape)}")
+        self.sample_shape = shape
+        return X.reshape(len(X), -1) if X.ndim > 2 else X
 
     def target_rows(self, y: Any, n_outputs: int, weight: Any = None) -> Any:
         """The loss's target rows for ``y`` (an array, one row per sample), checked.
@@ -148,7 +183,7 @@ class CompiledLoss:
 
         X = self.features(X)
         if self.n_outputs == 0 or self.n_features != X.shape[1]:
-            self.n_outputs = _n_outputs(self.model, X[0])
+            self.n_outputs = _n_outputs(self.model, X[0].reshape(self.sample_shape))
         rows = self.target_rows(y, self.n_outputs, weight)
         if len(X) != len(rows):
             raise ValueError(f"compiled loss: {len(X)} samples but {len(rows)} targets")
@@ -157,10 +192,11 @@ class CompiledLoss:
     def _compile(self, XY: Any, n_features: int) -> Compiled:
         if self.compiled is None or self.n_features != n_features:
             per_sample, model, d = self.spec.per_sample, self.model, n_features
+            nested = self.sample_shape if len(self.sample_shape) > 1 else None
 
             def fn(inputs: list[Value]) -> tuple[Value, list[Value]]:
-                out = model(inputs[:d])
-                outs = [out] if isinstance(out, Value) else list(out)
+                x = inputs[:d] if nested is None else unflatten(inputs[:d], nested)
+                outs = _outputs(model(x))
                 return per_sample(outs, inputs[d:]), outs
 
             decayed, alpha = self.l2_params, self.alpha
@@ -297,18 +333,45 @@ def _rows_out(out: Any) -> list[Any]:
 
 
 def compilable(model: Any, X: Sequence[Any]) -> bool:
-    """Whether ``model`` on inputs like ``X`` can run compiled: flat input vectors
-    and no module that declares itself not compilable (``Module.compilable``:
-    False for random or stateful layers such as ``Dropout`` and ``BatchNorm``)."""
+    """Whether ``model`` on inputs like ``X`` can run compiled: samples that are
+    numbers or rectangular nestings of them (vectors, ``[C][H][W]`` images,
+    ``[T][features]`` sequences) and no module that declares itself not compilable
+    (``Module.compilable``: False for ``Dropout`` and ``BatchNorm``; see
+    :func:`not_compilable_reason`)."""
+    return not_compilable_reason(model, X) is None
+
+
+def not_compilable_reason(model: Any, X: Sequence[Any]) -> str | None:
+    """Why ``model`` on inputs like ``X`` cannot run compiled, or None when it can.
+
+    The reasons name the module: ``BatchNorm`` normalises with the statistics of the
+    whole batch (one sample's traced graph cannot express them, and its running
+    buffers change at every step), ``Dropout`` in training mode draws a fresh mask at
+    every call (a trace would freeze one); either would give a different number, so
+    the model runs on the dynamic engine. ``fit`` says so (``backend='auto'``) or
+    raises with this text (``backend='compiled'``).
+    """
     import numpy as np
 
     modules = model.modules() if hasattr(model, "modules") else [model]
-    if not all(getattr(m, "compilable", True) for m in modules):
-        return False
+    for m in modules:
+        if not getattr(m, "compilable", True):
+            name = type(m).__name__
+            if "BatchNorm" in name:
+                why = ("normalises with the statistics of the whole batch and updates its "
+                       "running buffers, which one traced sample cannot express")
+            elif name == "Dropout":
+                why = "draws a fresh random mask at every call, which a trace would freeze"
+            else:
+                why = "declares itself not compilable (Module.compilable = False)"
+            return f"{name} {why}"
     try:
-        return len(X) > 0 and np.asarray(X[0], dtype=float).ndim <= 1
-    except (TypeError, ValueError):
-        return False
+        if len(X) == 0:
+            return "no samples to trace"
+        np.asarray(X[0], dtype=float)
+    except (TypeError, ValueError) as e:
+        return f"the first sample is not a rectangular array of numbers ({e})"
+    return None
 
 
 def fixed_structure(model: Any) -> bool:
@@ -566,8 +629,11 @@ def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float
     if len(optimizer.params) != len(params) or any(
             a is not b for a, b in zip(optimizer.params, params, strict=True)):
         return None
-    if not _uses_every_parameter(model, X_example[0], params):
-        return None
+    try:
+        if not _uses_every_parameter(model, X_example[0], params):
+            return None
+    except (TypeError, ValueError):  # the model does not take such samples: the dynamic
+        return None  # engine raises its own error, naming the layer
     try:
         return CompiledStepper(model, REGISTRY[loss_name], optimizer, l2, loss_options,
                                l2_params, write_grads)
@@ -575,12 +641,12 @@ def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float
         return None
 
 
-def _uses_every_parameter(model: Any, x: Sequence[float], params: list[Value]) -> bool:
-    out = model([float(v) for v in x])
-    outs = [out] if isinstance(out, Value) else list(out)
+def _uses_every_parameter(model: Any, x: Any, params: list[Value]) -> bool:
+    outs = _outputs(model(_sample(x)))
     reached = set(map(id, topological_order(outs)))
     return all(id(p) in reached for p in params)
 
 
 __all__ = ["FLAT_OPTIMIZERS", "LOSS_NAMES", "CompiledLoss", "CompiledStepper", "compilable",
-           "compiled_loss", "compiled_step", "compiled_stepper"]
+           "compiled_loss", "compiled_step", "compiled_stepper", "not_compilable_reason",
+           "FallbackWarning"]

@@ -158,7 +158,8 @@ def test_compiled_step_falls_back_to_the_dynamic_step():
 
     assert compiled_step("a loss function, not a name", dynamic_step) is None
     assert not compilable(Sequential(Layer(2, 3, rng=0), Dropout(0.5, rng=0)), X)
-    assert not compilable(MLP(2, [1], rng=0), [[[1.0, 2.0]]])  # not a flat vector
+    # nested samples compile since issue 14 (images, sequences); ragged ones do not
+    assert not compilable(MLP(2, [1], rng=0), [[[1.0, 2.0], [3.0]]])  # not rectangular
 
     class Branchy(Module):  # Python control flow on the data: cannot be vectorised
         def __init__(self):

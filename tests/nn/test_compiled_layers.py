@@ -1,0 +1,235 @@
+"""Every layer of nn on the compiled path (issue 14): nested inputs as numpy arrays,
+values and every gradient equal to the dynamic engine (1e-12 relative) and to PyTorch
+float64 where installed; BatchNorm and training-mode Dropout fall back to the dynamic
+engine with a message that says why."""
+
+from __future__ import annotations
+
+import random
+import warnings
+
+import pytest
+
+import nn
+from nn.compiled import CompiledLoss, FallbackWarning, compilable, not_compilable_reason
+from nn.losses import REGISTRY
+from nn.train import fit
+from nn.utils import flatten_values
+
+np = pytest.importorskip("numpy")
+
+
+def _seq(*layers):
+    return nn.Sequential(*layers)
+
+
+class _Last(nn.Module):
+    """A recurrent layer's whole result (output and final state), as one flat list."""
+
+    def __init__(self, rnn: nn.Module) -> None:
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x):
+        return flatten_values(self.rnn(x))
+
+
+# name -> (model factory(rng), one sample's shape)
+CASES = {
+    "conv1d": (lambda r: nn.Conv1d(2, 3, 3, rng=r), (2, 7)),
+    "conv1d_stride_pad_dil": (lambda r: nn.Conv1d(2, 4, 2, stride=2, padding=2, dilation=2,
+                                                   rng=r), (2, 9)),
+    "conv1d_groups": (lambda r: nn.Conv1d(4, 2, 3, groups=2, bias=False, rng=r), (4, 6)),
+    "conv2d": (lambda r: nn.Conv2d(1, 3, 3, rng=r), (1, 5, 5)),
+    "conv2d_stride": (lambda r: nn.Conv2d(2, 2, 2, stride=2, rng=r), (2, 6, 5)),
+    "conv2d_padding": (lambda r: nn.Conv2d(1, 2, 3, padding=1, rng=r), (1, 4, 4)),
+    "conv2d_dilation": (lambda r: nn.Conv2d(1, 2, 2, dilation=2, rng=r), (1, 5, 5)),
+    "conv2d_groups": (lambda r: nn.Conv2d(4, 4, (2, 3), stride=(1, 2), padding=(1, 0),
+                                          groups=2, rng=r), (4, 4, 5)),
+    "maxpool1d": (lambda r: _seq(nn.Conv1d(1, 2, 2, rng=r), nn.MaxPool1d(2)), (1, 7)),
+    "maxpool2d": (lambda r: _seq(nn.Conv2d(1, 2, 2, rng=r), nn.MaxPool2d(2, stride=1,
+                                                                        padding=1)), (1, 4, 4)),
+    "avgpool1d": (lambda r: _seq(nn.Conv1d(1, 2, 2, rng=r), nn.AvgPool1d(3, stride=2,
+                                                                        padding=1)), (1, 8)),
+    "avgpool2d": (lambda r: _seq(nn.Conv2d(1, 2, 2, rng=r), nn.AvgPool2d(2)), (1, 5, 5)),
+    "adaptive_avg1d": (lambda r: _seq(nn.Conv1d(1, 2, 2, rng=r), nn.AdaptiveAvgPool1d(3)),
+                       (1, 8)),
+    "adaptive_max1d": (lambda r: _seq(nn.Conv1d(1, 2, 2, rng=r), nn.AdaptiveMaxPool1d(3)),
+                       (1, 8)),
+    "adaptive_avg2d": (lambda r: _seq(nn.Conv2d(1, 2, 2, rng=r), nn.AdaptiveAvgPool2d((2, 3))),
+                       (1, 6, 6)),
+    "adaptive_max2d": (lambda r: _seq(nn.Conv2d(1, 2, 2, rng=r), nn.AdaptiveMaxPool2d(2)),
+                       (1, 5, 5)),
+    "layernorm": (lambda r: _seq(nn.Linear(4, 5, rng=r), nn.LayerNorm(5)), (4,)),
+    "layernorm_2d": (lambda r: _seq(nn.Conv1d(1, 2, 2, rng=r), nn.LayerNorm((2, 4))), (1, 5)),
+    "rnn": (lambda r: _Last(nn.RNN(3, 4, rng=r)), (5, 3)),
+    "rnn_relu_2layers": (lambda r: _Last(nn.RNN(2, 3, num_layers=2, nonlinearity="relu",
+                                                rng=r)), (4, 2)),
+    "gru": (lambda r: _Last(nn.GRU(3, 4, rng=r)), (5, 3)),
+    "lstm": (lambda r: _Last(nn.LSTM(2, 3, rng=r)), (4, 2)),
+    "dropout_eval": (lambda r: _seq(nn.Linear(4, 5, rng=r), nn.Dropout(0.5, rng=r)), (4,)),
+    "sequential_cnn": (lambda r: _seq(nn.Conv2d(1, 2, 3, rng=r), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Flatten(0), nn.Linear(2 * 2 * 2, 3, rng=r)),
+                       (1, 6, 6)),
+}
+
+
+def _setup(name: str, batch: int = 5):
+    factory, sample = CASES[name]
+    model = factory(random.Random(7))
+    if name == "dropout_eval":
+        model.eval()
+    gen = np.random.default_rng(3)
+    X = gen.normal(size=(batch, *sample))
+    n_out = len(flatten_values(model(X[0].tolist())))
+    Y = gen.normal(size=(batch, n_out))
+    return model, X, Y
+
+
+def _dynamic(model, X, Y):
+    for p in model.parameters():
+        p.grad = None
+    outs = [flatten_values(model(x)) for x in X.tolist()]
+    loss = REGISTRY["mse"].fn(outs, Y.tolist())
+    loss.backward()
+    return loss.data, [p.grad for p in model.parameters()]
+
+
+def _compiled(model, X, Y):
+    for p in model.parameters():
+        p.grad = None
+    value = CompiledLoss(model, "mse").backward(X, Y)
+    return value, [p.grad for p in model.parameters()]
+
+
+def _close(a: float, b: float, rel: float = 1e-12) -> bool:
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-300)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_layer_compiled_equals_dynamic(name):
+    model, X, Y = _setup(name)
+    # fit never compiles Dropout (see the fall-back test); in evaluation mode it is the
+    # identity and CompiledLoss traces it as such
+    assert compilable(model, X) == (name != "dropout_eval")
+    value, grads = _compiled(model, X, Y)
+    ref, ref_grads = _dynamic(model, X, Y)
+    assert _close(value, ref), (value, ref)
+    assert len(grads) == len(ref_grads) > 0
+    bad = [(i, a, b) for i, (a, b) in enumerate(zip(grads, ref_grads, strict=True))
+           if not _close(a, b)]
+    assert not bad, bad[:5]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_layer_compiled_equals_torch(name):
+    torch = pytest.importorskip("torch")
+    from nn.interop import to_torch, torch_parameters
+
+    model, X, Y = _setup(name)
+    value, _ = _compiled(model, X, Y)
+    inner = model.rnn if isinstance(model, _Last) else model
+    tmodel = to_torch(inner)
+    outs = []
+    for x in X:
+        out = tmodel(torch.tensor(x, dtype=torch.float64))
+        if isinstance(out, tuple):
+            out = torch.cat([out[0].flatten(), *(t.flatten() for t in (
+                out[1] if isinstance(out[1], tuple) else (out[1],)))])
+        outs.append(out.flatten())
+    loss = torch.nn.functional.mse_loss(torch.stack(outs), torch.tensor(Y))
+    loss.backward()
+    assert abs(loss.item() - value) <= 1e-12 * abs(value)
+    for tname, values in torch_parameters(inner).items():
+        ours = np.array([v.grad for v in flatten_values(values)])
+        theirs = tmodel.get_parameter(tname).grad.flatten().numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-13, err_msg=tname)
+
+
+def test_nested_inputs_of_the_wrong_shape_are_refused_by_name():
+    model, X, Y = _setup("conv2d")
+    loss = CompiledLoss(model, "mse")
+    loss.backward(X, Y)
+    with pytest.raises(ValueError, match=r"samples of shape \[1, 4, 6\].*compiled for \[1, 5, 5\]"):
+        loss.backward(np.zeros((5, 1, 4, 6)), Y)
+
+
+@pytest.mark.parametrize("layer, word", [(lambda: nn.BatchNorm1d(4), "BatchNorm1d"),
+                                         (lambda: nn.Dropout(0.5, rng=1), "Dropout")])
+def test_batchnorm_and_training_dropout_say_why_they_do_not_compile(layer, word):
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), layer(), nn.Linear(4, 1, rng=1))
+    X = [[0.1 * i, -0.2 * i, 0.3] for i in range(8)]
+    why = not_compilable_reason(model, X)
+    assert why is not None and why.startswith(word)
+    said = "statistics of the whole batch" if word == "BatchNorm1d" else "fresh random mask"
+    assert said in why
+    assert not compilable(model, X)
+
+
+def test_dropout_fit_compiled_backend_refuses_naming_dropout():
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Dropout(0.5, rng=1), nn.Linear(4, 1, rng=1))
+    X = [[0.1 * i, -0.2 * i, 0.3] for i in range(8)]
+    with pytest.raises(ValueError, match="backend='compiled' cannot run this model: Dropout"):
+        fit(model, X, [0.5] * 8, loss="mse", epochs=1, backend="compiled", verbose=False)
+
+
+def test_dropout_fit_auto_warns_and_equals_dynamic():
+    def run(backend):
+        model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Dropout(0.5, rng=1),
+                              nn.Linear(4, 1, rng=1))
+        X = [[0.1 * i, -0.2 * i, 0.3 + 0.05 * i * i] for i in range(8)]
+        y = [0.5 * (i % 3) for i in range(8)]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hist = fit(model, X, y, loss="mse", epochs=3, batch_size=4, backend=backend,
+                       verbose=False, rng=0)
+        return hist, [w for w in caught if issubclass(w.category, FallbackWarning)]
+
+    auto, said = run("auto")
+    dynamic, quiet = run("dynamic")
+    assert len(said) == 1 and "Dropout draws a fresh random mask" in str(said[0].message)
+    assert not quiet
+    assert auto.train_loss == dynamic.train_loss and len(auto.train_loss) == 3
+
+
+class _GRUHead(nn.Module):
+    """A GRU over a [T][features] sequence, a logit from its last hidden state."""
+
+    def __init__(self, rng: int) -> None:
+        super().__init__()
+        self.gru = nn.GRU(2, 3, rng=rng)
+        self.head = nn.Linear(3, 1, rng=rng + 1)
+
+    def forward(self, x):
+        return self.head(self.gru(x)[1][0])[0]
+
+
+@pytest.mark.parametrize("kind", ["cnn", "gru"])
+def test_fit_compiled_on_nested_inputs_equals_dynamic(kind):
+    gen = np.random.default_rng(5)
+    if kind == "cnn":
+        X = gen.normal(size=(24, 1, 6, 6))
+        y = [int(i % 3) for i in range(24)]
+        loss = "cross_entropy"
+
+        def build():
+            r = random.Random(2)
+            return nn.Sequential(nn.Conv2d(1, 2, 3, rng=r), nn.ReLU(), nn.MaxPool2d(2),
+                                 nn.Flatten(0), nn.Linear(8, 3, rng=r))
+    else:
+        X = gen.normal(size=(24, 5, 2))
+        y = [float(x[:, 0].sum() > 0) for x in X]
+        loss = "bce_logits"
+
+        def build():
+            return _GRUHead(3)
+
+    runs = {}
+    for backend in ("compiled", "dynamic"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FallbackWarning)
+            runs[backend] = fit(build(), X, y, loss=loss, optimizer="adam", epochs=3,
+                                batch_size=8, backend=backend, verbose=False, rng=0)
+    a, b = runs["compiled"].train_loss, runs["dynamic"].train_loss
+    assert len(a) == 3
+    assert all(abs(u - v) <= 1e-9 * abs(v) for u, v in zip(a, b, strict=True)), (a, b)
