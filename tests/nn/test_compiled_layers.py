@@ -233,3 +233,28 @@ def test_fit_compiled_on_nested_inputs_equals_dynamic(kind):
     a, b = runs["compiled"].train_loss, runs["dynamic"].train_loss
     assert len(a) == 3
     assert all(abs(u - v) <= 1e-9 * abs(v) for u, v in zip(a, b, strict=True)), (a, b)
+
+
+def test_conv_and_pool_become_one_gather_and_one_product_each():
+    model, X, Y = _setup("sequential_cnn")
+    loss = CompiledLoss(model, "mse")
+    loss.backward(X, Y)
+    forward = loss.source.split("def forward_backward")[0]
+    assert forward.count("windows of 9, gathered") == 1  # the convolution's im2col
+    assert forward.count("16 windows x 2 weight rows") == 1  # one product for 2 x 4 x 4 dots
+    assert forward.count("windows of 4, gathered") == 1  # the pooling's windows
+    assert forward.count("x max") == 1
+    assert forward.count("# dot") == 1  # the loss's sum of squares; no dot per window
+
+
+def test_maxpool_ties_send_the_gradient_to_the_first_maximum_on_both_paths():
+    conv = nn.Conv2d(2, 1, 1, rng=0)
+    conv.weight[0][0][0][0].data = conv.weight[0][1][0][0].data = 1.0
+    conv.bias[0].data = 0.0
+    model = nn.Sequential(conv, nn.MaxPool2d(2))
+    X = np.array([[[[1.0, 0.0], [0.0, 0.0]], [[0.0, 1.0], [0.0, 0.0]]]])  # window [1, 1, 0, 0]
+    Y = np.array([[0.0]])
+    value, grads = _compiled(model, X, Y)
+    ref, ref_grads = _dynamic(model, X, Y)
+    assert value == ref == 1.0
+    assert grads == ref_grads == [2.0, 0.0, 2.0]  # d/dw1 (the first maximum's), d/dw2, d/db
