@@ -258,3 +258,38 @@ def test_maxpool_ties_send_the_gradient_to_the_first_maximum_on_both_paths():
     ref, ref_grads = _dynamic(model, X, Y)
     assert value == ref == 1.0
     assert grads == ref_grads == [2.0, 0.0, 2.0]  # d/dw1 (the first maximum's), d/dw2, d/db
+
+
+def _small_cnn(classes: int) -> nn.Module:
+    r = random.Random(0)
+    return nn.Sequential(nn.Conv2d(1, 8, 3, rng=r), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(0),
+                         nn.Linear(8 * 3 * 3, classes, rng=r))
+
+
+@pytest.mark.parametrize("data", ["digits", "bars_and_crosses"])
+def test_small_cnn_trains_compiled_to_95_percent(data):
+    """Conv2d(1, 8, 3) -> relu -> MaxPool2d(2) -> Linear on 8x8 images, on the compiled
+    path (backend='compiled' refuses anything else): scikit-learn's digits (10 classes,
+    about 4 s), or nn.tasks' generated bars and crosses (2 classes) without scikit-learn."""
+    if data == "digits":
+        datasets = pytest.importorskip("sklearn.datasets")
+        selection = pytest.importorskip("sklearn.model_selection")
+        digits = datasets.load_digits()
+        X, y = (digits.images / 16.0)[:, None], digits.target.tolist()
+        Xtr, Xte, ytr, yte = selection.train_test_split(X, y, test_size=0.25, random_state=0,
+                                                        stratify=y)
+        classes, epochs = 10, 15
+    else:
+        from nn.tasks import bars_and_crosses
+
+        Xtr, ytr = bars_and_crosses(400, rng=1)
+        Xte, yte = bars_and_crosses(200, rng=2)
+        classes, epochs = 2, 10
+    model = _small_cnn(classes)
+    history = fit(model, Xtr, ytr, loss="cross_entropy", optimizer="adam", lr=0.01,
+                  epochs=epochs, batch_size=32, X_test=Xte, y_test=yte, backend="compiled",
+                  verbose=False, rng=0)
+    assert history.test_acc[-1] >= 0.95, history.test_acc
+    predicted = model.predict(np.asarray(Xte))
+    assert np.mean(np.asarray(predicted) == np.asarray(yte)) == pytest.approx(
+        history.test_acc[-1], abs=1e-12)
