@@ -195,7 +195,7 @@ class ParityRNN(Module):
 
     def forward(self, bits: Sequence[float]) -> list[Value]:
         """The logit of "the parity so far is 1" after each bit."""
-        out, _ = self.rnn([[float(b)] for b in bits])
+        out, _ = self.rnn([[b] for b in bits])  # no float(): bits may be placeholders
         return [self.head(h) for h in out]
 
     def config(self) -> dict[str, Any]:

@@ -293,3 +293,21 @@ def test_small_cnn_trains_compiled_to_95_percent(data):
     predicted = model.predict(np.asarray(Xte))
     assert np.mean(np.asarray(predicted) == np.asarray(yte)) == pytest.approx(
         history.test_acc[-1], abs=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_parity_rnn_compiled_equals_dynamic(cell):
+    """nn.tasks.ParityRNN once read its bits with float(), which baked the first traced
+    sample's bits into the compiled code as constants (a silently different loss)."""
+    from nn.tasks import ParityRNN, parity_sequences
+
+    bits, parity = parity_sequences(16, length=7, rng=3)
+    model = ParityRNN(4, cell=cell, rng=1)
+    value = CompiledLoss(model, "bce_logits").backward(bits, parity)
+    grads = [p.grad for p in model.parameters()]
+    for p in model.parameters():
+        p.grad = None
+    loss = REGISTRY["bce_logits"].fn([model(b) for b in bits], parity)
+    loss.backward()
+    assert _close(value, loss.data)
+    assert all(_close(a, p.grad) for a, p in zip(grads, model.parameters(), strict=True))
