@@ -311,3 +311,20 @@ def test_parity_rnn_compiled_equals_dynamic(cell):
     loss.backward()
     assert _close(value, loss.data)
     assert all(_close(a, p.grad) for a, p in zip(grads, model.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])
+def test_recurrent_layers_become_products_per_time_step(cell):
+    """Unrolled over T steps, a recurrent layer is a few matrix products per step: the
+    dot nodes left one by one (the zero initial state's, the loss's) do not grow with T."""
+    def forward_source(length: int) -> str:
+        model = _Last(getattr(nn, cell)(3, 4, rng=0))
+        X = np.random.default_rng(0).normal(size=(4, length, 3))
+        Y = np.zeros((4, len(flatten_values(model(X[0].tolist())))))
+        loss = CompiledLoss(model, "mse")
+        loss.backward(X, Y)
+        return loss.source.split("def forward_backward")[0]
+
+    short, long = forward_source(5), forward_source(10)
+    assert short.count("# dot") == long.count("# dot") <= 9
+    assert long.count("x dot") > short.count("x dot") >= 5
