@@ -328,3 +328,26 @@ def test_recurrent_layers_become_products_per_time_step(cell):
     short, long = forward_source(5), forward_source(10)
     assert short.count("# dot") == long.count("# dot") <= 9
     assert long.count("x dot") > short.count("x dot") >= 5
+
+
+@pytest.mark.parametrize("task", ["bars", "parity_rnn", "parity_gru"])
+def test_tasks_train_on_the_compiled_path_with_the_dynamic_losses(task):
+    from nn.tasks import train_bars_and_crosses, train_parity
+
+    def run(backend):
+        if task == "bars":
+            return train_bars_and_crosses(epochs=2, n_train=30, n_test=10, backend=backend)
+        return train_parity(epochs=2, n_train=20, n_test=10, cell=task[-3:],
+                            hidden_size=4, backend=backend)
+
+    compiled, dynamic = run("compiled"), run("dynamic")
+    assert len(compiled.losses) == 2
+    assert all(_close(a, b, 1e-9) for a, b in zip(compiled.losses, dynamic.losses, strict=True))
+    assert compiled.test_accuracy == dynamic.test_accuracy
+
+
+def test_tasks_refuse_an_unknown_backend():
+    from nn.tasks import train_parity
+
+    with pytest.raises(ValueError, match="backend must be .auto., .compiled. or .dynamic.,"):
+        train_parity(epochs=1, n_train=2, n_test=2, backend="gpu")
