@@ -28,15 +28,17 @@ numpy is needed (``pip install 'dagrad[speed]'``).
 
 from __future__ import annotations
 
+import contextlib
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from engine import Value, no_grad, topological_order
 from engine.compile import Compiled, TraceError, compile
+from nn.containers import Dropout
 from nn.losses import REGISTRY, LossSpec, l2_penalty
 from nn.optim import SGD, Adam, AdamW, Optimizer
-from nn.utils import flatten_values, unflatten
+from nn.utils import apply_elementwise, flatten_values, unflatten
 
 #: Loss names the compiled path knows: every loss of the registry.
 LOSS_NAMES = tuple(REGISTRY)
@@ -44,8 +46,9 @@ LOSS_NAMES = tuple(REGISTRY)
 
 class FallbackWarning(UserWarning):
     """``fit(backend='auto')`` trains a model on the dynamic engine because the compiled
-    path would compute something else (the message names the module and why: see
-    :func:`not_compilable_reason`). Silence it with ``warnings.simplefilter``."""
+    path would compute something else (the message names the module and why, e.g.
+    ``BatchNorm``: see :func:`not_compilable_reason`). Silence it with
+    ``warnings.simplefilter``."""
 
 
 def _spec(loss: str) -> LossSpec:
@@ -62,6 +65,52 @@ def _n_outputs(model: Any, x: Any) -> int:
     with no_grad():
         out = model(_sample(x))
     return 1 if isinstance(out, (Value, numbers.Real)) else len(flatten_values(out))
+
+
+def _active_dropouts(model: Any) -> list[Dropout]:
+    modules = model.modules() if hasattr(model, "modules") else [model]
+    return [m for m in modules if isinstance(m, Dropout) and m.training and 0.0 < m.p < 1.0]
+
+
+@contextlib.contextmanager
+def _masking(model: Any, masks: Callable[[Dropout, Any], Any]) -> Iterator[None]:
+    """Every ``Dropout`` of ``model`` calls ``masks(layer, x)`` instead of drawing."""
+    modules = model.modules() if hasattr(model, "modules") else [model]
+    drops = [m for m in modules if isinstance(m, Dropout)]
+    for m in drops:
+        m.masks = masks
+    try:
+        yield
+    finally:
+        for m in drops:
+            m.masks = None
+
+
+def _unmasked(layer: Dropout, x: Any) -> Any:
+    return x
+
+
+def draw_masks(calls: Sequence[tuple[Dropout, int]], batch: int) -> Any:
+    """The dropout masks of a batch, as the dynamic engine draws them: for each sample in
+    order, for each ``Dropout`` call of the forward pass in order, one ``rng.random()``
+    per element in row-major order (dropped: ``< p``). Returns a ``(batch, columns)``
+    array of 0.0 (dropped) and ``1 / (1 - p)`` (kept): the factor each element is
+    multiplied by.
+
+    Args:
+        calls: ``(layer, elements)`` for each ``Dropout`` call of one forward pass.
+        batch: Samples.
+    """
+    import numpy as np
+
+    rows = []
+    for _ in range(batch):
+        row: list[float] = []
+        for layer, n in calls:
+            draw, p, keep = layer._rng.random, layer.p, 1.0 / (1.0 - layer.p)
+            row.extend([0.0 if draw() < p else keep for _ in range(n)])
+        rows.append(row)
+    return np.array(rows, dtype=float).reshape(batch, -1)
 
 
 def _sample(x: Any) -> Any:
@@ -122,6 +171,7 @@ class CompiledLoss:
         self.n_features = 0
         self.n_outputs = 0
         self.sample_shape: tuple[int, ...] = ()  # one sample's shape ((d,) for vectors)
+        self.dropout_calls: list[tuple[Dropout, int]] = []  # (layer, elements) per call
         self._targets: tuple | None = None  # (targets, weight, rows array) of the last batch
 
     # -- batches as arrays -----------------------------------------------------------
@@ -183,21 +233,42 @@ class CompiledLoss:
 
         X = self.features(X)
         if self.n_outputs == 0 or self.n_features != X.shape[1]:
-            self.n_outputs = _n_outputs(self.model, X[0].reshape(self.sample_shape))
+            sample = X[0].reshape(self.sample_shape)
+            with _masking(self.model, _unmasked):  # measuring draws no dropout mask
+                self.n_outputs = _n_outputs(self.model, sample)
+            self.dropout_calls = []
+            if _active_dropouts(self.model):
+                calls = self.dropout_calls
+
+                def count(layer: Dropout, x: Any) -> Any:
+                    calls.append((layer, len(flatten_values(x))))
+                    return x
+
+                with no_grad(), _masking(self.model, count):
+                    self.model(_sample(sample))
         rows = self.target_rows(y, self.n_outputs, weight)
         if len(X) != len(rows):
             raise ValueError(f"compiled loss: {len(X)} samples but {len(rows)} targets")
+        if self.dropout_calls:  # fresh masks for this batch, in the dynamic engine's order
+            return np.concatenate([X, draw_masks(self.dropout_calls, len(X)), rows], axis=1)
         return np.concatenate([X, rows], axis=1)
 
     def _compile(self, XY: Any, n_features: int) -> Compiled:
         if self.compiled is None or self.n_features != n_features:
             per_sample, model, d = self.spec.per_sample, self.model, n_features
             nested = self.sample_shape if len(self.sample_shape) > 1 else None
+            m = sum(n for _, n in self.dropout_calls)
 
             def fn(inputs: list[Value]) -> tuple[Value, list[Value]]:
                 x = inputs[:d] if nested is None else unflatten(inputs[:d], nested)
-                outs = _outputs(model(x))
-                return per_sample(outs, inputs[d:]), outs
+                factors = iter(inputs[d:d + m])  # one mask column per dropped-or-kept element
+
+                def masked(layer: Dropout, x: Any) -> Any:
+                    return apply_elementwise(lambda v: v * next(factors), x)
+
+                with _masking(model, masked):
+                    outs = _outputs(model(x))
+                return per_sample(outs, inputs[d + m:]), outs
 
             decayed, alpha = self.l2_params, self.alpha
             penalty = (lambda: l2_penalty(decayed, alpha)) if alpha else None
@@ -210,7 +281,8 @@ class CompiledLoss:
 
     def _run(self, X: Any, y: Any, weight: Any = None) -> tuple[Compiled, Any]:
         XY = self.batch(X, y, weight)
-        return self._compile(XY, XY.shape[1] - self._targets[2].shape[1]), XY
+        masks = sum(n for _, n in self.dropout_calls)
+        return self._compile(XY, XY.shape[1] - self._targets[2].shape[1] - masks), XY
 
     def check_outputs(self) -> None:
         """Raise the loss's error for outputs it cannot take (``bce`` outside [0, 1])."""
@@ -346,10 +418,10 @@ def not_compilable_reason(model: Any, X: Sequence[Any]) -> str | None:
 
     The reasons name the module: ``BatchNorm`` normalises with the statistics of the
     whole batch (one sample's traced graph cannot express them, and its running
-    buffers change at every step), ``Dropout`` in training mode draws a fresh mask at
-    every call (a trace would freeze one); either would give a different number, so
-    the model runs on the dynamic engine. ``fit`` says so (``backend='auto'``) or
-    raises with this text (``backend='compiled'``).
+    buffers change at every step), which would give a different number, so the model
+    runs on the dynamic engine. ``fit`` says so (``backend='auto'``) or raises with
+    this text (``backend='compiled'``). ``Dropout`` compiles: its masks are inputs of
+    the traced graph, drawn fresh for every batch (:func:`draw_masks`).
     """
     import numpy as np
 
@@ -360,8 +432,6 @@ def not_compilable_reason(model: Any, X: Sequence[Any]) -> str | None:
             if "BatchNorm" in name:
                 why = ("normalises with the statistics of the whole batch and updates its "
                        "running buffers, which one traced sample cannot express")
-            elif name == "Dropout":
-                why = "draws a fresh random mask at every call, which a trace would freeze"
             else:
                 why = "declares itself not compilable (Module.compilable = False)"
             return f"{name} {why}"
@@ -630,8 +700,9 @@ def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float
             a is not b for a, b in zip(optimizer.params, params, strict=True)):
         return None
     try:
-        if not _uses_every_parameter(model, X_example[0], params):
-            return None
+        with _masking(model, _unmasked):
+            if not _uses_every_parameter(model, X_example[0], params):
+                return None
     except (TypeError, ValueError):  # the model does not take such samples: the dynamic
         return None  # engine raises its own error, naming the layer
     try:
@@ -647,6 +718,6 @@ def _uses_every_parameter(model: Any, x: Any, params: list[Value]) -> bool:
     return all(id(p) in reached for p in params)
 
 
-__all__ = ["FLAT_OPTIMIZERS", "LOSS_NAMES", "CompiledLoss", "CompiledStepper", "compilable",
-           "compiled_loss", "compiled_step", "compiled_stepper", "not_compilable_reason",
-           "FallbackWarning"]
+__all__ = ["FLAT_OPTIMIZERS", "LOSS_NAMES", "CompiledLoss", "CompiledStepper", "FallbackWarning",
+           "compilable", "compiled_loss", "compiled_step", "compiled_stepper", "draw_masks",
+           "not_compilable_reason"]

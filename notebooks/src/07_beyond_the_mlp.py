@@ -714,9 +714,11 @@ assert history.train_loss[-1] < history.train_loss[0] / 2 and slope != 0.25
 # recurrent layer is a few products per time step. Inputs are numpy arrays
 # of any nesting: here scikit-learn's 8x8 digits as `[1][8][8]` images.
 #
-# NB: `BatchNorm` (batch statistics, running buffers) and `Dropout` in
-# training mode (a fresh random mask every call) stay on the dynamic engine:
-# `fit` says why in a `nn.compiled.FallbackWarning`, never a different number.
+# NB: `Dropout` compiles too: its masks are inputs of the traced graph, drawn
+# fresh for every batch from the layer's own `random.Random` in the dynamic
+# engine's order, so both engines drop the same units. `BatchNorm` (batch
+# statistics, running buffers) stays on the dynamic engine: `fit` says why in
+# a `nn.compiled.FallbackWarning`, never a different number.
 
 # %%
 digits = load_digits()
