@@ -23,6 +23,20 @@ this module, never the other way round): :func:`compiled_stepper` returns None
 when the compiled path cannot be used (numpy missing, a module that does not
 compile, an optimizer it does not vectorise).
 
+**Which layers compile.** Every layer of :mod:`nn` but ``BatchNorm``: ``Linear``/
+``Layer``/``MLP``, ``Conv1d``/``Conv2d`` (stride, padding, dilation, groups), the max,
+average and adaptive pools, ``LayerNorm``, ``RNN``/``GRU``/``LSTM`` and their cells,
+``Dropout`` and ``Sequential``/``Flatten``/activations. Samples may be nested
+(``[C][H][W]`` images, ``[T][features]`` sequences): a batch is a numpy array of
+shape ``(B, *sample)``, flattened row-major into the traced placeholders.
+:mod:`engine.compile_layers` turns a convolution into one gather of its windows and
+one matrix product, a pooling into one gather and one reduction, and a recurrent
+layer into a few products per time step. ``Dropout``'s masks are inputs of the
+traced graph, drawn fresh for every batch from the layer's ``rng`` in the dynamic
+engine's order (:func:`draw_masks`). ``BatchNorm`` normalises with the statistics of
+the whole batch, which one sample's trace cannot express: such a model runs on the
+dynamic engine (:func:`not_compilable_reason` says why; ``fit`` warns with it).
+
 numpy is needed (``pip install 'dagrad[speed]'``).
 """
 
