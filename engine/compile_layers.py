@@ -74,6 +74,11 @@ def merge(builder: Any, groups: list[list[Value]]) -> list[list[Value]]:
             result.append(item)
             continue
         members = keyed[item]
+        if item[0] == "bias":
+            for g in members:
+                builder.windows[g[0]] = _Windows("bias", [], None, None)
+            result.extend(members)
+            continue
         if len(members) < 2:
             result.extend(members)
             continue
@@ -112,6 +117,8 @@ def _window_key(builder: Any, group: list[Value]) -> tuple | None:
     v = group[0]
     if v.op is ops.DOT:
         sides = builder._matmul_sides(v)
+        if sides is not None and not sides[0]:  # no terms, a bias only (a window over padding)
+            return ("bias", builder.level[v])
         if sides is not None:  # one window (the group's shared inputs) x C weight rows
             rows = tuple(tuple(map(id, builder._matmul_sides(n)[1])) for n in group)
             bias = tuple(id(builder._matmul_sides(n)[2]) for n in group)
@@ -199,6 +206,8 @@ def emit(builder: Any, nodes: list[Value], info: _Windows) -> Callable[[], None]
         return _emit_affine(builder, nodes)
     if info.kind == "pair":
         return _emit_pairs(builder, nodes, info)
+    if info.kind == "bias":
+        return _emit_bias_only(builder, nodes)
     b = builder
     what = {"dot": "conv", "const": "pool", "max": "maxpool"}[info.kind]
     slab = _Slab(f"{what}{next(b.counter)}", nodes, True, any(n.requires_grad for n in nodes))
@@ -244,6 +253,24 @@ def emit(builder: Any, nodes: list[Value], info: _Windows) -> Callable[[], None]
         elif scatter.needed:
             b.bwd.append(f"{dwin} = {g3} @ {weight}")
             scatter(dwin)
+    return backward
+
+
+def _emit_bias_only(b: Any, nodes: list[Value]) -> Callable[[], None]:
+    """``dot`` nodes of no terms and a bias (a padded window that reads only padding):
+    their value is the bias."""
+    from engine.compile import _Slab
+
+    slab = _Slab(f"bias{next(b.counter)}_shared", nodes, False,
+                 any(n.requires_grad for n in nodes))
+    for j, n in enumerate(nodes):
+        b.loc[n] = (slab, j)
+    b.slabs.append(slab)
+    bias = b.gather([b._matmul_sides(n)[2] for n in nodes], array=True)
+    b.fwd.append(f"{slab.name} = {bias.text} + 0.0  # {len(nodes)} x dot of no terms")
+
+    def backward() -> None:
+        b.accumulate(bias, f"g_{slab.name}", False, len(nodes), fresh=False)
     return backward
 
 

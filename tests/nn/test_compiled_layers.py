@@ -9,6 +9,8 @@ import random
 import warnings
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nn
 from nn.compiled import CompiledLoss, FallbackWarning, compilable, not_compilable_reason
@@ -39,6 +41,8 @@ CASES = {
     "conv1d": (lambda r: nn.Conv1d(2, 3, 3, rng=r), (2, 7)),
     "conv1d_stride_pad_dil": (lambda r: nn.Conv1d(2, 4, 2, stride=2, padding=2, dilation=2,
                                                    rng=r), (2, 9)),
+    # windows that read only the zero padding: a dot of no terms, its bias alone
+    "conv1d_window_over_padding_only": (lambda r: nn.Conv1d(1, 2, 1, padding=1, rng=r), (1, 3)),
     "conv1d_groups": (lambda r: nn.Conv1d(4, 2, 3, groups=2, bias=False, rng=r), (4, 6)),
     "conv2d": (lambda r: nn.Conv2d(1, 3, 3, rng=r), (1, 5, 5)),
     "conv2d_stride": (lambda r: nn.Conv2d(2, 2, 2, stride=2, rng=r), (2, 6, 5)),
@@ -68,6 +72,10 @@ CASES = {
     "gru": (lambda r: _Last(nn.GRU(3, 4, rng=r)), (5, 3)),
     "lstm": (lambda r: _Last(nn.LSTM(2, 3, rng=r)), (4, 2)),
     "dropout_eval": (lambda r: _seq(nn.Linear(4, 5, rng=r), nn.Dropout(0.5, rng=r)), (4,)),
+    "conv_stack": (lambda r: _seq(nn.Conv2d(1, 2, 3, padding=1, rng=r), nn.Tanh(),
+                                  nn.Conv2d(2, 3, 2, stride=2, rng=r), nn.AvgPool2d(2, padding=1,
+                                                                                    count_include_pad=False)),
+                   (1, 5, 5)),
     "sequential_cnn": (lambda r: _seq(nn.Conv2d(1, 2, 3, rng=r), nn.ReLU(), nn.MaxPool2d(2),
                                       nn.Flatten(0), nn.Linear(2 * 2 * 2, 3, rng=r)),
                        (1, 6, 6)),
@@ -356,3 +364,34 @@ def test_tasks_refuse_an_unknown_backend():
 
     with pytest.raises(ValueError, match="backend must be .auto., .compiled. or .dynamic.,"):
         train_parity(epochs=1, n_train=2, n_test=2, backend="gpu")
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_random_convolutions_compiled_equal_dynamic(data):
+    """Random geometries (1-D and 2-D, stride, padding, dilation, groups, bias) followed by
+    a random pool: the window grouping computes the dynamic engine's numbers."""
+    spatial = data.draw(st.sampled_from([1, 2]))
+    groups = data.draw(st.sampled_from([1, 2]))
+    cin, cout = groups * data.draw(st.integers(1, 2)), groups * data.draw(st.integers(1, 2))
+    kernel, stride = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 2))
+    padding, dilation = data.draw(st.integers(0, 1)), data.draw(st.integers(1, 2))
+    size = data.draw(st.integers((kernel - 1) * dilation + 2, 7))
+    conv = (nn.Conv1d if spatial == 1 else nn.Conv2d)(
+        cin, cout, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,
+        bias=data.draw(st.booleans()), rng=data.draw(st.integers(0, 99)))
+    sample = (cin, size) if spatial == 1 else (cin, size, size - 1)
+    gen = np.random.default_rng(data.draw(st.integers(0, 99)))
+    X = gen.normal(size=(3, *sample))
+    out_shape = np.shape(nn.utils.to_data(conv(X[0].tolist())))
+    pool = data.draw(st.sampled_from(["max", "avg", "none"]))
+    layers = [conv, nn.ReLU()]
+    if pool != "none":
+        kernel = 2 if min(out_shape[1:]) >= 2 else 1
+        layers.append(getattr(nn, f"{pool.capitalize()}Pool{spatial}d")(kernel))
+    model = nn.Sequential(*layers)
+    Y = gen.normal(size=(3, len(flatten_values(model(X[0].tolist())))))
+    value, grads = _compiled(model, X, Y)
+    ref, ref_grads = _dynamic(model, X, Y)
+    assert _close(value, ref)
+    assert all(_close(a, b) for a, b in zip(grads, ref_grads, strict=True))
