@@ -96,9 +96,8 @@ def run(quick: bool = False) -> list[tuple[str, str]]:
     """The measurements as (what, figure) rows."""
     import warnings
 
-    from nn.tasks import ParityRNN, parity_sequences
-
     from nn.compiled import FallbackWarning
+    from nn.tasks import ParityRNN, parity_sequences
 
     epochs = 3 if quick else 5
     rows: list[tuple[str, str]] = []
