@@ -95,7 +95,8 @@ def merge(builder: Any, groups: list[list[Value]]) -> list[list[Value]]:
             builder.windows[nodes[0]] = info
             result.append(nodes)
             continue
-        if kind == "dot":
+        if kind == "dot":  # channel-major, as the layer lays out its output ([C][H][W])
+            nodes = [g[c] for c in range(len(members[0])) for g in members]
             sides = [builder._matmul_sides(g[0]) for g in members]
             rows = [builder._matmul_sides(n)[1] for n in members[0]]
             bias = ([builder._matmul_sides(n)[2] for n in members[0]]
@@ -234,12 +235,18 @@ def emit(builder: Any, nodes: list[Value], info: _Windows) -> Callable[[], None]
         if info.bias is not None:
             bias = b.gather(info.bias)
             b.fwd.append(f"{name} += {bias.text}  # their biases")
-        b.fwd.append(f"{name} = {name}.reshape(B, {n_win * n_out})")
+        if n_out > 1:  # (B, P, C) -> channel-major columns, one copy
+            b.fwd.append(f"{name} = {name}.transpose(0, 2, 1).reshape(B, {n_win * n_out})")
+        else:
+            b.fwd.append(f"{name} = {name}.reshape(B, {n_win})")
         b.products.add(name)
 
     def backward() -> None:
         g3 = f"{g}_3"
-        b.bwd.append(f"{g3} = {g}.reshape(B, {n_win}, {n_out})")
+        if n_out > 1:
+            b.bwd.append(f"{g3} = {g}.reshape(B, {n_out}, {n_win}).transpose(0, 2, 1)")
+        else:
+            b.bwd.append(f"{g3} = {g}.reshape(B, {n_win}, 1)")
         if info.kind == "dot":
             b.bwd.append(f"G[{weight[2:-1]}] += {g3}.reshape(-1, {n_out}).T @ "
                          f"{win}.reshape(-1, {k})")
