@@ -71,7 +71,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import ops
+from engine import compile_layers, ops
 from engine.backprop import topological_order
 from engine.modes import STATE
 from engine.primitive import USER_OPS
@@ -317,6 +317,7 @@ class _Builder:
         self.ginit: set[str] = set()
         self.owned: set[str] = set()  # adjoints whose array no other name shares
         self.sides: dict[Value, tuple | None] = {}  # see _matmul_sides
+        self.windows: dict[Value, Any] = {}  # merged window groups (engine.compile_layers)
         self.counting = False
         self.counts: dict[str, int] = {}
         self.counter = itertools.count()
@@ -500,6 +501,8 @@ class _Builder:
     def emit_group(self, nodes: list[Value]) -> Callable[[], None]:
         """Emit the forward line(s) of one group; return what emits its backward."""
         v = nodes[0]
+        if (windows := self.windows.get(v)) is not None:  # a convolution or a pooling
+            return compile_layers.emit(self, nodes, windows)
         batched = self.batched[v]
         # named for what it holds: linear3 (a layer's products), relu4, exp7, ...; a
         # slab the same for every sample (parameters and constants only) is *_shared
@@ -649,7 +652,7 @@ class _Builder:
         self.products: set[str] = set()  # matmul slabs: new arrays, not read by backward
         backwards = []
         for level in self.levels():
-            for group in self.groups(level):
+            for group in compile_layers.merge(self, self.groups(level)):  # windows
                 for part in self._split(group):
                     backwards.append(self.emit_group(part))
         out_slab, j = self.loc[self.out]

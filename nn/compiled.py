@@ -23,22 +23,46 @@ this module, never the other way round): :func:`compiled_stepper` returns None
 when the compiled path cannot be used (numpy missing, a module that does not
 compile, an optimizer it does not vectorise).
 
+**Which layers compile.** Every layer of :mod:`nn` but ``BatchNorm``: ``Linear``/
+``Layer``/``MLP``, ``Conv1d``/``Conv2d`` (stride, padding, dilation, groups), the max,
+average and adaptive pools, ``LayerNorm``, ``RNN``/``GRU``/``LSTM`` and their cells,
+``Dropout`` and ``Sequential``/``Flatten``/activations. Samples may be nested
+(``[C][H][W]`` images, ``[T][features]`` sequences): a batch is a numpy array of
+shape ``(B, *sample)``, flattened row-major into the traced placeholders.
+:mod:`engine.compile_layers` turns a convolution into one gather of its windows and
+one matrix product, a pooling into one gather and one reduction, and a recurrent
+layer into a few products per time step. ``Dropout``'s masks are inputs of the
+traced graph, drawn fresh for every batch from the layer's ``rng`` in the dynamic
+engine's order (:func:`draw_masks`). ``BatchNorm`` normalises with the statistics of
+the whole batch, which one sample's trace cannot express: such a model runs on the
+dynamic engine (:func:`not_compilable_reason` says why; ``fit`` warns with it).
+
 numpy is needed (``pip install 'dagrad[speed]'``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from engine import Value, no_grad, topological_order
 from engine.compile import Compiled, TraceError, compile
+from nn.containers import Dropout
 from nn.losses import REGISTRY, LossSpec, l2_penalty
 from nn.optim import SGD, Adam, AdamW, Optimizer
+from nn.utils import apply_elementwise, flatten_values, unflatten
 
 #: Loss names the compiled path knows: every loss of the registry.
 LOSS_NAMES = tuple(REGISTRY)
+
+
+class FallbackWarning(UserWarning):
+    """``fit(backend='auto')`` trains a model on the dynamic engine because the compiled
+    path would compute something else (the message names the module and why, e.g.
+    ``BatchNorm``: see :func:`not_compilable_reason`). Silence it with
+    ``warnings.simplefilter``."""
 
 
 def _spec(loss: str) -> LossSpec:
@@ -48,13 +72,72 @@ def _spec(loss: str) -> LossSpec:
     return REGISTRY[loss]
 
 
-def _n_outputs(model: Any, x: Sequence[float]) -> int:
+def _n_outputs(model: Any, x: Any) -> int:
     nout = getattr(model, "nout", None)
     if isinstance(nout, int) and not isinstance(nout, bool):
         return nout
     with no_grad():
-        out = model([float(v) for v in x])
-    return 1 if isinstance(out, (Value, numbers.Real)) else len(out)
+        out = model(_sample(x))
+    return 1 if isinstance(out, (Value, numbers.Real)) else len(flatten_values(out))
+
+
+def _active_dropouts(model: Any) -> list[Dropout]:
+    modules = model.modules() if hasattr(model, "modules") else [model]
+    return [m for m in modules if isinstance(m, Dropout) and m.training and 0.0 < m.p < 1.0]
+
+
+@contextlib.contextmanager
+def _masking(model: Any, masks: Callable[[Dropout, Any], Any]) -> Iterator[None]:
+    """Every ``Dropout`` of ``model`` calls ``masks(layer, x)`` instead of drawing."""
+    modules = model.modules() if hasattr(model, "modules") else [model]
+    drops = [m for m in modules if isinstance(m, Dropout)]
+    for m in drops:
+        m.masks = masks
+    try:
+        yield
+    finally:
+        for m in drops:
+            m.masks = None
+
+
+def _unmasked(layer: Dropout, x: Any) -> Any:
+    return x
+
+
+def draw_masks(calls: Sequence[tuple[Dropout, int]], batch: int) -> Any:
+    """The dropout masks of a batch, as the dynamic engine draws them: for each sample in
+    order, for each ``Dropout`` call of the forward pass in order, one ``rng.random()``
+    per element in row-major order (dropped: ``< p``). Returns a ``(batch, columns)``
+    array of 0.0 (dropped) and ``1 / (1 - p)`` (kept): the factor each element is
+    multiplied by.
+
+    Args:
+        calls: ``(layer, elements)`` for each ``Dropout`` call of one forward pass.
+        batch: Samples.
+    """
+    import numpy as np
+
+    rows = []
+    for _ in range(batch):
+        row: list[float] = []
+        for layer, n in calls:
+            draw, p, keep = layer._rng.random, layer.p, 1.0 / (1.0 - layer.p)
+            row.extend([0.0 if draw() < p else keep for _ in range(n)])
+        rows.append(row)
+    return np.array(rows, dtype=float).reshape(batch, -1)
+
+
+def _sample(x: Any) -> Any:
+    """One sample as the model takes it: nested lists of floats (a numpy row of any
+    shape, ``[C][H][W]`` images and ``[T][features]`` sequences included)."""
+    import numpy as np
+
+    return np.asarray(x, dtype=float).tolist()
+
+
+def _outputs(out: Any) -> list[Value]:
+    """A model's output for one sample as a flat list (row-major for nested outputs)."""
+    return [out] if isinstance(out, (Value, numbers.Real)) else flatten_values(out)
 
 
 class CompiledLoss:
@@ -101,15 +184,31 @@ class CompiledLoss:
         self.compiled: Compiled | None = None
         self.n_features = 0
         self.n_outputs = 0
+        self.sample_shape: tuple[int, ...] = ()  # one sample's shape ((d,) for vectors)
+        self.dropout_calls: list[tuple[Dropout, int]] = []  # (layer, elements) per call
         self._targets: tuple | None = None  # (targets, weight, rows array) of the last batch
 
     # -- batches as arrays -----------------------------------------------------------
     def features(self, X: Any) -> Any:
-        """``X`` as a float array, one row per sample."""
+        """``X`` as a float array, one row per sample: a sample of any nesting
+        (``[C][H][W]``, ``[T][features]``) is one row in row-major order, and its
+        shape is kept in :attr:`sample_shape` for the model's placeholders.
+
+        Raises:
+            ValueError: The samples' shape differs from the first batch's.
+        """
         import numpy as np
 
         X = np.asarray(X, dtype=float)
-        return X[:, None] if X.ndim == 1 else X
+        if X.ndim == 1:
+            X = X[:, None]
+        shape = X.shape[1:]
+        if self.compiled is not None and len(self.sample_shape) > 1 and (
+                shape != self.sample_shape):
+            raise ValueError(f"compiled loss: samples of shape {list(shape)}, but the model "
+                             f"was compiled for {list(self.sample_shape)}")
+        self.sample_shape = shape
+        return X.reshape(len(X), -1) if X.ndim > 2 else X
 
     def target_rows(self, y: Any, n_outputs: int, weight: Any = None) -> Any:
         """The loss's target rows for ``y`` (an array, one row per sample), checked.
@@ -148,20 +247,42 @@ class CompiledLoss:
 
         X = self.features(X)
         if self.n_outputs == 0 or self.n_features != X.shape[1]:
-            self.n_outputs = _n_outputs(self.model, X[0])
+            sample = X[0].reshape(self.sample_shape)
+            with _masking(self.model, _unmasked):  # measuring draws no dropout mask
+                self.n_outputs = _n_outputs(self.model, sample)
+            self.dropout_calls = []
+            if _active_dropouts(self.model):
+                calls = self.dropout_calls
+
+                def count(layer: Dropout, x: Any) -> Any:
+                    calls.append((layer, len(flatten_values(x))))
+                    return x
+
+                with no_grad(), _masking(self.model, count):
+                    self.model(_sample(sample))
         rows = self.target_rows(y, self.n_outputs, weight)
         if len(X) != len(rows):
             raise ValueError(f"compiled loss: {len(X)} samples but {len(rows)} targets")
+        if self.dropout_calls:  # fresh masks for this batch, in the dynamic engine's order
+            return np.concatenate([X, draw_masks(self.dropout_calls, len(X)), rows], axis=1)
         return np.concatenate([X, rows], axis=1)
 
     def _compile(self, XY: Any, n_features: int) -> Compiled:
         if self.compiled is None or self.n_features != n_features:
             per_sample, model, d = self.spec.per_sample, self.model, n_features
+            nested = self.sample_shape if len(self.sample_shape) > 1 else None
+            m = sum(n for _, n in self.dropout_calls)
 
             def fn(inputs: list[Value]) -> tuple[Value, list[Value]]:
-                out = model(inputs[:d])
-                outs = [out] if isinstance(out, Value) else list(out)
-                return per_sample(outs, inputs[d:]), outs
+                x = inputs[:d] if nested is None else unflatten(inputs[:d], nested)
+                factors = iter(inputs[d:d + m])  # one mask column per dropped-or-kept element
+
+                def masked(layer: Dropout, x: Any) -> Any:
+                    return apply_elementwise(lambda v: v * next(factors), x)
+
+                with _masking(model, masked):
+                    outs = _outputs(model(x))
+                return per_sample(outs, inputs[d + m:]), outs
 
             decayed, alpha = self.l2_params, self.alpha
             penalty = (lambda: l2_penalty(decayed, alpha)) if alpha else None
@@ -174,7 +295,8 @@ class CompiledLoss:
 
     def _run(self, X: Any, y: Any, weight: Any = None) -> tuple[Compiled, Any]:
         XY = self.batch(X, y, weight)
-        return self._compile(XY, XY.shape[1] - self._targets[2].shape[1]), XY
+        masks = sum(n for _, n in self.dropout_calls)
+        return self._compile(XY, XY.shape[1] - self._targets[2].shape[1] - masks), XY
 
     def check_outputs(self) -> None:
         """Raise the loss's error for outputs it cannot take (``bce`` outside [0, 1])."""
@@ -297,18 +419,43 @@ def _rows_out(out: Any) -> list[Any]:
 
 
 def compilable(model: Any, X: Sequence[Any]) -> bool:
-    """Whether ``model`` on inputs like ``X`` can run compiled: flat input vectors
-    and no module that declares itself not compilable (``Module.compilable``:
-    False for random or stateful layers such as ``Dropout`` and ``BatchNorm``)."""
+    """Whether ``model`` on inputs like ``X`` can run compiled: samples that are
+    numbers or rectangular nestings of them (vectors, ``[C][H][W]`` images,
+    ``[T][features]`` sequences) and no module that declares itself not compilable
+    (``Module.compilable``: False for ``Dropout`` and ``BatchNorm``; see
+    :func:`not_compilable_reason`)."""
+    return not_compilable_reason(model, X) is None
+
+
+def not_compilable_reason(model: Any, X: Sequence[Any]) -> str | None:
+    """Why ``model`` on inputs like ``X`` cannot run compiled, or None when it can.
+
+    The reasons name the module: ``BatchNorm`` normalises with the statistics of the
+    whole batch (one sample's traced graph cannot express them, and its running
+    buffers change at every step), which would give a different number, so the model
+    runs on the dynamic engine. ``fit`` says so (``backend='auto'``) or raises with
+    this text (``backend='compiled'``). ``Dropout`` compiles: its masks are inputs of
+    the traced graph, drawn fresh for every batch (:func:`draw_masks`).
+    """
     import numpy as np
 
     modules = model.modules() if hasattr(model, "modules") else [model]
-    if not all(getattr(m, "compilable", True) for m in modules):
-        return False
+    for m in modules:
+        if not getattr(m, "compilable", True):
+            name = type(m).__name__
+            if "BatchNorm" in name:
+                why = ("normalises with the statistics of the whole batch and updates its "
+                       "running buffers, which one traced sample cannot express")
+            else:
+                why = "declares itself not compilable (Module.compilable = False)"
+            return f"{name} {why}"
     try:
-        return len(X) > 0 and np.asarray(X[0], dtype=float).ndim <= 1
-    except (TypeError, ValueError):
-        return False
+        if len(X) == 0:
+            return "no samples to trace"
+        np.asarray(X[0], dtype=float)
+    except (TypeError, ValueError) as e:
+        return f"the first sample is not a rectangular array of numbers ({e})"
+    return None
 
 
 def fixed_structure(model: Any) -> bool:
@@ -566,8 +713,12 @@ def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float
     if len(optimizer.params) != len(params) or any(
             a is not b for a, b in zip(optimizer.params, params, strict=True)):
         return None
-    if not _uses_every_parameter(model, X_example[0], params):
-        return None
+    try:
+        with _masking(model, _unmasked):
+            if not _uses_every_parameter(model, X_example[0], params):
+                return None
+    except (TypeError, ValueError):  # the model does not take such samples: the dynamic
+        return None  # engine raises its own error, naming the layer
     try:
         return CompiledStepper(model, REGISTRY[loss_name], optimizer, l2, loss_options,
                                l2_params, write_grads)
@@ -575,12 +726,12 @@ def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float
         return None
 
 
-def _uses_every_parameter(model: Any, x: Sequence[float], params: list[Value]) -> bool:
-    out = model([float(v) for v in x])
-    outs = [out] if isinstance(out, Value) else list(out)
+def _uses_every_parameter(model: Any, x: Any, params: list[Value]) -> bool:
+    outs = _outputs(model(_sample(x)))
     reached = set(map(id, topological_order(outs)))
     return all(id(p) in reached for p in params)
 
 
-__all__ = ["FLAT_OPTIMIZERS", "LOSS_NAMES", "CompiledLoss", "CompiledStepper", "compilable",
-           "compiled_loss", "compiled_step", "compiled_stepper"]
+__all__ = ["FLAT_OPTIMIZERS", "LOSS_NAMES", "CompiledLoss", "CompiledStepper", "FallbackWarning",
+           "compilable", "compiled_loss", "compiled_step", "compiled_stepper", "draw_masks",
+           "not_compilable_reason"]

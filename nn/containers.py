@@ -152,6 +152,13 @@ class Dropout(Module):
     dropped elements become one shared constant 0.0 (no gradient flows).
     Works on any nesting. In evaluation mode it returns its input.
 
+    On the compiled path (:mod:`nn.compiled`) the masks are inputs of the traced
+    graph, one column per element, drawn fresh for every batch from this layer's
+    ``rng`` in the dynamic engine's order (sample by sample, call by call, element
+    by element: :func:`nn.compiled.draw_masks`), so a compiled and a dynamic run
+    of one seed drop the same units and compute the same numbers; there a dropped
+    element is ``x * 0.0`` (0.0 with no gradient for any finite ``x``).
+
     Raises:
         ValueError: ``p`` is outside ``[0, 1]``.
 
@@ -162,7 +169,11 @@ class Dropout(Module):
     True
     """
 
-    compilable = False  # a fresh random mask every call: nn.compiled must not trace it once
+    #: Set by :mod:`nn.compiled` while it traces or measures the model (None otherwise):
+    #: ``masks(self, x)`` returns what this layer outputs in training mode instead of
+    #: drawing (the input times one mask placeholder per element), so the masks can be
+    #: drawn from ``self._rng`` outside the trace, fresh for every step.
+    masks: Any = None
 
     def __init__(self, p: float = 0.5, rng: random.Random | int | None = None) -> None:
         super().__init__()
@@ -178,6 +189,8 @@ class Dropout(Module):
         zero = Value(0.0, requires_grad=False)
         if self.p == 1.0:
             return apply_elementwise(lambda v: zero, x)
+        if self.masks is not None:
+            return self.masks(self, x)
         scale = Value(1.0 / (1.0 - self.p), requires_grad=False)
         draw, p = self._rng.random, self.p
         return apply_elementwise(lambda v: zero if draw() < p else v * scale, x)

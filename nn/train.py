@@ -328,6 +328,15 @@ def make_stepper(backend: str, model: Module, loss: str | None,
         if stepper is not None and backend == "auto":
             stepper = _FallbackStepper(stepper, DynamicStepper(model, loss_fn, optimizer, l2,
                                                                l2_bias))
+    if stepper is None and backend != "dynamic" and registered:
+        from nn.compiled import FallbackWarning, not_compilable_reason
+
+        why = not_compilable_reason(model, X_example)
+        if why is not None and backend == "compiled":
+            raise ValueError(f"fit: backend='compiled' cannot run this model: {why}")
+        if why is not None:
+            warnings.warn(f"fit: training on the dynamic engine, not the compiled path: {why}",
+                          FallbackWarning, stacklevel=3)
     if stepper is None:
         if backend == "compiled":
             raise ValueError("fit: backend='compiled' needs numpy (pip install 'dagrad[speed]'),"

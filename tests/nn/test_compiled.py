@@ -154,11 +154,16 @@ def test_compiled_step_falls_back_to_the_dynamic_step():
     from nn.containers import Dropout
     from nn.layers import Layer
     from nn.module import Module
+    from nn.norm import BatchNorm1d
     from nn.train import dynamic_step
 
     assert compiled_step("a loss function, not a name", dynamic_step) is None
-    assert not compilable(Sequential(Layer(2, 3, rng=0), Dropout(0.5, rng=0)), X)
-    assert not compilable(MLP(2, [1], rng=0), [[[1.0, 2.0]]])  # not a flat vector
+    # Dropout compiles since issue 14 (its masks are inputs, drawn fresh every batch);
+    # BatchNorm does not (batch statistics)
+    assert compilable(Sequential(Layer(2, 3, rng=0), Dropout(0.5, rng=0)), X)
+    assert not compilable(Sequential(Layer(2, 3, rng=0), BatchNorm1d(3)), X)
+    # nested samples compile since issue 14 (images, sequences); ragged ones do not
+    assert not compilable(MLP(2, [1], rng=0), [[[1.0, 2.0], [3.0]]])  # not rectangular
 
     class Branchy(Module):  # Python control flow on the data: cannot be vectorised
         def __init__(self):

@@ -191,7 +191,11 @@ def test_when_the_stepper_cannot_be_used():
     dropout = Sequential(Layer(2, 3, rng=0), Dropout(0.5, rng=0), Layer(3, 1, rng=0))
     from nn.norm import BatchNorm1d, BatchNorm2d, LayerNorm
 
-    assert not Dropout.compilable and Layer.compilable and LayerNorm.compilable
+    assert Dropout.compilable and Layer.compilable and LayerNorm.compilable  # issue 14
     assert not BatchNorm1d.compilable and not BatchNorm2d.compilable  # declared on the class
-    assert compiled_stepper(dropout, "hinge", SGD(dropout.parameters(), lr=0.1), 0.0, X) is None
+    assert compiled_stepper(dropout, "hinge", SGD(dropout.parameters(), lr=0.1), 0.0,
+                            X) is not None  # masks drawn fresh every batch (issue 14)
+    batchnorm = Sequential(Layer(2, 3, rng=0), BatchNorm1d(3), Layer(3, 1, rng=0))
+    assert compiled_stepper(batchnorm, "hinge", SGD(batchnorm.parameters(), lr=0.1), 0.0,
+                            X) is None
     assert compiled_stepper(model, "hinge", opt, 0.0, [[[1.0, 2.0]]]) is None
