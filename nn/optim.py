@@ -67,11 +67,18 @@ def _param_list(params: Iterable[Value] | Any) -> list[Value]:
     return params
 
 
-def check_lr(lr: Any, where: str = "learning rate") -> float:
+def check_lr(lr: Any, where: str = "learning rate", allow_inf: bool = False) -> float:
     """``lr`` as a float, checked to be a finite number >= 0.
 
+    Args:
+        lr: The rate to check.
+        where: What the error message calls it.
+        allow_inf: Accept ``inf`` too: what a schedule may reach past the
+            float range (PyTorch's schedules give ``inf`` there, no error).
+
     Raises:
-        ValueError: ``lr`` is negative, NaN, infinite, a bool or not a number.
+        ValueError: ``lr`` is negative, NaN, infinite (unless ``allow_inf``),
+            a bool or not a number.
 
     >>> check_lr(0.1)
     0.1
@@ -80,7 +87,8 @@ def check_lr(lr: Any, where: str = "learning rate") -> float:
     ...
     ValueError: invalid learning rate: -1.0 (expected a finite number >= 0)
     """
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0.0 <= lr < math.inf:
+    high = math.inf if allow_inf else math.nextafter(math.inf, 0.0)
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0.0 <= lr <= high:
         raise ValueError(f"invalid {where}: {lr!r} (expected a finite number >= 0)")
     return float(lr)
 
@@ -98,8 +106,8 @@ class Optimizer:
 
     Attributes:
         params: The parameters, in order (each once).
-        lr: The learning rate (schedules change it); setting it checks it
-            (a finite number >= 0, else ``ValueError``).
+        lr: The learning rate (schedules change it, and may set ``inf``);
+            setting it checks it (a finite number >= 0, else ``ValueError``).
         state: ``{parameter index: {name: float}}`` (momentum buffers, moments).
         default_lr: (class attribute) the rate ``fit`` and the command lines
             use for this optimizer when none is given.
@@ -189,10 +197,13 @@ class Optimizer:
         if bad:
             raise ValueError(f"load_state_dict: state for parameter index {bad[0]} but the "
                              f"optimizer has {len(self.params)} parameters")
-        if "lr" in state["hyperparameters"]:
-            check_lr(state["hyperparameters"]["lr"], "learning rate in the state")
-        for name, value in state["hyperparameters"].items():
+        hyper = dict(state["hyperparameters"])
+        lr = self._lr
+        if "lr" in hyper:  # a schedule may have set inf
+            lr = check_lr(hyper.pop("lr"), "learning rate in the state", allow_inf=True)
+        for name, value in hyper.items():
             setattr(self, name, tuple(value) if isinstance(value, list) else value)
+        self._lr = lr
         self.state = inner
 
     def __repr__(self) -> str:
@@ -371,10 +382,13 @@ class LRScheduler:
         base_lr: The optimizer's learning rate when the schedule was made.
         last_epoch: ``k``, the number of ``step()`` calls so far.
 
+    A rate past the float range is set as ``inf``, as PyTorch's schedules do
+    (a ``StepLR`` with ``gamma > 1`` after enough steps); only the user's own
+    rates (constructor, ``optimizer.lr = x``, ``fit(lr=...)``) must be finite.
+
     Raises:
         ValueError: (``step()`` and creation) the schedule's rate is negative
-            or not finite (a ``StepLR`` with ``gamma > 1`` past the float range);
-            the optimizer keeps its last valid rate.
+            or NaN; the optimizer keeps its last valid rate.
     """
 
     def __init__(self, optimizer: Optimizer) -> None:
@@ -391,15 +405,15 @@ class LRScheduler:
         raise NotImplementedError
 
     def _set_lr(self) -> None:
-        self.optimizer.lr = check_lr(self.lr_at(self.last_epoch),
-                                     f"learning rate from {type(self).__name__} at step "
-                                     f"{self.last_epoch}")
+        self.optimizer._lr = check_lr(self.lr_at(self.last_epoch),
+                                      f"learning rate from {type(self).__name__} at step "
+                                      f"{self.last_epoch}", allow_inf=True)
 
     def step(self) -> None:
         """Advance one step and set the optimizer's learning rate.
 
         Raises:
-            ValueError: The new rate is negative or not finite (nothing changes).
+            ValueError: The new rate is negative or NaN (nothing changes).
         """
         self.last_epoch += 1
         try:
@@ -515,8 +529,8 @@ class LinearLR(LRScheduler):
 class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` steps.
 
-    ``gamma > 1`` grows the rate; past the float range ``lr_at`` is ``inf``
-    (as PyTorch's) and ``step()`` refuses it with ``ValueError``.
+    ``gamma > 1`` grows the rate; past the float range it is ``inf``, as
+    PyTorch's ``get_last_lr()`` (no error).
 
     Raises:
         ValueError: ``gamma`` is negative or not finite, or ``step_size < 1``.
@@ -534,6 +548,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def lr_at(self, k: int) -> float:
+        if self.base_lr == 0.0:  # 0 * inf: PyTorch's product of rates stays 0
+            return 0.0
         return self.base_lr * f_pow(self.gamma, k // self.step_size)
 
 
