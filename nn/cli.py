@@ -30,7 +30,6 @@ import io as _io
 import json
 import math
 import os
-import random
 import sys
 import tempfile
 import time
@@ -308,7 +307,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     init = args.init or ("uniform" if toy else "he" if args.activation == "relu" else "xavier")
     model = MLP(n_features, [*args.hidden, nout], activation=args.activation,
                 output_activation="sigmoid" if loss == "bce" else None, init=init,
-                rng=random.Random(args.seed))
+                rng=args.seed)
     lr = args.lr if args.lr is not None else _default_lr(args.optimizer, toy)
     if args.optimizer == "sgd":
         opt = OPTIMIZERS["sgd"](model, lr=lr, momentum=args.momentum)

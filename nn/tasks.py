@@ -265,7 +265,7 @@ def train_bars_and_crosses(epochs: int = 3, n_train: int = 200, n_test: int = 20
     Returns:
         A :class:`TaskResult`.
     """
-    rng = random.Random(seed)
+    rng = make_rng(seed)
     X, y = bars_and_crosses(n_train + n_test, rng=rng)
     model = conv_classifier(channels, rng=rng)
 
@@ -304,7 +304,7 @@ def train_parity(epochs: int = 40, n_train: int = 100, length: int = 6, test_len
         A :class:`TaskResult`; the accuracies count a string as correct when
         its final parity is (every step's prediction is also trained).
     """
-    rng = random.Random(seed)
+    rng = make_rng(seed)
     bits, parity = parity_sequences(n_train, length, rng)
     test_bits, test_parity = parity_sequences(n_test, test_length, rng)
     model = ParityRNN(hidden_size, cell, rng=rng)
