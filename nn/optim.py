@@ -159,6 +159,30 @@ class Optimizer:
     def _update(self, i: int, p: Value, g: float) -> None:
         raise NotImplementedError
 
+    # The vectorised update nn.compiled runs, all parameters at once as one float64 array.
+    # A class declares it by defining flat_step in its own body (a subclass that inherits
+    # it is not trusted: it may change the update); it is _update's arithmetic, operation
+    # for operation, so both paths agree to rounding.
+
+    def flat_state(self, n: int, np: Any) -> dict[str, Any]:
+        """:attr:`state` of the ``n`` parameters as numpy arrays, for :meth:`flat_step`.
+
+        Raises:
+            ValueError: The state cannot be one array per name (parameters at
+                different steps); nn.compiled then runs the dynamic engine.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no vectorised update")
+
+    def flat_step(self, theta: Any, grad: Any, flat: dict[str, Any], np: Any) -> None:
+        """One :meth:`step` of every parameter: ``theta`` (the parameters) and ``flat``
+        (from :meth:`flat_state`) are updated in place from ``grad`` (same shape as
+        ``theta``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no vectorised update")
+
+    def state_from_flat(self, flat: dict[str, Any]) -> dict[int, dict[str, float]]:
+        """:meth:`flat_state`'s arrays back as :attr:`state` (floats per parameter)."""
+        raise NotImplementedError(f"{type(self).__name__} has no vectorised update")
+
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor's settings (without the parameters)."""
         return {"lr": self.lr}
@@ -270,6 +294,31 @@ class SGD(Optimizer):
             g = g + self.momentum * buf if self.nesterov else buf
         p.data = p.data + -self._lr * g
 
+    def flat_state(self, n: int, np: Any) -> dict[str, Any]:
+        bufs = [self.state.get(i, {}).get("momentum_buffer") for i in range(n)]
+        if any(b is None for b in bufs) and any(b is not None for b in bufs):
+            raise ValueError("some parameters have a momentum buffer and some do not")
+        return {"momentum_buffer": None if bufs[0] is None else np.array(bufs, dtype=float)}
+
+    def flat_step(self, theta: Any, grad: Any, flat: dict[str, Any], np: Any) -> None:
+        g = -grad if self.maximize else grad
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * theta
+        if self.momentum != 0:
+            buf = flat["momentum_buffer"]
+            if buf is None:
+                flat["momentum_buffer"] = buf = g.copy()
+            else:
+                buf *= self.momentum
+                buf += (1 - self.dampening) * g
+            g = g + self.momentum * buf if self.nesterov else buf
+        theta += -self._lr * g
+
+    def state_from_flat(self, flat: dict[str, Any]) -> dict[int, dict[str, float]]:
+        buf = flat["momentum_buffer"]
+        return {} if buf is None else {i: {"momentum_buffer": b}
+                                       for i, b in enumerate(buf.tolist())}
+
 
 class Adam(Optimizer):
     """Adam (Kingma and Ba), with ``torch.optim.Adam``'s defaults and formulas.
@@ -343,6 +392,51 @@ class Adam(Optimizer):
         denom = f_sqrt(v) / bias_correction2**0.5 + self.eps  # in (0, 1]: no exception
         p.data = p.data + f_div(-step_size * m, denom)  # eps=0, g=0: 0/0 = NaN, as torch
 
+    def flat_state(self, n: int, np: Any) -> dict[str, Any]:
+        states = [self.state.get(i) for i in range(n)]
+        if all(s is None for s in states):
+            return {"step": 0, "exp_avg": np.zeros(n), "exp_avg_sq": np.zeros(n),
+                    "max_exp_avg_sq": np.zeros(n) if self.amsgrad else None}
+        if any(s is None for s in states) or len({s["step"] for s in states}) != 1:
+            raise ValueError("the parameters' Adam step counts differ")
+        arrays = {key: np.array([s.get(key, 0.0) for s in states], dtype=float)
+                  for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")}
+        if not self.amsgrad:
+            arrays["max_exp_avg_sq"] = None
+        return {"step": int(states[0]["step"]), **arrays}
+
+    def flat_step(self, theta: Any, grad: Any, flat: dict[str, Any], np: Any) -> None:
+        beta1, beta2 = self.betas
+        lr = self._lr
+        g = -grad if self.maximize else grad
+        step = flat["step"] = flat["step"] + 1
+        if self.weight_decay != 0:
+            if self.decoupled:
+                theta *= 1 - lr * self.weight_decay
+            else:
+                g = g + self.weight_decay * theta
+        m, v = flat["exp_avg"], flat["exp_avg_sq"]
+        m += (1 - beta1) * (g - m)
+        v *= beta2
+        v += (1 - beta2) * g * g
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        step_size = lr / bias_correction1
+        if self.amsgrad:
+            if flat["max_exp_avg_sq"] is None:
+                flat["max_exp_avg_sq"] = np.zeros_like(v)
+            v = np.maximum(flat["max_exp_avg_sq"], v, out=flat["max_exp_avg_sq"])
+        denom = np.sqrt(v) / bias_correction2**0.5 + self.eps
+        theta += -step_size * m / denom
+
+    def state_from_flat(self, flat: dict[str, Any]) -> dict[int, dict[str, float]]:
+        if flat["step"] == 0:
+            return {}
+        names = [k for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if flat[k] is not None]
+        columns = zip(*(flat[k].tolist() for k in names), strict=True)
+        return {i: {"step": flat["step"], **dict(zip(names, row, strict=True))}
+                for i, row in enumerate(columns)}
+
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov and Hutter), as ``torch.optim.AdamW``.
@@ -363,6 +457,8 @@ class AdamW(Adam):
                  weight_decay: float = 1e-2, amsgrad: bool = False,
                  maximize: bool = False) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+    flat_step = Adam.flat_step  # Adam's vectorised update, with decoupled = True
 
 
 #: Optimizers by the names ``fit`` and the command line accept.
