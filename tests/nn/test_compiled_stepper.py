@@ -39,6 +39,17 @@ def _batches(k):
     return X[lo:lo + 6], Y3[lo:lo + 6]
 
 
+def _step_both(k, ref_opt, ref_loss, stepper):
+    """Batch ``k``: nn.optim's step and the stepper's, the same loss to 1e-12; the outputs."""
+    Xb, yb = _batches(k)
+    ref_opt.zero_grad()
+    want = ref_loss.backward(Xb, yb)
+    ref_opt.step()
+    got, outs = stepper.step(Xb, yb)
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
+    return outs
+
+
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_one_hundred_steps_equal_nn_optim(name):
     """The vectorised update against nn.optim's on the same gradients: 100 mini-batch
@@ -52,12 +63,7 @@ def test_one_hundred_steps_equal_nn_optim(name):
     stepper = compiled_stepper(model, "cross_entropy", opt, 1e-3, X)
     assert isinstance(stepper, CompiledStepper)
     for k in range(100):
-        Xb, yb = _batches(k)
-        ref_opt.zero_grad()
-        want = ref_loss.backward(Xb, yb)
-        ref_opt.step()
-        got, outs = stepper.step(Xb, yb)
-        assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
+        outs = _step_both(k, ref_opt, ref_loss, stepper)
         assert len(outs) == 6 and len(outs[0]) == 3
         if k % 10 == 9:
             ref_sched.step()
@@ -228,11 +234,7 @@ def test_a_new_optimizer_runs_compiled_from_its_own_class_alone():
     stepper = compiled_stepper(model, "cross_entropy", opt, 0.0, X)
     assert isinstance(stepper, CompiledStepper)
     for k in range(20):
-        Xb, yb = _batches(k)
-        ref_opt.zero_grad()
-        want = ref_loss.backward(Xb, yb)
-        ref_opt.step()
-        assert stepper.step(Xb, yb)[0] == pytest.approx(want, rel=1e-12, abs=1e-15)
+        _step_both(k, ref_opt, ref_loss, stepper)
     stepper.sync()
     theirs = [p.data for p in ref_model.parameters()]
     assert [p.data for p in model.parameters()] == pytest.approx(theirs, rel=1e-12, abs=1e-15)
