@@ -87,8 +87,8 @@ def check_lr(lr: Any, where: str = "learning rate", allow_inf: bool = False) -> 
     ...
     ValueError: invalid learning rate: -1.0 (expected a finite number >= 0)
     """
-    high = math.inf if allow_inf else math.nextafter(math.inf, 0.0)
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0.0 <= lr <= high:
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) \
+            or not (0.0 <= lr < math.inf or (allow_inf and lr == math.inf)):
         raise ValueError(f"invalid {where}: {lr!r} (expected a finite number >= 0)")
     return float(lr)
 
