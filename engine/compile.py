@@ -63,7 +63,6 @@ import contextlib
 import hashlib
 import itertools
 import math
-import operator
 import sys
 import types
 from collections import OrderedDict
@@ -183,18 +182,6 @@ SYMBOLIC.__dict__.update(
     step=lambda x: Masked(f"({_t(x)} <= 0.0)"),  # 0 where x <= 0, else 1 (nan too)
     needs=lambda x: True,  # as engine.ops.F: every slot's partial is computed
 )
-
-#: Forward emission: how each built-in elementwise primitive of the rule table is
-#: written in numpy, over the same expressions as the partials (operands are
-#: :class:`Expr` or float constants; every result is parenthesised).
-FORWARD: dict[str, Callable[..., Expr]] = {
-    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": SYMBOLIC.div,
-    "pow": SYMBOLIC.pow, "neg": operator.neg, "exp": SYMBOLIC.exp, "log": SYMBOLIC.log,
-    "tanh": SYMBOLIC.tanh, "sigmoid": SYMBOLIC.sigmoid, "sin": SYMBOLIC.sin,
-    "cos": SYMBOLIC.cos, "sqrt": SYMBOLIC.sqrt, "abs": _call("np.abs"),
-    "relu": lambda x: Expr(f"np.maximum({_t(x)}, 0.0)"),
-}
-
 
 def _divide(x: Expr | float, y: Expr | float) -> Expr:
     """``x / y``; of two constants, the constant (Python's ``1.0 / 0.0`` raises)."""
@@ -575,8 +562,8 @@ class _Builder:
             text = f"np.maximum({args[0].text}, 0.0, out={args[0].text})"
             note = f", in place ({args[0].text} is not read again)"
             local = op.partials(SYMBOLIC, out, out)
-        elif op.name in FORWARD:
-            text = str(FORWARD[op.name](*syms))
+        elif op.numpy is not None:  # the row's numpy text (pow: constant exponents inlined)
+            text = str(_power(*syms)) if op is ops.POW else op.numpy.format(*map(_t, syms))
             local = (_pow_partials(out, *syms) if op is ops.POW
                      else op.partials(SYMBOLIC, out, *syms))
         elif op.name in USER_OPS:  # its row's float functions, vectorised (exact, not fast)
@@ -588,8 +575,8 @@ class _Builder:
                           for i in range(len(partials)))
         else:
             raise TraceError(f"compile: node {nodes[0]!r} is made by the built-in op "
-                             f"{op.name!r}, which has no numpy emission rule (add one to "
-                             "engine.compile.FORWARD)")
+                             f"{op.name!r}, which has no numpy emission rule (give its "
+                             "row of engine.ops.TABLE a numpy text: Op.numpy)")
         self.fwd.append(f"{slab.name} = {text}  # {len(nodes)} x {op.name}{note}")
         g = f"g_{slab.name}"
 
@@ -1289,5 +1276,5 @@ def compile_function(fn: Callable[[list[Value]], Value], params: Sequence[Value]
 compile = compile_function  # noqa: A001
 
 
-__all__ = ["CACHE", "CHECKS", "FORWARD", "SYMBOLIC", "Compiled", "TraceError", "compile_function",
+__all__ = ["CACHE", "CHECKS", "SYMBOLIC", "Compiled", "TraceError", "compile_function",
            "literal", "structure"]  # not ``compile``: a star import keeps the builtin

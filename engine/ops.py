@@ -36,8 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-inf = math.inf
-nan = math.nan
+inf, nan = math.inf, math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +50,7 @@ class Op:
         forward: ``forward(*xs) -> float`` on plain floats.
         partials: ``partials(m, out, *xs) -> tuple`` of local derivatives,
             one per input, written over the math namespace ``m``.
+        numpy: The forward as numpy text for engine.compile (``"np.exp({0})"``), or ``None``.
     """
 
     name: str
@@ -58,6 +58,7 @@ class Op:
     arity: int | None
     forward: Callable[..., float]
     partials: Callable[..., tuple]
+    numpy: str | None = None
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
@@ -277,21 +278,22 @@ _ONES = (1.0, 1.0)
 
 # -- the table ---------------------------------------------------------------------
 
-ADD = Op("add", "+", 2, operator.add, lambda m, out, x, y: _ONES)
-SUB = Op("sub", "-", 2, operator.sub, lambda m, out, x, y: (1.0, -1.0))
-MUL = Op("mul", "*", 2, operator.mul, lambda m, out, x, y: (y, x))
-DIV = Op("div", "/", 2, f_div, lambda m, out, x, y: (m.div(1.0, y), -m.div(out, y)))
-POW = Op("pow", "**", 2, f_pow, _pow_partials)
-NEG = Op("neg", "neg", 1, operator.neg, lambda m, out, x: (-1.0,))
-EXP = Op("exp", "exp", 1, f_exp, lambda m, out, x: (out,))
-LOG = Op("log", "log", 1, f_log, lambda m, out, x: (m.div(1.0, x),))
-TANH = Op("tanh", "tanh", 1, math.tanh, lambda m, out, x: (1.0 - out * out,))
-SIGMOID = Op("sigmoid", "sigmoid", 1, f_sigmoid, lambda m, out, x: (out * (1.0 - out),))
-RELU = Op("relu", "relu", 1, f_relu, lambda m, out, x: (m.step(x),))
-ABS = Op("abs", "abs", 1, abs, lambda m, out, x: (m.sign(x),))
-SIN = Op("sin", "sin", 1, f_sin, lambda m, out, x: (m.cos(x),))
-COS = Op("cos", "cos", 1, f_cos, lambda m, out, x: (-m.sin(x),))
-SQRT = Op("sqrt", "sqrt", 1, f_sqrt, lambda m, out, x: (m.div(0.5, out),))
+ADD = Op("add", "+", 2, operator.add, lambda m, out, x, y: _ONES, "({0} + {1})")
+SUB = Op("sub", "-", 2, operator.sub, lambda m, out, x, y: (1.0, -1.0), "({0} - {1})")
+MUL = Op("mul", "*", 2, operator.mul, lambda m, out, x, y: (y, x), "({0} * {1})")
+DIV = Op("div", "/", 2, f_div, lambda m, out, x, y: (m.div(1.0, y), -m.div(out, y)), "({0} / {1})")
+POW = Op("pow", "**", 2, f_pow, _pow_partials, "power({0}, {1})")
+NEG = Op("neg", "neg", 1, operator.neg, lambda m, out, x: (-1.0,), "(-{0})")
+EXP = Op("exp", "exp", 1, f_exp, lambda m, out, x: (out,), "np.exp({0})")
+LOG = Op("log", "log", 1, f_log, lambda m, out, x: (m.div(1.0, x),), "np.log({0})")
+TANH = Op("tanh", "tanh", 1, math.tanh, lambda m, out, x: (1.0 - out * out,), "np.tanh({0})")
+SIGMOID = Op("sigmoid", "sigmoid", 1, f_sigmoid,
+             lambda m, out, x: (out * (1.0 - out),), "sigmoid({0})")
+RELU = Op("relu", "relu", 1, f_relu, lambda m, out, x: (m.step(x),), "np.maximum({0}, 0.0)")
+ABS = Op("abs", "abs", 1, abs, lambda m, out, x: (m.sign(x),), "np.abs({0})")
+SIN = Op("sin", "sin", 1, f_sin, lambda m, out, x: (m.cos(x),), "np.sin({0})")
+COS = Op("cos", "cos", 1, f_cos, lambda m, out, x: (-m.sin(x),), "np.cos({0})")
+SQRT = Op("sqrt", "sqrt", 1, f_sqrt, lambda m, out, x: (m.div(0.5, out),), "np.sqrt({0})")
 SUM = Op("sum", "sum", None, f_sum, lambda m, out, *xs: _ONE * len(xs))
 DOT = Op("dot", "dot", None, f_dot, _dot_partials)
 MAX = Op("max", "max", None, f_max, _max_partials)

@@ -30,7 +30,6 @@ import io as _io
 import json
 import math
 import os
-import random
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ from typing import Any
 
 from nn import data as datasets
 from nn.layers import MLP
-from nn.losses import LOSSES
+from nn.losses import LOSSES, REGISTRY
 from nn.module import Module
 from nn.optim import OPTIMIZERS, CosineAnnealingLR, LinearLR, LRScheduler, StepLR
 from nn.train import History, fit
@@ -284,14 +283,15 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             loss = "mse"
         else:
             loss = "hinge" if toy and len(classes) == 2 else "cross_entropy"
-    binary = loss in ("hinge", "bce", "bce_logits")
+    spec = REGISTRY[loss]
+    binary = spec.outputs == "one"  # two classes, one output (hinge, bce, bce_logits)
     if task == "classify" and binary and len(classes) != 2:
         parser.error(f"--loss {loss} needs 2 classes but {name} has {len(classes)}; "
                      "use cross_entropy or mse")
-    if task == "regress" and loss not in ("mse",):
+    if task == "regress" and spec.kind != "regress":
         parser.error(f"--loss {loss} is for classes; regression (--task regress) uses mse")
     if task == "classify":
-        nout = 1 if binary or (loss == "mse" and len(classes) == 2) else len(classes)
+        nout = 1 if binary or (spec.outputs == "any" and len(classes) == 2) else len(classes)
     else:
         nout = len(y[0]) if isinstance(y[0], list) else 1
     stratify = task == "classify" and not toy
@@ -307,8 +307,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     n_features = len(X[0])
     init = args.init or ("uniform" if toy else "he" if args.activation == "relu" else "xavier")
     model = MLP(n_features, [*args.hidden, nout], activation=args.activation,
-                output_activation="sigmoid" if loss == "bce" else None, init=init,
-                rng=random.Random(args.seed))
+                output_activation="sigmoid" if spec.output == "probability" else None, init=init,
+                rng=args.seed)
     lr = args.lr if args.lr is not None else _default_lr(args.optimizer, toy)
     if args.optimizer == "sgd":
         opt = OPTIMIZERS["sgd"](model, lr=lr, momentum=args.momentum)

@@ -51,7 +51,7 @@ from engine import Value, no_grad, topological_order
 from engine.compile import Compiled, TraceError, compile
 from nn.containers import Dropout
 from nn.losses import REGISTRY, LossSpec, l2_penalty
-from nn.optim import SGD, Adam, AdamW, Optimizer
+from nn.optim import Optimizer
 from nn.utils import apply_elementwise, flatten_values, unflatten
 
 #: Loss names the compiled path knows: every loss of the registry.
@@ -472,101 +472,24 @@ def fixed_structure(model: Any) -> bool:
 # -- optimizers over the flat parameter vector ---------------------------------------------
 
 
-class _FlatSGD:
-    """``nn.optim.SGD``'s update on arrays, operation for operation."""
-
-    def __init__(self, opt: SGD, n: int) -> None:
-        import numpy as np
-
-        bufs = [opt.state.get(i, {}).get("momentum_buffer") for i in range(n)]
-        if any(b is None for b in bufs) and any(b is not None for b in bufs):
-            raise _Unsupported("some parameters have a momentum buffer and some do not")
-        self.buf = None if bufs[0] is None else np.array(bufs, dtype=float)
-
-    def step(self, opt: SGD, theta: Any, g: Any) -> None:
-        if opt.maximize:
-            g = -g
-        if opt.weight_decay != 0:
-            g = g + opt.weight_decay * theta
-        if opt.momentum != 0:
-            if self.buf is None:
-                self.buf = g.copy()
-            else:
-                self.buf *= opt.momentum
-                self.buf += (1 - opt.dampening) * g
-            g = g + opt.momentum * self.buf if opt.nesterov else self.buf
-        theta += -opt.lr * g
-
-    def state(self) -> dict[int, dict[str, float]]:
-        if self.buf is None:
-            return {}
-        return {i: {"momentum_buffer": b} for i, b in enumerate(self.buf.tolist())}
-
-
-class _FlatAdam:
-    """``nn.optim.Adam``/``AdamW``'s update on arrays, operation for operation."""
-
-    def __init__(self, opt: Adam, n: int) -> None:
-        import numpy as np
-
-        states = [opt.state.get(i) for i in range(n)]
-        if all(s is None for s in states):
-            self.t = 0
-            self.m, self.v = np.zeros(n), np.zeros(n)
-            self.vmax = np.zeros(n) if opt.amsgrad else None
-            return
-        if any(s is None for s in states) or len({s["step"] for s in states}) != 1:
-            raise _Unsupported("the parameters' Adam step counts differ")
-        self.t = int(states[0]["step"])
-        self.m = np.array([s["exp_avg"] for s in states], dtype=float)
-        self.v = np.array([s["exp_avg_sq"] for s in states], dtype=float)
-        self.vmax = (np.array([s.get("max_exp_avg_sq", 0.0) for s in states], dtype=float)
-                     if opt.amsgrad else None)
-
-    def step(self, opt: Adam, theta: Any, g: Any) -> None:
-        import numpy as np
-
-        beta1, beta2 = opt.betas
-        lr = opt.lr
-        if opt.maximize:
-            g = -g
-        self.t += 1
-        if opt.weight_decay != 0:
-            if opt.decoupled:
-                theta *= 1 - lr * opt.weight_decay
-            else:
-                g = g + opt.weight_decay * theta
-        self.m += (1 - beta1) * (g - self.m)
-        self.v *= beta2
-        self.v += (1 - beta2) * g * g
-        bias_correction1 = 1 - beta1**self.t
-        bias_correction2 = 1 - beta2**self.t
-        step_size = lr / bias_correction1
-        v = self.v
-        if opt.amsgrad:
-            if self.vmax is None:
-                self.vmax = np.zeros_like(v)
-            v = np.maximum(self.vmax, v, out=self.vmax)
-        denom = np.sqrt(v) / bias_correction2**0.5 + opt.eps
-        theta += -step_size * self.m / denom
-
-    def state(self) -> dict[int, dict[str, float]]:
-        if self.t == 0:
-            return {}
-        t, m, v = self.t, self.m.tolist(), self.v.tolist()
-        if self.vmax is None:
-            return {i: {"step": t, "exp_avg": a, "exp_avg_sq": b}
-                    for i, (a, b) in enumerate(zip(m, v, strict=True))}
-        return {i: {"step": t, "exp_avg": a, "exp_avg_sq": b, "max_exp_avg_sq": c}
-                for i, (a, b, c) in enumerate(zip(m, v, self.vmax.tolist(), strict=True))}
-
-
 class _Unsupported(Exception):
     """The optimizer or its state cannot be vectorised (compiled_stepper returns None)."""
 
 
-#: Optimizer classes with a vectorised update (exact classes: a subclass may change it).
-FLAT_OPTIMIZERS: dict[type, type] = {SGD: _FlatSGD, Adam: _FlatAdam, AdamW: _FlatAdam}
+def vectorised(optimizer: Optimizer) -> bool:
+    """Whether ``optimizer``'s own class declares a vectorised update
+    (``flat_step`` in its body, see :class:`nn.optim.Optimizer`; a subclass that
+    only inherits one may change the update, so it runs on the dynamic engine)."""
+    return "flat_step" in vars(type(optimizer))
+
+
+def _flat_state(optimizer: Optimizer, n: int) -> dict[str, Any]:
+    import numpy as np
+
+    try:
+        return optimizer.flat_state(n, np)
+    except ValueError as e:
+        raise _Unsupported(str(e)) from None
 
 
 # -- the stepper (contract C5) ----------------------------------------------------------------
@@ -595,7 +518,7 @@ class CompiledStepper:
         self.loss = CompiledLoss(model, spec.name, l2, check, l2_params, self.params, **options)
         self.evaluation = CompiledLoss(model, spec.name, 0.0, check, None, self.params,
                                        **options)
-        self.flat = FLAT_OPTIMIZERS[type(optimizer)](optimizer, len(self.params))
+        self.flat = _flat_state(optimizer, len(self.params))
         self.grad = None
         self.steps = 0
 
@@ -622,12 +545,14 @@ class CompiledStepper:
             ValueError: The loss's checks fail (targets, or outputs such as a
                 probability outside [0, 1]); nothing is updated then.
         """
+        import numpy as np
+
         compiled, XY = self.loss._run(X, targets, weight)
         if self.steps == 0:
             compiled.load()
         value, grad = compiled.loss_and_grad(XY)
         self.loss.check_outputs()
-        self.flat.step(self.optimizer, compiled.theta, grad)
+        self.optimizer.flat_step(compiled.theta, grad, self.flat, np)
         self.grad, self.steps = grad, self.steps + 1
         if self.write_grads:
             for p, g in zip(self.params, grad.tolist(), strict=True):
@@ -667,14 +592,14 @@ class CompiledStepper:
         if self.grad is not None:
             for p, g in zip(self.params, self.grad.tolist(), strict=True):
                 p.grad = g
-        self.optimizer.state = self.flat.state()
+        self.optimizer.state = self.optimizer.state_from_flat(self.flat)
 
     def load(self) -> None:
         """Read the parameters and the optimizer's state again (after they were
         changed outside the stepper, e.g. a checkpoint loaded mid-run)."""
         if self.loss.compiled is not None:
             self.loss.compiled.load()
-        self.flat = FLAT_OPTIMIZERS[type(self.optimizer)](self.optimizer, len(self.params))
+        self.flat = _flat_state(self.optimizer, len(self.params))
 
 
 def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float,
@@ -683,8 +608,9 @@ def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float
     """A :class:`CompiledStepper` for ``fit``, or None when the compiled path
     cannot be used: numpy missing, a loss not in the registry, a module that
     declares itself not compilable (``Dropout``, ``BatchNorm``), inputs that are
-    not flat vectors, a parameter the model does not use, or an optimizer that
-    is not exactly ``SGD``/``Adam``/``AdamW`` over ``model.parameters()``.
+    not flat vectors, a parameter the model does not use, or an optimizer whose
+    class does not declare a vectorised update (``flat_step``; SGD, Adam, AdamW
+    do) or that is not over ``model.parameters()``.
 
     Args:
         model: The model.
@@ -707,7 +633,7 @@ def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float
         return None
     if not isinstance(loss_name, str) or loss_name not in REGISTRY:
         return None
-    if type(optimizer) not in FLAT_OPTIMIZERS or not compilable(model, X_example):
+    if not vectorised(optimizer) or not compilable(model, X_example):
         return None
     params = list(model.parameters())
     if len(optimizer.params) != len(params) or any(
@@ -732,6 +658,6 @@ def _uses_every_parameter(model: Any, x: Any, params: list[Value]) -> bool:
     return all(id(p) in reached for p in params)
 
 
-__all__ = ["FLAT_OPTIMIZERS", "LOSS_NAMES", "CompiledLoss", "CompiledStepper", "FallbackWarning",
-           "compilable", "compiled_loss", "compiled_step", "compiled_stepper", "draw_masks",
-           "not_compilable_reason"]
+__all__ = ["LOSS_NAMES", "CompiledLoss", "CompiledStepper", "FallbackWarning", "compilable",
+           "compiled_loss", "compiled_step", "compiled_stepper", "draw_masks",
+           "not_compilable_reason", "vectorised"]

@@ -742,6 +742,13 @@ class LossSpec:
         proba: ``proba(output_row) -> list[float] | None``: class probabilities
             (``[1 - p, p]`` for one output), None when the loss has none.
         options: The keyword options of ``fn`` beyond ``reduction``.
+        outputs: What a classifier's outputs must be: ``"one"`` (two classes, one
+            output: ``bce``, ``bce_logits``, ``hinge``), ``"per_class"`` (one output
+            per class and class-index targets only, never numbers to regress:
+            ``cross_entropy``) or ``"any"`` (``mse``: one output, or one-hot).
+        class_weight: ``class_weight(weights) -> options``: per-class weights (in
+            class-index order) as ``fn``'s options (``weight``, ``pos_weight``), or
+            None when the loss takes no class weights.
     """
 
     name: str
@@ -758,6 +765,8 @@ class LossSpec:
     output_range: tuple[float, float] | None
     proba: Callable[[Any], list[float] | None]
     options: tuple[str, ...]
+    outputs: str = "any"
+    class_weight: Callable[[list[float]], dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"LossSpec({self.name!r}, output={self.output!r})"
@@ -782,6 +791,13 @@ def _weight_sum(rows: list[list[float]]) -> float:
     return math.fsum(math.fsum(r) for r in rows)
 
 
+def _pos_weight_of(weights: list[float]) -> dict[str, Any]:
+    if weights[0] == 0.0:
+        raise ValueError("fit: class_weight gives the negative class weight 0; bce_logits "
+                         "weighs positives by pos_weight = w1 / w0")
+    return {"pos_weight": weights[1] / weights[0]}
+
+
 def _ce_rows(targets: Sequence[Any], n_outputs: int, weight: Any = None,
              **_: Any) -> list[list[float]]:
     return _rows_cross_entropy(targets, n_outputs, weight)
@@ -796,21 +812,22 @@ REGISTRY: dict[str, LossSpec] = {
     "bce": LossSpec(
         "bce", bce_loss, _elementwise(_bce_total), _elementwise_rows(_rows_binary, "bce_loss"),
         _count, "classify", "probability", _encode_binary(0.0), _threshold(0.5), _check_bce,
-        _check_probabilities, (0.0, 1.0), _proba_binary(lambda p: p), ("weight",)),
+        _check_probabilities, (0.0, 1.0), _proba_binary(lambda p: p), ("weight",), "one"),
     "bce_logits": LossSpec(
         "bce_logits", bce_with_logits_loss, _elementwise(_bce_logits_total),
         _elementwise_rows(_rows_binary, "bce_with_logits_loss"), _count, "classify", "logits",
         _encode_binary(0.0), _threshold(0.0), _check_bce_logits, _no_output_check, None,
-        _proba_binary(_sigmoid), ("weight", "pos_weight")),
+        _proba_binary(_sigmoid), ("weight", "pos_weight"), "one", _pos_weight_of),
     "cross_entropy": LossSpec(
         "cross_entropy", cross_entropy, _cross_entropy_total, _ce_rows, _weight_sum,
         "classify", "logits", _encode_index, _decide_argmax, _check_cross_entropy,
-        _no_output_check, None, _proba_softmax, ("weight",)),
+        _no_output_check, None, _proba_softmax, ("weight",), "per_class",
+        lambda weights: {"weight": weights}),
     "hinge": LossSpec(
         "hinge", hinge_loss, _elementwise(_hinge_total),
         _elementwise_rows(_rows_hinge, "hinge_loss"), _count, "classify", "margin",
         _encode_binary(-1.0), _threshold(0.0), _check_hinge, _no_output_check, None,
-        _no_proba, ("margin", "weight")),
+        _no_proba, ("margin", "weight"), "one"),
 }
 
 #: Losses by name: the batch functions of :data:`REGISTRY` (kept for compatibility).

@@ -67,11 +67,18 @@ def _param_list(params: Iterable[Value] | Any) -> list[Value]:
     return params
 
 
-def check_lr(lr: Any, where: str = "learning rate") -> float:
+def check_lr(lr: Any, where: str = "learning rate", allow_inf: bool = False) -> float:
     """``lr`` as a float, checked to be a finite number >= 0.
 
+    Args:
+        lr: The rate to check.
+        where: What the error message calls it.
+        allow_inf: Accept ``inf`` too: what a schedule may reach past the
+            float range (PyTorch's schedules give ``inf`` there, no error).
+
     Raises:
-        ValueError: ``lr`` is negative, NaN, infinite, a bool or not a number.
+        ValueError: ``lr`` is negative, NaN, infinite (unless ``allow_inf``),
+            a bool or not a number.
 
     >>> check_lr(0.1)
     0.1
@@ -80,7 +87,8 @@ def check_lr(lr: Any, where: str = "learning rate") -> float:
     ...
     ValueError: invalid learning rate: -1.0 (expected a finite number >= 0)
     """
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0.0 <= lr < math.inf:
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) \
+            or not (0.0 <= lr < math.inf or (allow_inf and lr == math.inf)):
         raise ValueError(f"invalid {where}: {lr!r} (expected a finite number >= 0)")
     return float(lr)
 
@@ -98,8 +106,8 @@ class Optimizer:
 
     Attributes:
         params: The parameters, in order (each once).
-        lr: The learning rate (schedules change it); setting it checks it
-            (a finite number >= 0, else ``ValueError``).
+        lr: The learning rate (schedules change it, and may set ``inf``);
+            setting it checks it (a finite number >= 0, else ``ValueError``).
         state: ``{parameter index: {name: float}}`` (momentum buffers, moments).
         default_lr: (class attribute) the rate ``fit`` and the command lines
             use for this optimizer when none is given.
@@ -151,6 +159,30 @@ class Optimizer:
     def _update(self, i: int, p: Value, g: float) -> None:
         raise NotImplementedError
 
+    # The vectorised update nn.compiled runs, all parameters at once as one float64 array.
+    # A class declares it by defining flat_step in its own body (a subclass that inherits
+    # it is not trusted: it may change the update); it is _update's arithmetic, operation
+    # for operation, so both paths agree to rounding.
+
+    def flat_state(self, n: int, np: Any) -> dict[str, Any]:
+        """:attr:`state` of the ``n`` parameters as numpy arrays, for :meth:`flat_step`.
+
+        Raises:
+            ValueError: The state cannot be one array per name (parameters at
+                different steps); nn.compiled then runs the dynamic engine.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no vectorised update")
+
+    def flat_step(self, theta: Any, grad: Any, flat: dict[str, Any], np: Any) -> None:
+        """One :meth:`step` of every parameter: ``theta`` (the parameters) and ``flat``
+        (from :meth:`flat_state`) are updated in place from ``grad`` (same shape as
+        ``theta``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no vectorised update")
+
+    def state_from_flat(self, flat: dict[str, Any]) -> dict[int, dict[str, float]]:
+        """:meth:`flat_state`'s arrays back as :attr:`state` (floats per parameter)."""
+        raise NotImplementedError(f"{type(self).__name__} has no vectorised update")
+
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor's settings (without the parameters)."""
         return {"lr": self.lr}
@@ -189,10 +221,13 @@ class Optimizer:
         if bad:
             raise ValueError(f"load_state_dict: state for parameter index {bad[0]} but the "
                              f"optimizer has {len(self.params)} parameters")
-        if "lr" in state["hyperparameters"]:
-            check_lr(state["hyperparameters"]["lr"], "learning rate in the state")
-        for name, value in state["hyperparameters"].items():
+        hyper = dict(state["hyperparameters"])
+        lr = self._lr
+        if "lr" in hyper:  # a schedule may have set inf
+            lr = check_lr(hyper.pop("lr"), "learning rate in the state", allow_inf=True)
+        for name, value in hyper.items():
             setattr(self, name, tuple(value) if isinstance(value, list) else value)
+        self._lr = lr
         self.state = inner
 
     def __repr__(self) -> str:
@@ -258,6 +293,31 @@ class SGD(Optimizer):
             s["momentum_buffer"] = buf
             g = g + self.momentum * buf if self.nesterov else buf
         p.data = p.data + -self._lr * g
+
+    def flat_state(self, n: int, np: Any) -> dict[str, Any]:
+        bufs = [self.state.get(i, {}).get("momentum_buffer") for i in range(n)]
+        if any(b is None for b in bufs) and any(b is not None for b in bufs):
+            raise ValueError("some parameters have a momentum buffer and some do not")
+        return {"momentum_buffer": None if bufs[0] is None else np.array(bufs, dtype=float)}
+
+    def flat_step(self, theta: Any, grad: Any, flat: dict[str, Any], np: Any) -> None:
+        g = -grad if self.maximize else grad
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * theta
+        if self.momentum != 0:
+            buf = flat["momentum_buffer"]
+            if buf is None:
+                flat["momentum_buffer"] = buf = g.copy()
+            else:
+                buf *= self.momentum
+                buf += (1 - self.dampening) * g
+            g = g + self.momentum * buf if self.nesterov else buf
+        theta += -self._lr * g
+
+    def state_from_flat(self, flat: dict[str, Any]) -> dict[int, dict[str, float]]:
+        buf = flat["momentum_buffer"]
+        return {} if buf is None else {i: {"momentum_buffer": b}
+                                       for i, b in enumerate(buf.tolist())}
 
 
 class Adam(Optimizer):
@@ -332,6 +392,51 @@ class Adam(Optimizer):
         denom = f_sqrt(v) / bias_correction2**0.5 + self.eps  # in (0, 1]: no exception
         p.data = p.data + f_div(-step_size * m, denom)  # eps=0, g=0: 0/0 = NaN, as torch
 
+    def flat_state(self, n: int, np: Any) -> dict[str, Any]:
+        states = [self.state.get(i) for i in range(n)]
+        if all(s is None for s in states):
+            return {"step": 0, "exp_avg": np.zeros(n), "exp_avg_sq": np.zeros(n),
+                    "max_exp_avg_sq": np.zeros(n) if self.amsgrad else None}
+        if any(s is None for s in states) or len({s["step"] for s in states}) != 1:
+            raise ValueError("the parameters' Adam step counts differ")
+        arrays = {key: np.array([s.get(key, 0.0) for s in states], dtype=float)
+                  for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")}
+        if not self.amsgrad:
+            arrays["max_exp_avg_sq"] = None
+        return {"step": int(states[0]["step"]), **arrays}
+
+    def flat_step(self, theta: Any, grad: Any, flat: dict[str, Any], np: Any) -> None:
+        beta1, beta2 = self.betas
+        lr = self._lr
+        g = -grad if self.maximize else grad
+        step = flat["step"] = flat["step"] + 1
+        if self.weight_decay != 0:
+            if self.decoupled:
+                theta *= 1 - lr * self.weight_decay
+            else:
+                g = g + self.weight_decay * theta
+        m, v = flat["exp_avg"], flat["exp_avg_sq"]
+        m += (1 - beta1) * (g - m)
+        v *= beta2
+        v += (1 - beta2) * g * g
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        step_size = lr / bias_correction1
+        if self.amsgrad:
+            if flat["max_exp_avg_sq"] is None:
+                flat["max_exp_avg_sq"] = np.zeros_like(v)
+            v = np.maximum(flat["max_exp_avg_sq"], v, out=flat["max_exp_avg_sq"])
+        denom = np.sqrt(v) / bias_correction2**0.5 + self.eps
+        theta += -step_size * m / denom
+
+    def state_from_flat(self, flat: dict[str, Any]) -> dict[int, dict[str, float]]:
+        if flat["step"] == 0:
+            return {}
+        names = [k for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if flat[k] is not None]
+        columns = zip(*(flat[k].tolist() for k in names), strict=True)
+        return {i: {"step": flat["step"], **dict(zip(names, row, strict=True))}
+                for i, row in enumerate(columns)}
+
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov and Hutter), as ``torch.optim.AdamW``.
@@ -353,6 +458,8 @@ class AdamW(Adam):
                  maximize: bool = False) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
 
+    flat_step = Adam.flat_step  # Adam's vectorised update, with decoupled = True
+
 
 #: Optimizers by the names ``fit`` and the command line accept.
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
@@ -371,10 +478,13 @@ class LRScheduler:
         base_lr: The optimizer's learning rate when the schedule was made.
         last_epoch: ``k``, the number of ``step()`` calls so far.
 
+    A rate past the float range is set as ``inf``, as PyTorch's schedules do
+    (a ``StepLR`` with ``gamma > 1`` after enough steps); only the user's own
+    rates (constructor, ``optimizer.lr = x``, ``fit(lr=...)``) must be finite.
+
     Raises:
         ValueError: (``step()`` and creation) the schedule's rate is negative
-            or not finite (a ``StepLR`` with ``gamma > 1`` past the float range);
-            the optimizer keeps its last valid rate.
+            or NaN; the optimizer keeps its last valid rate.
     """
 
     def __init__(self, optimizer: Optimizer) -> None:
@@ -391,15 +501,15 @@ class LRScheduler:
         raise NotImplementedError
 
     def _set_lr(self) -> None:
-        self.optimizer.lr = check_lr(self.lr_at(self.last_epoch),
-                                     f"learning rate from {type(self).__name__} at step "
-                                     f"{self.last_epoch}")
+        self.optimizer._lr = check_lr(self.lr_at(self.last_epoch),
+                                      f"learning rate from {type(self).__name__} at step "
+                                      f"{self.last_epoch}", allow_inf=True)
 
     def step(self) -> None:
         """Advance one step and set the optimizer's learning rate.
 
         Raises:
-            ValueError: The new rate is negative or not finite (nothing changes).
+            ValueError: The new rate is negative or NaN (nothing changes).
         """
         self.last_epoch += 1
         try:
@@ -515,8 +625,8 @@ class LinearLR(LRScheduler):
 class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` steps.
 
-    ``gamma > 1`` grows the rate; past the float range ``lr_at`` is ``inf``
-    (as PyTorch's) and ``step()`` refuses it with ``ValueError``.
+    ``gamma > 1`` grows the rate; past the float range it is ``inf``, as
+    PyTorch's ``get_last_lr()`` (no error).
 
     Raises:
         ValueError: ``gamma`` is negative or not finite, or ``step_size < 1``.
@@ -534,6 +644,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def lr_at(self, k: int) -> float:
+        if self.base_lr == 0.0:  # 0 * inf: PyTorch's product of rates stays 0
+            return 0.0
         return self.base_lr * f_pow(self.gamma, k // self.step_size)
 
 

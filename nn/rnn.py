@@ -161,7 +161,22 @@ class _Cell(Module, register=False):
             "" if self.bias_ih is not None else ", bias=False")
 
 
-class RNNCell(_Cell):
+class _Nonlinearity:
+    """The ``nonlinearity`` setting of the Elman layers (:class:`RNNCell`, :class:`RNN`):
+    saved in ``config()``, shown by ``repr`` when it is not the default ``"tanh"``."""
+
+    nonlinearity: str
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (weights come from the state dict)."""
+        return {**super().config(), "nonlinearity": self.nonlinearity}
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (
+            "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}")
+
+
+class RNNCell(_Nonlinearity, _Cell):
     """An Elman cell, ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``, as ``torch.nn.RNNCell``.
 
     Args:
@@ -205,14 +220,6 @@ class RNNCell(_Cell):
         act = _NONLINEARITIES[self.nonlinearity]
         inputs = [*x, *h] if self.bias_ih is None else [*x, *h, Value(1.0, requires_grad=False)]
         return [act(engine.dot(w, inputs, *b)) for w, b in rows]
-
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments (weights come from the state dict)."""
-        return {**super().config(), "nonlinearity": self.nonlinearity}
-
-    def extra_repr(self) -> str:
-        return super().extra_repr() + (
-            "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}")
 
 
 class GRUCell(_Cell):
@@ -466,7 +473,7 @@ class _Recurrent(Module, register=False):
         return text
 
 
-class RNN(_Recurrent):
+class RNN(_Nonlinearity, _Recurrent):
     """A multi-layer Elman RNN unrolled over a sequence, as ``torch.nn.RNN``.
 
     Args:
@@ -495,14 +502,6 @@ class RNN(_Recurrent):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, rng,
                          nonlinearity=nonlinearity)
         self.nonlinearity = nonlinearity
-
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments (weights come from the state dict)."""
-        return {**super().config(), "nonlinearity": self.nonlinearity}
-
-    def extra_repr(self) -> str:
-        return super().extra_repr() + (
-            "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}")
 
 
 class GRU(_Recurrent):

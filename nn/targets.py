@@ -22,7 +22,7 @@ from typing import Any
 
 from engine import Value
 from nn.arrays import find_classes, is_label
-from nn.losses import LOSSES
+from nn.losses import LOSSES, REGISTRY
 from nn.module import Module
 from nn.predict import loss_spec
 
@@ -116,8 +116,8 @@ class Targets:
             if symbolic:
                 raise ValueError(f"fit: task='regress' needs numeric targets, but y holds "
                                  f"{type(y[0]).__name__} labels such as {y[0]!r}")
-            if loss == "cross_entropy":
-                raise ValueError("fit: loss='cross_entropy' needs class labels, but y holds "
+            if spec is not None and spec.outputs == "per_class":
+                raise ValueError(f"fit: loss={loss!r} needs class labels, but y holds "
                                  f"numbers such as {y[0]!r}; use loss='mse' for regression")
             width = len(y[0]) if rows else 1
             if width != n_outputs:
@@ -145,8 +145,9 @@ class Targets:
         ints = all(isinstance(t, int) and not isinstance(t, bool) for t in found)
         if n_outputs == 1 and len(found) == 1 and ints and found[0] in (-1, 0, 1):
             # one class present: keep the binary pair its value belongs to
-            pair = [-1, 1] if found[0] == -1 or (found[0] == 1 and loss == "hinge") else [0, 1]
-            return pair
+            spec = loss_spec(loss) if loss is not None else None
+            signed = spec is not None and spec.encode(0, 1) == -1.0  # hinge's -1/+1 targets
+            return [-1, 1] if found[0] == -1 or (found[0] == 1 and signed) else [0, 1]
         if n_outputs > 1 and ints and all(0 <= t < n_outputs for t in found):
             return list(range(n_outputs))  # class indices, as PyTorch reads them
         return found
@@ -155,9 +156,10 @@ class Targets:
     def _check_fit(loss: str, classes: list, n_outputs: int) -> None:
         k = len(classes)
         shown = ", ".join(map(repr, classes[:6])) + (", ..." if k > 6 else "")
+        outputs = loss_spec(loss).outputs
         if n_outputs == 1:
-            if loss == "cross_entropy":
-                raise ValueError("fit: loss='cross_entropy' needs one output per class, but the "
+            if outputs == "per_class":
+                raise ValueError(f"fit: loss={loss!r} needs one output per class, but the "
                                  f"model has 1 output; give it {max(k, 2)} outputs, or use "
                                  "loss='bce_logits' for two classes")
             if k > 2:
@@ -165,7 +167,7 @@ class Targets:
                                  f"y has {k} classes ({shown}); give the model {k} outputs and "
                                  "use loss='cross_entropy'")
             return
-        if loss in ("bce", "bce_logits", "hinge"):
+        if outputs == "one":
             raise ValueError(f"fit: loss={loss!r} is for two classes and one output per "
                              f"sample, but the model has {n_outputs} outputs and y has {k} "
                              f"classes ({shown}); use loss='cross_entropy' (softmax over the "
@@ -272,15 +274,12 @@ def loss_options(loss: str, weights: list[float] | None) -> dict[str, Any]:
     """The class weights as the loss takes them (PyTorch's ``weight``/``pos_weight``)."""
     if weights is None:
         return {}
-    if loss == "cross_entropy":
-        return {"weight": weights}
-    if loss == "bce_logits":
-        if weights[0] == 0.0:
-            raise ValueError("fit: class_weight gives the negative class weight 0; bce_logits "
-                             "weighs positives by pos_weight = w1 / w0")
-        return {"pos_weight": weights[1] / weights[0]}
-    raise ValueError(f"fit: class_weight works with loss='cross_entropy' (PyTorch's weight=) "
-                     f"or 'bce_logits' (pos_weight=), not {loss!r}")
+    spec = loss_spec(loss)
+    if spec.class_weight is None:
+        able = " or ".join(repr(n) for n, s in REGISTRY.items() if s.class_weight is not None)
+        raise ValueError(f"fit: class_weight works with loss={able} (PyTorch's weight= or "
+                         f"pos_weight=), not {loss!r}")
+    return spec.class_weight(weights)
 
 
 def weighted_loss(loss: str, options: dict[str, Any]) -> Callable[..., Value]:

@@ -311,7 +311,7 @@ def train_bars_and_crosses(epochs: int = 3, n_train: int = 200, n_test: int = 20
     Raises:
         ValueError: An unknown ``backend``, or ``"compiled"`` without numpy.
     """
-    rng = random.Random(seed)
+    rng = make_rng(seed)
     X, y = bars_and_crosses(n_train + n_test, rng=rng)
     model = conv_classifier(channels, rng=rng)
 
@@ -356,7 +356,7 @@ def train_parity(epochs: int = 40, n_train: int = 100, length: int = 6, test_len
     Raises:
         ValueError: An unknown ``backend``, or ``"compiled"`` without numpy.
     """
-    rng = random.Random(seed)
+    rng = make_rng(seed)
     bits, parity = parity_sequences(n_train, length, rng)
     test_bits, test_parity = parity_sequences(n_test, test_length, rng)
     model = ParityRNN(hidden_size, cell, rng=rng)

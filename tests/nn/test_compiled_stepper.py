@@ -39,6 +39,17 @@ def _batches(k):
     return X[lo:lo + 6], Y3[lo:lo + 6]
 
 
+def _step_both(k, ref_opt, ref_loss, stepper):
+    """Batch ``k``: nn.optim's step and the stepper's, the same loss to 1e-12; the outputs."""
+    Xb, yb = _batches(k)
+    ref_opt.zero_grad()
+    want = ref_loss.backward(Xb, yb)
+    ref_opt.step()
+    got, outs = stepper.step(Xb, yb)
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
+    return outs
+
+
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_one_hundred_steps_equal_nn_optim(name):
     """The vectorised update against nn.optim's on the same gradients: 100 mini-batch
@@ -52,12 +63,7 @@ def test_one_hundred_steps_equal_nn_optim(name):
     stepper = compiled_stepper(model, "cross_entropy", opt, 1e-3, X)
     assert isinstance(stepper, CompiledStepper)
     for k in range(100):
-        Xb, yb = _batches(k)
-        ref_opt.zero_grad()
-        want = ref_loss.backward(Xb, yb)
-        ref_opt.step()
-        got, outs = stepper.step(Xb, yb)
-        assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
+        outs = _step_both(k, ref_opt, ref_loss, stepper)
         assert len(outs) == 6 and len(outs[0]) == 3
         if k % 10 == 9:
             ref_sched.step()
@@ -199,3 +205,40 @@ def test_when_the_stepper_cannot_be_used():
     assert compiled_stepper(batchnorm, "hinge", SGD(batchnorm.parameters(), lr=0.1), 0.0,
                             X) is None
     assert compiled_stepper(model, "hinge", opt, 0.0, [[[1.0, 2.0]]]) is None
+
+
+def test_every_optimizer_declares_its_vectorised_update():
+    from nn.compiled import vectorised
+    from nn.optim import OPTIMIZERS as BY_NAME
+
+    for name, cls in BY_NAME.items():
+        assert "flat_step" in vars(cls), name  # written in nn/optim.py, next to its _update
+        assert vectorised(cls(MLP(2, [1], rng=0).parameters(), lr=0.1)), name
+
+
+def test_a_new_optimizer_runs_compiled_from_its_own_class_alone():
+    from nn.optim import Optimizer
+
+    class SignSGD(Optimizer):  # everything the compiled path needs is on the class
+        def _update(self, i, p, g):
+            p.data = p.data - self.lr * ((g > 0) - (g < 0))
+
+        def flat_state(self, n, np):
+            return {}
+
+        def flat_step(self, theta, grad, flat, np):
+            theta -= self.lr * np.sign(grad)
+
+        def state_from_flat(self, flat):
+            return {}
+
+    ref_model, model = MLP(2, [5, 3], rng=4), MLP(2, [5, 3], rng=4)
+    ref_opt, opt = SignSGD(ref_model.parameters(), 0.01), SignSGD(model.parameters(), 0.01)
+    ref_loss = CompiledLoss(ref_model, "cross_entropy", 0.0)
+    stepper = compiled_stepper(model, "cross_entropy", opt, 0.0, X)
+    assert isinstance(stepper, CompiledStepper)
+    for k in range(20):
+        _step_both(k, ref_opt, ref_loss, stepper)
+    stepper.sync()
+    theirs = [p.data for p in ref_model.parameters()]
+    assert [p.data for p in model.parameters()] == pytest.approx(theirs, rel=1e-12, abs=1e-15)

@@ -45,6 +45,18 @@ def test_every_loss_has_a_complete_entry_and_losses_derives_from_it():
     assert L.spec_of(lambda o, t: o) is None
 
 
+def test_target_rules_come_from_the_registry_entry():
+    # what nn/targets.py used to branch on by name, now read from each entry
+    assert {n: s.outputs for n, s in REGISTRY.items()} == {
+        "mse": "any", "bce": "one", "bce_logits": "one", "cross_entropy": "per_class",
+        "hinge": "one"}
+    assert {n for n, s in REGISTRY.items() if s.class_weight} == {"bce_logits", "cross_entropy"}
+    assert REGISTRY["cross_entropy"].class_weight([0.5, 2.0]) == {"weight": [0.5, 2.0]}
+    assert REGISTRY["bce_logits"].class_weight([0.5, 2.0]) == {"pos_weight": 4.0}
+    with pytest.raises(ValueError, match="negative class weight 0"):
+        REGISTRY["bce_logits"].class_weight([0.0, 1.0])
+
+
 @pytest.mark.parametrize("weighted", [False, True], ids=["plain", "weighted"])
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_every_loss_is_the_same_on_both_paths(name, weighted):

@@ -235,7 +235,8 @@ def test_class_weight_raises_minority_recall_on_both_backends(loss, nout):
 
 def test_class_weight_with_another_loss_is_refused(moons):
     X, y = moons
-    with pytest.raises(ValueError, match="class_weight works with loss='cross_entropy'"):
+    with pytest.raises(ValueError,
+                       match="class_weight works with loss='bce_logits' or 'cross_entropy'"):
         fit(MLP(2, [4, 1], rng=0), X, y, loss="hinge", class_weight="balanced", verbose=False)
 
 

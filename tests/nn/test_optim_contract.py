@@ -61,7 +61,7 @@ def test_bad_learning_rate_rejected_by_load_state_dict():
     assert opt.lr == 0.1 and opt.momentum == 0.9
 
 
-def test_growing_step_schedule_is_inf_as_torch_and_step_refuses_it():
+def test_growing_step_schedule_is_inf_as_torch():
     torch = pytest.importorskip("torch")
     w = torch.zeros((), dtype=torch.float64, requires_grad=True)
     topt = torch.optim.SGD([w], lr=1.0)
@@ -77,9 +77,56 @@ def test_growing_step_schedule_is_inf_as_torch_and_step_refuses_it():
     for _ in range(308):
         sched.step()
     assert opt.lr == 1e308
-    with pytest.raises(ValueError, match=r"learning rate from StepLR at step 309: inf"):
+    sched.step()  # past the float range: inf, as torch's get_last_lr() (no error)
+    assert sched.get_last_lr() == [math.inf] and sched.last_epoch == 309
+
+
+def _torch_rates(tcls, steps, lr, **kwargs):
+    torch = pytest.importorskip("torch")
+    w = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    topt = torch.optim.SGD([w], lr=lr)
+    tsched = tcls(topt, **kwargs)
+    rates = [tsched.get_last_lr()[0]]
+    for _ in range(steps):
+        topt.step()
+        tsched.step()
+        rates.append(tsched.get_last_lr()[0])
+    return rates
+
+
+@pytest.mark.parametrize("cls,lr,kwargs", [
+    (StepLR, 1.0, {"step_size": 1, "gamma": 1e100}),
+    (StepLR, 0.5, {"step_size": 2, "gamma": 1e200}),
+    (StepLR, 0.0, {"step_size": 1, "gamma": 1e200}),  # 0 stays 0 (not 0 * inf = nan)
+])
+def test_schedule_past_the_float_range_sets_inf_as_torch(cls, lr, kwargs):
+    torch = pytest.importorskip("torch")
+    theirs = _torch_rates(getattr(torch.optim.lr_scheduler, cls.__name__), 6, lr, **kwargs)
+    opt = SGD([Value(0.0)], lr=lr)
+    sched = cls(opt, **kwargs)
+    ours = sched.get_last_lr()
+    for _ in range(6):
         sched.step()
-    assert opt.lr == 1e308 and sched.last_epoch == 308  # nothing changed
+        ours += sched.get_last_lr()
+    assert math.inf in theirs and 0.0 not in theirs or lr == 0.0
+    assert [math.isinf(r) for r in ours] == [math.isinf(r) for r in theirs]
+    assert ours == pytest.approx(theirs, rel=1e-12)
+    opt2 = SGD([Value(0.0)], lr=0.1)
+    opt2.load_state_dict(opt.state_dict())  # a state holding inf loads back
+    assert opt2.lr == ours[-1]
+    with pytest.raises(ValueError, match="invalid learning rate"):
+        opt.lr = math.inf  # the user's own rate must still be finite
+
+
+def test_linear_schedule_past_the_float_range_sets_inf():
+    # torch's LinearLR refuses factors > 1; ours accepts them and, like StepLR, reaches inf
+    opt = SGD([Value(0.0)], lr=1e300)
+    sched = LinearLR(opt, start_factor=1.0, end_factor=1e100, total_iters=4)
+    rates = sched.get_last_lr()
+    for _ in range(5):
+        sched.step()
+        rates += sched.get_last_lr()
+    assert rates == [1e300] + [math.inf] * 5 and sched.last_epoch == 5
 
 
 def test_schedule_arguments_are_checked():
