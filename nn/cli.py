@@ -97,10 +97,24 @@ def _class_weight(text: str) -> str | dict[str, float]:
     return out
 
 
+class _DefaultsHelpFormatter(argparse.HelpFormatter):
+    """argparse's ``ArgumentDefaultsHelpFormatter``, except that it appends
+    ``(default: ...)`` only where the help text does not already state a default and the
+    default is not None, so no help line states its default twice or as "None"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or action.default is None or action.default is argparse.SUPPRESS
+                or not (action.option_strings
+                        or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+            return text
+        return text + " (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``dagrad-train`` argument parser."""
     p = argparse.ArgumentParser(
-        prog="dagrad-train", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="dagrad-train", formatter_class=_DefaultsHelpFormatter,
         description="Train a dagrad MLP on a toy 2-D data set, one of scikit-learn's data "
                     "sets, or your own CSV/.npy/.npz file; write the model, its history, "
                     "metrics.json and (with matplotlib) pictures.",
@@ -127,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--noise", type=_nonneg_float, default=None,
                      help="toy set noise (default: per data set; blobs: cluster std)")
     src.add_argument("--classes", type=_positive_int, default=None,
-                     help="classes for spirals and blobs (default 3)")
+                     help="classes for spirals and blobs (default: 3)")
     src.add_argument("--test-size", type=float, default=0.25,
                      help="test fraction in [0, 1) (0: no test set)")
     net = p.add_argument_group("model and training")
@@ -489,7 +503,7 @@ def _plot_confusion_matrix(C: list[list[int]], labels: list, path: str, split: s
 def build_predict_parser() -> argparse.ArgumentParser:
     """The ``dagrad-predict`` argument parser."""
     p = argparse.ArgumentParser(
-        prog="dagrad-predict", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="dagrad-predict", formatter_class=_DefaultsHelpFormatter,
         description="Predict with a model written by dagrad-train: read features from a CSV, "
                     ".npy or .npz file and write a CSV of predictions in the training labels "
                     "(with class probabilities where the loss gives them).")
