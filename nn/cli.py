@@ -8,15 +8,15 @@ with matplotlib, the loss curve, the decision boundary (2-D sets) and the
 confusion matrix::
 
     python -m nn.train --dataset moons --hidden 16 16 --epochs 100 --out runs/demo
-    dagrad-train --data iris.csv --target species --optimizer adam --out runs/iris
-    dagrad-train --dataset diabetes --task regress --optimizer adam --out runs/diabetes
+    dagrad-train --data iris.csv --target species --out runs/iris
+    dagrad-train --dataset diabetes --task regress --out runs/diabetes
     dagrad-predict runs/iris/model.json iris.csv --out predictions.csv
 
 The toy sets' defaults are micrograd's demo: an MLP 16-16 with relu, the SVM
 hinge loss with L2 1e-4, full-batch SGD from lr 1.0 decaying linearly to 0.1.
 Data from files (and scikit-learn's sets) is standardized by default and split
 stratified for classification; the loss is cross-entropy (classification) or
-MSE (regression).
+MSE (regression), and the optimizer Adam (lr 0.01, its ``default_lr``).
 
 This is the one module of :mod:`nn` that imports :mod:`viz` (lazily, for the
 pictures).
@@ -156,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--loss", choices=["auto", *LOSSES], default="auto",
                      help="auto: hinge for 2-class toy sets (micrograd's demo), else "
                           "cross_entropy for classes and mse for regression")
-    net.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd",
-                     help="optimizer (nn.optim)")
+    net.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None,
+                     help="optimizer (nn.optim) (default: sgd on the toy sets, as micrograd's "
+                          "demo; adam for --data files and scikit-learn's sets)")
     net.add_argument("--lr", type=_positive_float, default=None,
                      help="learning rate (default: 1.0 for sgd on the toy sets, as micrograd's "
                           "demo; else the optimizer's default_lr)")
@@ -323,6 +324,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     model = MLP(n_features, [*args.hidden, nout], activation=args.activation,
                 output_activation="sigmoid" if loss == "bce" else None, init=init,
                 rng=random.Random(args.seed))
+    if args.optimizer is None:
+        args.optimizer = "sgd" if toy else "adam"
     lr = args.lr if args.lr is not None else _default_lr(args.optimizer, toy)
     if args.optimizer == "sgd":
         opt = OPTIMIZERS["sgd"](model, lr=lr, momentum=args.momentum)
