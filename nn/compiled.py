@@ -532,12 +532,14 @@ class CompiledStepper:
 
 def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float,
                      X_example: Sequence[Any], *, l2_params: Sequence[Value] | None = None,
-                     write_grads: bool = False, **loss_options: Any) -> CompiledStepper | None:
+                     write_grads: bool = False, strict: bool = False,
+                     **loss_options: Any) -> CompiledStepper | None:
     """A :class:`CompiledStepper` for ``fit``, or None when the compiled path
     cannot be used: numpy missing, a loss not in the registry, a module that
     declares itself not compilable (``Dropout``, ``BatchNorm``), inputs that are
     not flat vectors, a parameter the model does not use, or an optimizer that
-    is not exactly ``SGD``/``Adam``/``AdamW`` over ``model.parameters()``.
+    is not exactly ``SGD``/``Adam``/``AdamW`` over ``model.parameters()``
+    (:func:`why_not_compiled` says which).
 
     Args:
         model: The model.
@@ -547,32 +549,64 @@ def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float
         X_example: Some inputs (the first is traced to check the model).
         l2_params: The parameters the L2 term covers (default: all).
         write_grads: See :attr:`CompiledStepper.write_grads`.
+        strict: Raise instead of returning None.
         **loss_options: The loss's options (``weight``, ``pos_weight``, ``margin``).
 
     Returns:
         The stepper, or None. A model with Python control flow on the data is
         caught at its first step: :class:`engine.compile.TraceError` (a
         ``ValueError``), which the caller turns into the dynamic engine.
+
+    Raises:
+        ValueError: With ``strict``, when the compiled path cannot be used, naming
+            the condition that failed ("fit: backend='compiled' cannot run: ...").
+    """
+    reason = why_not_compiled(model, loss_name, optimizer, X_example)
+    if reason is None:
+        try:
+            return CompiledStepper(model, REGISTRY[loss_name], optimizer, l2, loss_options,
+                                   l2_params, write_grads)
+        except _Unsupported as e:
+            reason = f"the optimizer's state cannot be vectorised: {e}"
+    if strict:
+        raise ValueError(f"fit: backend='compiled' cannot run: {reason}")
+    return None
+
+
+def why_not_compiled(model: Any, loss_name: Any, optimizer: Optimizer,
+                     X_example: Sequence[Any]) -> str | None:
+    """Why :func:`compiled_stepper` cannot be used with these arguments (the first
+    condition that fails, as one phrase), or None when it can.
+
+    >>> from nn import MLP, SGD, Dropout, Sequential
+    >>> m = Sequential(MLP(2, [2]), Dropout(0.5))
+    >>> why_not_compiled(m, "mse", SGD(m.parameters(), lr=0.1), [[0.0, 1.0]])
+    "module '1' (Dropout) declares compilable = False (it runs on the dynamic engine)"
     """
     try:
         import numpy  # noqa: F401
     except ImportError:
-        return None
+        return "numpy is not installed (pip install 'dagrad[speed]')"
     if not isinstance(loss_name, str) or loss_name not in REGISTRY:
-        return None
-    if type(optimizer) not in FLAT_OPTIMIZERS or not compilable(model, X_example):
-        return None
+        return f"loss {loss_name!r} has no compiled form (one of {sorted(REGISTRY)})"
+    named = model.named_modules() if hasattr(model, "named_modules") else [("", model)]
+    for path, module in named:
+        if not getattr(module, "compilable", True):
+            where = f"module {path!r}" if path else "the model"
+            return (f"{where} ({type(module).__name__}) declares compilable = False "
+                    "(it runs on the dynamic engine)")
+    if not compilable(model, X_example):
+        return "the inputs are not flat vectors of numbers ([N][features])"
+    if type(optimizer) not in FLAT_OPTIMIZERS:
+        return (f"optimizer {type(optimizer).__name__} has no compiled update (exactly SGD, "
+                "Adam or AdamW)")
     params = list(model.parameters())
     if len(optimizer.params) != len(params) or any(
             a is not b for a, b in zip(optimizer.params, params, strict=True)):
-        return None
+        return "the optimizer's parameters are not exactly model.parameters(), in order"
     if not _uses_every_parameter(model, X_example[0], params):
-        return None
-    try:
-        return CompiledStepper(model, REGISTRY[loss_name], optimizer, l2, loss_options,
-                               l2_params, write_grads)
-    except _Unsupported:
-        return None
+        return "the model's output does not use every parameter"
+    return None
 
 
 def _uses_every_parameter(model: Any, x: Sequence[float], params: list[Value]) -> bool:
@@ -583,4 +617,4 @@ def _uses_every_parameter(model: Any, x: Sequence[float], params: list[Value]) -
 
 
 __all__ = ["FLAT_OPTIMIZERS", "LOSS_NAMES", "CompiledLoss", "CompiledStepper", "compilable",
-           "compiled_loss", "compiled_step", "compiled_stepper"]
+           "compiled_loss", "compiled_step", "compiled_stepper", "why_not_compiled"]

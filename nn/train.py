@@ -324,15 +324,20 @@ def make_stepper(backend: str, model: Module, loss: str | None,
 
         stepper = compiled_stepper(
             model, loss, optimizer, l2, X_example, **(loss_options or {}),
-            l2_params=None if l2_bias else decayed_parameters(model), write_grads=track_grads)
+            l2_params=None if l2_bias else decayed_parameters(model), write_grads=track_grads,
+            strict=backend == "compiled")
         if stepper is not None and backend == "auto":
             stepper = _FallbackStepper(stepper, DynamicStepper(model, loss_fn, optimizer, l2,
                                                                l2_bias))
     if stepper is None:
-        if backend == "compiled":
-            raise ValueError("fit: backend='compiled' needs numpy (pip install 'dagrad[speed]'),"
-                             " a loss given by name, not a function, and a model the compiled "
-                             "path can trace")
+        if backend == "compiled":  # not registered: compiled_stepper(strict=True) raised else
+            try:
+                import numpy  # noqa: F401
+            except ImportError:
+                raise ValueError("fit: backend='compiled' cannot run: numpy is not installed "
+                                 "(pip install 'dagrad[speed]')") from None
+            raise ValueError("fit: backend='compiled' cannot run: the loss is a function; give "
+                             f"it by name (one of {sorted(LOSSES)}) or use backend='dynamic'")
         stepper = DynamicStepper(model, loss_fn, optimizer, l2, l2_bias)
     return stepper
 
