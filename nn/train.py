@@ -582,6 +582,11 @@ def _prepare_data(model: Module, X: Any, y: Any, X_test: Any, y_test: Any, loss:
             X_test = apply_scaler(X_test, scaler, "X_test")
     plan = Targets.infer(y, loss, _num_outputs(model, X[0]), task, custom=custom)
     targets, idx = plan.encode(y)
+    if idx is not None and len(set(idx)) < 2:
+        raise ValueError(f"fit: y holds a single class ({plan.classes[idx[0]]!r}); a classifier "
+                         "needs samples of at least two classes: add samples of the others, or "
+                         "for a number to predict train a regression (task='regress', "
+                         "loss='mse')")
     target_scaler = None
     if standardize and plan.task == "regress":
         target_scaler = fit_scaler([t if isinstance(t, list) else [t] for t in targets])
