@@ -555,6 +555,11 @@ def _check_settings(epochs: Any, checkpoint_every: Any, early_stopping: bool, mo
             raise ValueError(f"fit: patience must be an int >= 0, got {patience!r}")
 
 
+#: fit warns about classification with more classes than this and, on average, fewer
+#: than _FEW_PER_CLASS samples per class (most likely a numeric target read as labels).
+_MANY_CLASSES, _FEW_PER_CLASS = 50, 10
+
+
 def _prepare_data(model: Module, X: Any, y: Any, X_test: Any, y_test: Any, loss: str | None,
                   *, custom: bool, task: str | None, standardize: bool,
                   validation_fraction: float | None, seed: int) -> _Data:
@@ -587,6 +592,12 @@ def _prepare_data(model: Module, X: Any, y: Any, X_test: Any, y_test: Any, loss:
                          "needs samples of at least two classes: add samples of the others, or "
                          "for a number to predict train a regression (task='regress', "
                          "loss='mse')")
+    if idx is not None and len(plan.classes) > _MANY_CLASSES \
+            and len(idx) < _FEW_PER_CLASS * len(plan.classes):
+        k = len(plan.classes)
+        warnings.warn(f"fit: y has {k} classes for {len(idx)} samples ({len(idx) / k:.1f} per "
+                      "class on average): if y is a number to predict, train a regression "
+                      "(task='regress', loss='mse')", stacklevel=3)
     target_scaler = None
     if standardize and plan.task == "regress":
         target_scaler = fit_scaler([t if isinstance(t, list) else [t] for t in targets])

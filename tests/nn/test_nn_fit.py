@@ -305,3 +305,20 @@ def test_single_class_y_is_refused_before_training(y, loss, nout, label):
         "classes: add samples of the others, or for a number to predict train a regression "
         "(task='regress', loss='mse')")
     assert [p.data for p in model.parameters()] == before
+
+
+def test_many_classes_with_few_samples_each_warn():
+    # 60 integer "classes" over 120 samples: most likely a numeric target read as labels
+    X = [[i / 120.0, 1.0 - i / 120.0] for i in range(120)]
+    y = [i // 2 for i in range(120)]
+    with pytest.warns(UserWarning, match=r"fit: y has 60 classes for 120 samples \(2\.0 per "
+                                         r"class on average\): if y is a number to predict, "
+                                         r"train a regression \(task='regress', loss='mse'\)"):
+        fit(MLP(2, [60], rng=0), X, y, loss="cross_entropy", epochs=1, verbose=False)
+
+
+def test_many_classes_with_enough_samples_do_not_warn(recwarn):
+    X = [[i / 600.0, 1.0 - i / 600.0] for i in range(600)]
+    y = [i % 51 for i in range(600)]  # 51 classes, 11.8 samples each
+    fit(MLP(2, [51], rng=0), X, y, loss="cross_entropy", epochs=1, verbose=False)
+    assert not [w for w in recwarn if "classes for" in str(w.message)]
