@@ -8,15 +8,15 @@ with matplotlib, the loss curve, the decision boundary (2-D sets) and the
 confusion matrix::
 
     python -m nn.train --dataset moons --hidden 16 16 --epochs 100 --out runs/demo
-    dagrad-train --data iris.csv --target species --optimizer adam --out runs/iris
-    dagrad-train --dataset diabetes --task regress --optimizer adam --out runs/diabetes
+    dagrad-train --data iris.csv --target species --out runs/iris
+    dagrad-train --dataset diabetes --task regress --out runs/diabetes
     dagrad-predict runs/iris/model.json iris.csv --out predictions.csv
 
 The toy sets' defaults are micrograd's demo: an MLP 16-16 with relu, the SVM
 hinge loss with L2 1e-4, full-batch SGD from lr 1.0 decaying linearly to 0.1.
 Data from files (and scikit-learn's sets) is standardized by default and split
 stratified for classification; the loss is cross-entropy (classification) or
-MSE (regression).
+MSE (regression), and the optimizer Adam (lr 0.01, its ``default_lr``).
 
 This is the one module of :mod:`nn` that imports :mod:`viz` (lazily, for the
 pictures).
@@ -96,10 +96,24 @@ def _class_weight(text: str) -> str | dict[str, float]:
     return out
 
 
+class _DefaultsHelpFormatter(argparse.HelpFormatter):
+    """argparse's ``ArgumentDefaultsHelpFormatter``, except that it appends
+    ``(default: ...)`` only where the help text does not already state a default and the
+    default is not None, so no help line states its default twice or as "None"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or action.default is None or action.default is argparse.SUPPRESS
+                or not (action.option_strings
+                        or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+            return text
+        return text + " (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``dagrad-train`` argument parser."""
     p = argparse.ArgumentParser(
-        prog="dagrad-train", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="dagrad-train", formatter_class=_DefaultsHelpFormatter,
         description="Train a dagrad MLP on a toy 2-D data set, one of scikit-learn's data "
                     "sets, or your own CSV/.npy/.npz file; write the model, its history, "
                     "metrics.json and (with matplotlib) pictures.",
@@ -126,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--noise", type=_nonneg_float, default=None,
                      help="toy set noise (default: per data set; blobs: cluster std)")
     src.add_argument("--classes", type=_positive_int, default=None,
-                     help="classes for spirals and blobs (default 3)")
+                     help="classes for spirals and blobs (default: 3)")
     src.add_argument("--test-size", type=float, default=0.25,
                      help="test fraction in [0, 1) (0: no test set)")
     net = p.add_argument_group("model and training")
@@ -141,8 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--loss", choices=["auto", *LOSSES], default="auto",
                      help="auto: hinge for 2-class toy sets (micrograd's demo), else "
                           "cross_entropy for classes and mse for regression")
-    net.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd",
-                     help="optimizer (nn.optim)")
+    net.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None,
+                     help="optimizer (nn.optim) (default: sgd on the toy sets, as micrograd's "
+                          "demo; adam for --data files and scikit-learn's sets)")
     net.add_argument("--lr", type=_positive_float, default=None,
                      help="learning rate (default: 1.0 for sgd on the toy sets, as micrograd's "
                           "demo; else the optimizer's default_lr)")
@@ -309,6 +324,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     model = MLP(n_features, [*args.hidden, nout], activation=args.activation,
                 output_activation="sigmoid" if spec.output == "probability" else None, init=init,
                 rng=args.seed)
+    if args.optimizer is None:
+        args.optimizer = "sgd" if toy else "adam"
     lr = args.lr if args.lr is not None else _default_lr(args.optimizer, toy)
     if args.optimizer == "sgd":
         opt = OPTIMIZERS["sgd"](model, lr=lr, momentum=args.momentum)
@@ -489,7 +506,7 @@ def _plot_confusion_matrix(C: list[list[int]], labels: list, path: str, split: s
 def build_predict_parser() -> argparse.ArgumentParser:
     """The ``dagrad-predict`` argument parser."""
     p = argparse.ArgumentParser(
-        prog="dagrad-predict", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="dagrad-predict", formatter_class=_DefaultsHelpFormatter,
         description="Predict with a model written by dagrad-train: read features from a CSV, "
                     ".npy or .npz file and write a CSV of predictions in the training labels "
                     "(with class probabilities where the loss gives them).")

@@ -442,19 +442,23 @@ def not_compilable_reason(model: Any, X: Sequence[Any]) -> str | None:
     modules = model.modules() if hasattr(model, "modules") else [model]
     for m in modules:
         if not getattr(m, "compilable", True):
-            name = type(m).__name__
-            if "BatchNorm" in name:
-                why = ("normalises with the statistics of the whole batch and updates its "
-                       "running buffers, which one traced sample cannot express")
-            else:
-                why = "declares itself not compilable (Module.compilable = False)"
-            return f"{name} {why}"
+            why = _why_not(m) or "declares itself not compilable (Module.compilable = False)"
+            return f"{type(m).__name__} {why}"
     try:
         if len(X) == 0:
             return "no samples to trace"
         np.asarray(X[0], dtype=float)
     except (TypeError, ValueError) as e:
         return f"the first sample is not a rectangular array of numbers ({e})"
+    return None
+
+
+def _why_not(module: Any) -> str | None:
+    """What keeps a module that declares ``compilable = False`` off the compiled path,
+    when dagrad knows (its BatchNorm), else None."""
+    if "BatchNorm" in type(module).__name__:
+        return ("normalises with the statistics of the whole batch and updates its running "
+                "buffers, which one traced sample cannot express")
     return None
 
 
@@ -604,13 +608,15 @@ class CompiledStepper:
 
 def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float,
                      X_example: Sequence[Any], *, l2_params: Sequence[Value] | None = None,
-                     write_grads: bool = False, **loss_options: Any) -> CompiledStepper | None:
+                     write_grads: bool = False, strict: bool = False,
+                     **loss_options: Any) -> CompiledStepper | None:
     """A :class:`CompiledStepper` for ``fit``, or None when the compiled path
     cannot be used: numpy missing, a loss not in the registry, a module that
     declares itself not compilable (``Dropout``, ``BatchNorm``), inputs that are
     not flat vectors, a parameter the model does not use, or an optimizer whose
     class does not declare a vectorised update (``flat_step``; SGD, Adam, AdamW
-    do) or that is not over ``model.parameters()``.
+    do) or that is not over ``model.parameters()`` (:func:`why_not_compiled`
+    says which).
 
     Args:
         model: The model.
@@ -620,36 +626,71 @@ def compiled_stepper(model: Any, loss_name: str, optimizer: Optimizer, l2: float
         X_example: Some inputs (the first is traced to check the model).
         l2_params: The parameters the L2 term covers (default: all).
         write_grads: See :attr:`CompiledStepper.write_grads`.
+        strict: Raise instead of returning None.
         **loss_options: The loss's options (``weight``, ``pos_weight``, ``margin``).
 
     Returns:
         The stepper, or None. A model with Python control flow on the data is
         caught at its first step: :class:`engine.compile.TraceError` (a
         ``ValueError``), which the caller turns into the dynamic engine.
+
+    Raises:
+        ValueError: With ``strict``, when the compiled path cannot be used, naming
+            the condition that failed ("fit: backend='compiled' cannot run: ...").
+    """
+    reason = why_not_compiled(model, loss_name, optimizer, X_example)
+    if reason is None:
+        try:
+            return CompiledStepper(model, REGISTRY[loss_name], optimizer, l2, loss_options,
+                                   l2_params, write_grads)
+        except _Unsupported as e:
+            reason = f"the optimizer's state cannot be vectorised: {e}"
+    if strict:
+        raise ValueError(f"fit: backend='compiled' cannot run: {reason}")
+    return None
+
+
+def why_not_compiled(model: Any, loss_name: Any, optimizer: Optimizer,
+                     X_example: Sequence[Any]) -> str | None:
+    """Why :func:`compiled_stepper` cannot be used with these arguments (the first
+    condition that fails, as one phrase), or None when it can.
+
+    >>> from nn import MLP, SGD, BatchNorm1d, Sequential
+    >>> m = Sequential(MLP(2, [2]), BatchNorm1d(2))
+    >>> print(why_not_compiled(m, "mse", SGD(m.parameters(), lr=0.1), [[0.0, 1.0]]))
+    module '1' (BatchNorm1d) declares compilable = False: it normalises with the statistics
+    of the whole batch and updates its running buffers, which one traced sample cannot express
     """
     try:
         import numpy  # noqa: F401
     except ImportError:
-        return None
+        return "numpy is not installed (pip install 'dagrad[speed]')"
     if not isinstance(loss_name, str) or loss_name not in REGISTRY:
-        return None
-    if not vectorised(optimizer) or not compilable(model, X_example):
-        return None
+        return f"loss {loss_name!r} has no compiled form (one of {sorted(REGISTRY)})"
+    named = model.named_modules() if hasattr(model, "named_modules") else [("", model)]
+    for path, module in named:
+        if not getattr(module, "compilable", True):
+            where = f"module {path!r}" if path else "the model"
+            why = _why_not(module)
+            return (f"{where} ({type(module).__name__}) declares compilable = False"
+                    + (f": it {why}" if why else " (it runs on the dynamic engine)"))
+    reason = not_compilable_reason(model, X_example)  # the samples, the modules being fine
+    if reason is not None:
+        return reason
+    if not vectorised(optimizer):
+        return (f"optimizer {type(optimizer).__name__} declares no vectorised update "
+                "(flat_step; SGD, Adam and AdamW do)")
     params = list(model.parameters())
     if len(optimizer.params) != len(params) or any(
             a is not b for a, b in zip(optimizer.params, params, strict=True)):
-        return None
+        return "the optimizer's parameters are not exactly model.parameters(), in order"
     try:
         with _masking(model, _unmasked):
             if not _uses_every_parameter(model, X_example[0], params):
-                return None
-    except (TypeError, ValueError):  # the model does not take such samples: the dynamic
-        return None  # engine raises its own error, naming the layer
-    try:
-        return CompiledStepper(model, REGISTRY[loss_name], optimizer, l2, loss_options,
-                               l2_params, write_grads)
-    except _Unsupported:
-        return None
+                return "the model's output does not use every parameter"
+    except (TypeError, ValueError) as e:  # the dynamic engine names the layer (fit falls
+        return f"the model does not take such samples ({e})"  # back to it unless strict)
+    return None
 
 
 def _uses_every_parameter(model: Any, x: Any, params: list[Value]) -> bool:
@@ -660,4 +701,4 @@ def _uses_every_parameter(model: Any, x: Any, params: list[Value]) -> bool:
 
 __all__ = ["LOSS_NAMES", "CompiledLoss", "CompiledStepper", "FallbackWarning", "compilable",
            "compiled_loss", "compiled_step", "compiled_stepper", "draw_masks",
-           "not_compilable_reason", "vectorised"]
+           "not_compilable_reason", "vectorised", "why_not_compiled"]

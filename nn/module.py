@@ -156,6 +156,14 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Array-likes (numpy, torch: anything with ``tolist`` and ``ndim``) become nested
+        # lists here, once, so every layer takes them wherever it takes nested lists.
+        for a in args:
+            if _is_array(a) or (type(a) is list and a and _is_array(a[0])):
+                args = tuple(map(_as_nested, args))
+                break
+        if kwargs:
+            kwargs = {k: _as_nested(v) for k, v in kwargs.items()}
         return self.forward(*args, **kwargs)
 
     # -- walking the attributes ----------------------------------------------------
@@ -476,6 +484,20 @@ class Module:
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+def _is_array(x: Any) -> bool:
+    """True for numpy/torch arrays (duck-typed: ``tolist`` and ``ndim``), never for lists."""
+    return type(x) is not list and hasattr(x, "tolist") and hasattr(x, "ndim")
+
+
+def _as_nested(x: Any) -> Any:
+    """An array as nested lists of Python numbers; a list of arrays as a list of those."""
+    if _is_array(x):
+        return x.tolist()
+    if type(x) is list and x and _is_array(x[0]):
+        return [_as_nested(v) for v in x]
+    return x
 
 
 def _join(prefix: str, name: str) -> str:

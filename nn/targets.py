@@ -133,7 +133,9 @@ class Targets:
         classes = cls._classes(y, loss, n_outputs)
         if len(classes) < 2:
             raise ValueError(f"fit: y holds a single class ({classes[0]!r}); a classifier needs "
-                             "samples of at least two classes")
+                             "samples of at least two classes: add samples of the others, or "
+                             "for a number to predict train a regression (task='regress', "
+                             "loss='mse')")
         if loss is None:
             loss = "bce_logits" if n_outputs == 1 else "cross_entropy"
         cls._check_fit(loss, classes, n_outputs)

@@ -324,24 +324,27 @@ def make_stepper(backend: str, model: Module, loss: str | None,
 
         stepper = compiled_stepper(
             model, loss, optimizer, l2, X_example, **(loss_options or {}),
-            l2_params=None if l2_bias else decayed_parameters(model), write_grads=track_grads)
+            l2_params=None if l2_bias else decayed_parameters(model), write_grads=track_grads,
+            strict=backend == "compiled")
         if stepper is not None and backend == "auto":
             stepper = _FallbackStepper(stepper, DynamicStepper(model, loss_fn, optimizer, l2,
                                                                l2_bias))
     if stepper is None and backend != "dynamic" and registered:
         from nn.compiled import FallbackWarning, not_compilable_reason
 
-        why = not_compilable_reason(model, X_example)
-        if why is not None and backend == "compiled":
-            raise ValueError(f"fit: backend='compiled' cannot run this model: {why}")
+        why = not_compilable_reason(model, X_example)  # backend='compiled' raised above
         if why is not None:
             warnings.warn(f"fit: training on the dynamic engine, not the compiled path: {why}",
                           FallbackWarning, stacklevel=3)
     if stepper is None:
-        if backend == "compiled":
-            raise ValueError("fit: backend='compiled' needs numpy (pip install 'dagrad[speed]'),"
-                             " a loss given by name, not a function, and a model the compiled "
-                             "path can trace")
+        if backend == "compiled":  # not registered: compiled_stepper(strict=True) raised else
+            try:
+                import numpy  # noqa: F401
+            except ImportError:
+                raise ValueError("fit: backend='compiled' cannot run: numpy is not installed "
+                                 "(pip install 'dagrad[speed]')") from None
+            raise ValueError("fit: backend='compiled' cannot run: the loss is a function; give "
+                             f"it by name (one of {sorted(LOSSES)}) or use backend='dynamic'")
         stepper = DynamicStepper(model, loss_fn, optimizer, l2, l2_bias)
     return stepper
 
@@ -559,6 +562,11 @@ def _check_settings(epochs: Any, checkpoint_every: Any, early_stopping: bool, mo
             raise ValueError(f"fit: patience must be an int >= 0, got {patience!r}")
 
 
+#: fit warns about classification with more classes than this and, on average, fewer
+#: than _FEW_PER_CLASS samples per class (most likely a numeric target read as labels).
+_MANY_CLASSES, _FEW_PER_CLASS = 50, 10
+
+
 def _prepare_data(model: Module, X: Any, y: Any, X_test: Any, y_test: Any, loss: str | None,
                   *, custom: bool, task: str | None, standardize: bool,
                   validation_fraction: float | None, seed: int) -> _Data:
@@ -586,6 +594,17 @@ def _prepare_data(model: Module, X: Any, y: Any, X_test: Any, y_test: Any, loss:
             X_test = apply_scaler(X_test, scaler, "X_test")
     plan = Targets.infer(y, loss, _num_outputs(model, X[0]), task, custom=custom)
     targets, idx = plan.encode(y)
+    if idx is not None and len(set(idx)) < 2:
+        raise ValueError(f"fit: y holds a single class ({plan.classes[idx[0]]!r}); a classifier "
+                         "needs samples of at least two classes: add samples of the others, or "
+                         "for a number to predict train a regression (task='regress', "
+                         "loss='mse')")
+    if idx is not None and len(plan.classes) > _MANY_CLASSES \
+            and len(idx) < _FEW_PER_CLASS * len(plan.classes):
+        k = len(plan.classes)
+        warnings.warn(f"fit: y has {k} classes for {len(idx)} samples ({len(idx) / k:.1f} per "
+                      "class on average): if y is a number to predict, train a regression "
+                      "(task='regress', loss='mse')", stacklevel=3)
     target_scaler = None
     if standardize and plan.task == "regress":
         target_scaler = fit_scaler([t if isinstance(t, list) else [t] for t in targets])

@@ -143,3 +143,79 @@ def test_resume_on_the_compiled_backend_is_exact(tmp_path):
     run(4, checkpoint=tmp_path / "ck.json")
     resumed = run(8, resume=tmp_path / "ck.json")
     assert resumed == straight
+
+
+# -- fit(backend="compiled") says which condition failed ------------------------------------
+
+
+def _compiled_error(model, X, y, **kw):
+    kw.setdefault("loss", "mse")
+    with pytest.raises(ValueError) as info:
+        fit(model, X, y, epochs=1, verbose=False, backend="compiled", **kw)
+    return str(info.value)
+
+
+def test_compiled_backend_names_the_module_declaring_compilable_false():
+    from nn import Module, Sequential
+
+    class Frozen(Module):  # a user's layer that keeps itself off the compiled path
+        compilable = False
+
+        def forward(self, x):
+            return x
+
+    X, y = [[0.0, 1.0], [1.0, 0.0]], [0.0, 1.0]
+    model = Sequential(MLP(2, [3, 1], rng=0), Frozen())
+    assert _compiled_error(model, X, y) == (
+        "fit: backend='compiled' cannot run: module '1' (Frozen) declares compilable = False "
+        "(it runs on the dynamic engine)")
+
+
+def test_compiled_backend_names_a_batchnorm_inside_a_model():
+    from nn import BatchNorm1d, Linear, Sequential
+
+    X, y = [[0.0, 1.0], [1.0, 0.0]], [0.0, 1.0]
+    model = Sequential(Linear(2, 2, rng=0), BatchNorm1d(2), Linear(2, 1, rng=0))
+    message = _compiled_error(model, X, y)
+    assert "module '1' (BatchNorm1d) declares compilable = False" in message
+
+
+def test_compiled_backend_says_the_loss_is_a_function():
+    from nn.losses import mse_loss
+
+    X, y = [[0.0, 1.0], [1.0, 0.0]], [0.0, 1.0]
+    def my_loss(outputs, targets):
+        return mse_loss(outputs, targets)
+
+    message = _compiled_error(MLP(2, [3, 1], rng=0), X, y, loss=my_loss)
+    assert message.startswith("fit: backend='compiled' cannot run: the loss is a function; "
+                              "give it by name (one of [")
+    assert "'mse'" in message and "backend='dynamic'" in message
+
+
+def test_compiled_backend_says_numpy_is_missing(monkeypatch):
+    import sys
+
+    X, y = [[0.0, 1.0], [1.0, 0.0]], [0.0, 1.0]
+    monkeypatch.setitem(sys.modules, "numpy", None)  # import numpy raises ImportError
+    assert _compiled_error(MLP(2, [3, 1], rng=0), X, y) == (
+        "fit: backend='compiled' cannot run: numpy is not installed (pip install 'dagrad[speed]')")
+
+
+def test_compiled_backend_passes_a_trace_error_through_with_its_own_message():
+    from engine.compile import TraceError
+    from nn.module import Module
+
+    class Branchy(Module):  # Python control flow on the data
+        def __init__(self):
+            self.inner = MLP(2, [3, 1], rng=0)
+
+        def forward(self, x):
+            out = self.inner(x)
+            return out * 2.0 if float(x[0]) > 0 else out
+
+    X, y = make_moons(30, noise=0.1, rng=0)
+    with pytest.raises(TraceError) as info:
+        fit(Branchy(), X, y, loss="hinge", epochs=1, verbose=False, backend="compiled")
+    assert "fit: backend='compiled'" not in str(info.value)
+    assert str(info.value)  # the trace's own words, not a generic sentence

@@ -140,9 +140,22 @@ def test_help_shows_every_default(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for default in ("(default: 100)", "(default: sgd)", "(default: 0)", "(default: moons)",
+    for default in ("(default: 100)", "(default: sgd", "(default: 0)", "(default: moons)",
                     "(default: runs/train)", "(default: linear)"):
         assert default in text, default
+
+
+@pytest.mark.parametrize("run", [main, predict_main], ids=["dagrad-train", "dagrad-predict"])
+def test_help_states_each_default_once_and_never_none(run, capsys):
+    # "--batch-size ... (default: full batch) (default: None)" from ArgumentDefaultsHelpFormatter
+    with pytest.raises(SystemExit):
+        run(["--help"])
+    out = capsys.readouterr().out
+    assert "default: None" not in out
+    entries = re.split(r"\n  (?=-)", out.split("options:", 1)[1])
+    assert len(entries) > 3
+    for entry in entries:
+        assert entry.lower().count("(default") <= 1, entry
 
 
 def test_output_folder_that_is_a_file_fails_before_training(tmp_path, capsys):

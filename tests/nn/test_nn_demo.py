@@ -85,7 +85,7 @@ def test_the_compiled_backend_gives_the_demo_loss_to_rounding():
     assert history.train_loss[0] == pytest.approx(loss.data, rel=1e-14)
     with pytest.raises(ValueError, match="unknown backend"):
         fit(model, X, y, loss="hinge", epochs=1, verbose=False, backend="gpu")
-    with pytest.raises(ValueError, match="loss given by name"):  # a function of one's own
+    with pytest.raises(ValueError, match="the loss is a function; give it by name"):  # own fn
         fit(model, X, y, loss=lambda o, t: hinge_loss(o, t), epochs=1, verbose=False,
             backend="compiled")
 

@@ -282,3 +282,43 @@ def test_standardized_regression_reports_the_same_test_loss_as_evaluate_loss():
             X_test=X[30:], y_test=y[30:], verbose=False, backend="dynamic")
     assert model.meta["target_scaler"]["mean"] == [pytest.approx(sum(y[:30]) / 30)]
     assert evaluate(model, X[30:], y[30:], "mse") == (h.test_loss[-1], None)
+
+
+@pytest.mark.parametrize("y, loss, nout, label", [
+    ([0] * 6, None, 1, "0"),
+    ([1] * 6, "hinge", 1, "1"),
+    ([-1] * 6, "hinge", 1, "-1"),
+    ([2] * 6, "cross_entropy", 3, "2"),
+    ([0] * 6, "cross_entropy", 3, "0"),
+    (["cat"] * 6, None, 1, "'cat'"),
+    ([True] * 6, "bce_logits", 1, "True"),
+])
+def test_single_class_y_is_refused_before_training(y, loss, nout, label):
+    # these trained without a word (a constant classifier) before
+    model = MLP(2, [3, nout], rng=0)
+    before = [p.data for p in model.parameters()]
+    X = [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.5, 0.5], [0.2, 0.8]]
+    with pytest.raises(ValueError) as info:
+        fit(model, X, y, loss=loss, epochs=2, verbose=False)
+    assert str(info.value) == (
+        f"fit: y holds a single class ({label}); a classifier needs samples of at least two "
+        "classes: add samples of the others, or for a number to predict train a regression "
+        "(task='regress', loss='mse')")
+    assert [p.data for p in model.parameters()] == before
+
+
+def test_many_classes_with_few_samples_each_warn():
+    # 60 integer "classes" over 120 samples: most likely a numeric target read as labels
+    X = [[i / 120.0, 1.0 - i / 120.0] for i in range(120)]
+    y = [i // 2 for i in range(120)]
+    with pytest.warns(UserWarning, match=r"fit: y has 60 classes for 120 samples \(2\.0 per "
+                                         r"class on average\): if y is a number to predict, "
+                                         r"train a regression \(task='regress', loss='mse'\)"):
+        fit(MLP(2, [60], rng=0), X, y, loss="cross_entropy", epochs=1, verbose=False)
+
+
+def test_many_classes_with_enough_samples_do_not_warn(recwarn):
+    X = [[i / 600.0, 1.0 - i / 600.0] for i in range(600)]
+    y = [i % 51 for i in range(600)]  # 51 classes, 11.8 samples each
+    fit(MLP(2, [51], rng=0), X, y, loss="cross_entropy", epochs=1, verbose=False)
+    assert not [w for w in recwarn if "classes for" in str(w.message)]
