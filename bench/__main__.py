@@ -1,7 +1,7 @@
 """Run the benchmark suite: ``python -m bench [--quick] [--only a,b] [--write]``.
 
 ``--quick`` runs tiny sizes (seconds; they do not test the targets); ``--only``
-picks benchmarks by name (demo, sizes, digits, fresh_rows, chains, memory,
+picks benchmarks by name (demo, sizes, digits, layers, fresh_rows, chains, memory,
 scaling, hessian, engine); ``--write`` also writes the tables, with the machine
 they ran on, to ``bench/RESULTS.md`` (atomically). Each benchmark runs in a
 fresh interpreter, all its engines in that one run, with numpy's BLAS on one
@@ -29,6 +29,7 @@ BENCHMARKS = {
     "demo": "bench.demo_step",
     "sizes": "bench.sizes",
     "digits": "bench.digits",
+    "layers": "bench.layers",
     "fresh_rows": "bench.fresh_rows",
     "chains": "bench.chains",
     "memory": "bench.memory",

@@ -28,6 +28,7 @@ import sys
 import time
 from typing import Any
 
+from bench import Result, print_result
 from bench.sizes import one_blas_thread
 
 
@@ -92,7 +93,7 @@ def _same(a: list[float], b: list[float]) -> float:
     return max(abs(u - v) / max(abs(v), 1e-300) for u, v in zip(a, b, strict=True))
 
 
-def run(quick: bool = False) -> list[tuple[str, str]]:
+def measure(quick: bool = False) -> list[tuple[str, str]]:
     """The measurements as (what, figure) rows."""
     import warnings
 
@@ -139,17 +140,21 @@ def run(quick: bool = False) -> list[tuple[str, str]]:
     return rows
 
 
+def run(quick: bool = False) -> Result:
+    """The measurements as a :class:`bench.Result` (``python -m bench`` runs this)."""
+    rows = [{"measurement": what, "figure": figure} for what, figure in measure(quick)]
+    notes = ["--quick: these sizes do not test the targets."] if quick else []
+    return Result("layers", "Compiled layers: a small CNN on digits and a GRU on parity "
+                  "(compiled vs dynamic vs PyTorch float64, one thread)",
+                  ["measurement", "figure"], rows, notes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.layers", description=__doc__.split(
         "\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a quarter of the data, 3 epochs")
     args = parser.parse_args(argv)
-    rows = run(args.quick)
-    print("| measurement | figure |\n|---|---|")
-    for what, figure in rows:
-        print(f"| {what} | {figure} |")
-    if args.quick:
-        print("\n--quick: these sizes do not test the targets.")
+    print_result(run(args.quick))
     return 0
 
 
