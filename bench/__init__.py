@@ -134,6 +134,17 @@ def torch_mlp_step(torch: Any, params: list, X: Any, data_loss: Callable[[Any], 
     return loss.item()
 
 
+def jax_mlp(jax: Any, ps: list, X: Any) -> Any:
+    """The benchmarks' MLP forward in JAX (as :func:`torch_mlp_step`'s): ``ps``
+    alternate a weight ``(out, in)`` and a bias; relu between layers, linear output."""
+    h = X
+    for i in range(0, len(ps), 2):
+        h = h @ ps[i].T + ps[i + 1]
+        if i + 2 < len(ps):
+            h = jax.nn.relu(h)
+    return h
+
+
 def fresh() -> None:
     """Collect garbage left by the previous engine, so each starts clean."""
     gc.collect()

@@ -24,7 +24,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import MISSING, Result, fresh, ms, peer, ratio, run_script, timed, torch_mlp_step
+from bench import (
+    MISSING,
+    Result,
+    fresh,
+    jax_mlp,
+    ms,
+    peer,
+    ratio,
+    run_script,
+    timed,
+    torch_mlp_step,
+)
 
 ALPHA = 1e-4
 SIZES = [16, 16, 1]
@@ -238,11 +249,7 @@ def jax_engine(X, y, weights) -> Callable[[int], float] | None:
     Xj, yj = jnp.array(X), jnp.array(y)
 
     def loss_fn(ps):
-        h = Xj
-        for i in range(0, len(ps), 2):
-            h = h @ ps[i].T + ps[i + 1]
-            if i + 2 < len(ps):
-                h = jax.nn.relu(h)
+        h = jax_mlp(jax, ps, Xj)
         return (jax.nn.relu(1 - yj * h[:, 0]).mean()
                 + ALPHA * sum((p * p).sum() for p in ps))
 

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from bench import MISSING, Result, fresh, ms, peer, run_script, timed, torch_mlp_step
+from bench import MISSING, Result, fresh, jax_mlp, ms, peer, run_script, timed, torch_mlp_step
 
 ALPHA = 1e-4
 LR = 0.05
@@ -220,11 +220,7 @@ def jax_engine(name, X, y, weights) -> Callable[[], float] | None:
     k = SIZES[name][2]
 
     def loss_fn(ps):
-        h = Xj
-        for i in range(0, len(ps), 2):
-            h = h @ ps[i].T + ps[i + 1]
-            if i + 2 < len(ps):
-                h = jax.nn.relu(h)
+        h = jax_mlp(jax, ps, Xj)
         if hinge:
             data = jax.nn.relu(1 - yj * h[:, 0]).mean()
         else:
