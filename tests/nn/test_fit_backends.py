@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from nn import MLP, make_blobs, make_moons, make_spirals
+from nn import MLP, Module, make_blobs, make_moons, make_spirals
 from nn.optim import Adam, LinearLR
 
 pytest.importorskip("numpy")
 from nn.train import fit, make_stepper  # noqa: E402
+
+
+class Branchy(Module):
+    """Python control flow on the data: the compiled path cannot vectorise it."""
+
+    def __init__(self):
+        self.inner = MLP(2, [3, 1], rng=0)
+
+    def forward(self, x):
+        out = self.inner(x)
+        return out * 2.0 if float(x[0]) > 0 else out
+
 
 PROBLEMS = {
     "moons": (lambda: make_moons(60, noise=0.1, rng=0), 1, "hinge"),
@@ -97,7 +109,6 @@ def test_l2_without_biases_and_track_grads_on_both_backends():
 
 def test_fit_auto_uses_the_compiled_stepper_and_falls_back_on_data_branches():
     from nn.compiled import CompiledStepper
-    from nn.module import Module
     from nn.train import DynamicStepper
 
     model = MLP(2, [3, 1], rng=0)
@@ -106,14 +117,6 @@ def test_fit_auto_uses_the_compiled_stepper_and_falls_back_on_data_branches():
 
     stepper = make_stepper("auto", model, "hinge", LOSSES["hinge"], opt, 0.0, [[0.0, 1.0]])
     assert isinstance(stepper.compiled, CompiledStepper)
-
-    class Branchy(Module):  # Python control flow on the data
-        def __init__(self):
-            self.inner = MLP(2, [3, 1], rng=0)
-
-        def forward(self, x):
-            out = self.inner(x)
-            return out * 2.0 if float(x[0]) > 0 else out
 
     X, y = make_moons(30, noise=0.1, rng=0)
     runs = []
@@ -204,15 +207,6 @@ def test_compiled_backend_says_numpy_is_missing(monkeypatch):
 
 def test_compiled_backend_passes_a_trace_error_through_with_its_own_message():
     from engine.compile import TraceError
-    from nn.module import Module
-
-    class Branchy(Module):  # Python control flow on the data
-        def __init__(self):
-            self.inner = MLP(2, [3, 1], rng=0)
-
-        def forward(self, x):
-            out = self.inner(x)
-            return out * 2.0 if float(x[0]) > 0 else out
 
     X, y = make_moons(30, noise=0.1, rng=0)
     with pytest.raises(TraceError) as info:

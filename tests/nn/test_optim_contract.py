@@ -185,8 +185,8 @@ def test_schedule_resume_continues_bit_for_bit(cls, kwargs):
     assert opt2.lr == lrs_straight
 
 
-@pytest.mark.parametrize("cls,kwargs", SCHEDULES)
-def test_schedule_resume_matches_torch(cls, kwargs):
+def _torch_schedule_after_four_steps(cls, kwargs):
+    """torch's schedule of the same name over SGD(lr=0.5), stepped four times."""
     torch = pytest.importorskip("torch")
     tcls = getattr(torch.optim.lr_scheduler, cls.__name__)
     w = torch.zeros((), dtype=torch.float64, requires_grad=True)
@@ -195,6 +195,12 @@ def test_schedule_resume_matches_torch(cls, kwargs):
     for _ in range(4):
         topt.step()
         tsched.step()
+    return torch, tcls, topt, tsched
+
+
+@pytest.mark.parametrize("cls,kwargs", SCHEDULES)
+def test_schedule_resume_matches_torch(cls, kwargs):
+    torch, tcls, topt, tsched = _torch_schedule_after_four_steps(cls, kwargs)
     tstate = tsched.state_dict()
     opt = SGD([Value(0.0)], lr=0.5)
     sched = cls(opt, **kwargs)
@@ -224,14 +230,7 @@ def test_schedule_resume_matches_torch(cls, kwargs):
 
 @pytest.mark.parametrize("cls,kwargs", SCHEDULES)
 def test_schedule_loads_torchs_own_state_dict(cls, kwargs):
-    torch = pytest.importorskip("torch")
-    tcls = getattr(torch.optim.lr_scheduler, cls.__name__)
-    w = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    topt = torch.optim.SGD([w], lr=0.5)
-    tsched = tcls(topt, **kwargs)
-    for _ in range(4):
-        topt.step()
-        tsched.step()
+    torch, tcls, topt, tsched = _torch_schedule_after_four_steps(cls, kwargs)
     opt = SGD([Value(0.0)], lr=0.5)
     sched = cls(opt, **kwargs)
     sched.load_state_dict(tsched.state_dict())
