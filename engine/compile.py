@@ -530,19 +530,28 @@ class _Builder:
         a = self.gather(x)
         ws = [self._matmul_sides(n)[1] for n in nodes]
         w = self._view(_np().array([[self.loc[p][1] for p in row] for row in ws]))
-        self.fwd.append(f"{slab.name} = {a.text} @ P[{w}].T  # {len(nodes)} x dot")
-        self.products.add(slab.name)
+        biases = None if bias is None else [self._matmul_sides(n)[2] for n in nodes]
+        return self.product(slab.name, a, a.text, w, biases, len(nodes))
+
+    def product(self, name: str, a: Expr, inputs: str, w: str, biases: list[Value] | None,
+                count: int) -> Callable[[], None]:
+        """Emit ``name = inputs @ P[w].T (+ biases)`` for ``count`` dot nodes (``a`` is
+        their gathered inputs, ``inputs`` the text holding them) and return its backward:
+        one product for the inputs' gradient, one for the weights'. Dense layers and
+        convolution windows (:mod:`engine.compile_layers`) both emit through here."""
+        self.fwd.append(f"{name} = {inputs} @ P[{w}].T  # {count} x dot")
+        self.products.add(name)
         b = None
-        if bias is not None:
-            b = self.gather([self._matmul_sides(n)[2] for n in nodes])
-            self.fwd.append(f"{slab.name} += {b.text}  # their biases, in place")
-        g = f"g_{slab.name}"
+        if biases is not None:
+            b = self.gather(biases)
+            self.fwd.append(f"{name} += {b.text}  # their biases, in place")
+        g = f"g_{name}"
 
         def backward() -> None:
             self.accumulate(a, f"{g} @ P[{w}]", True, a.width)
-            self.bwd.append(f"G[{w}] += {g}.T @ {a.text}")
+            self.bwd.append(f"G[{w}] += {g}.T @ {inputs}")
             if b is not None:
-                self.accumulate(b, g, True, len(nodes), fresh=False)
+                self.accumulate(b, g, True, count, fresh=False)
         return backward
 
     def _emit_elementwise(self, slab: _Slab, nodes: list[Value]) -> Callable[[], None]:

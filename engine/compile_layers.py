@@ -178,23 +178,12 @@ def _emit_affine(builder: Any, nodes: list[Value]) -> Callable[[], None]:
     for j, n in enumerate(nodes):
         b.loc[n] = (slab, j)
     b.slabs.append(slab)
-    name, g = slab.name, f"g_{slab.name}"
+    name = slab.name
     a = b.gather(sides[0][0])
     b.fwd.append(f"{name}_in = {a.text}  # inputs and constants side by side")
     w = b._view(np.array([[b.loc[p][1] for p in s[1]] for s in sides]))
-    b.fwd.append(f"{name} = {name}_in @ P[{w}].T  # {len(nodes)} x dot")
-    bias = None
-    if sides[0][2] is not None:
-        bias = b.gather([s[2] for s in sides])
-        b.fwd.append(f"{name} += {bias.text}  # their biases, in place")
-    b.products.add(name)
-
-    def backward() -> None:
-        b.accumulate(a, f"{g} @ P[{w}]", True, a.width)
-        b.bwd.append(f"G[{w}] += {g}.T @ {name}_in")
-        if bias is not None:
-            b.accumulate(bias, g, True, len(nodes), fresh=False)
-    return backward
+    biases = None if sides[0][2] is None else [s[2] for s in sides]
+    return b.product(name, a, f"{name}_in", w, biases, len(nodes))
 
 
 def emit(builder: Any, nodes: list[Value], info: _Windows) -> Callable[[], None]:
