@@ -40,6 +40,13 @@ are written with ``np.where``, so a masked slot gets exactly 0 even from an
 infinite or nan adjoint. Every other partial is a plain product, as torch's
 ``mul`` backward: a zero adjoint times an infinite partial is nan.
 
+**Work arrays.** The ``(B, k)`` arrays of a step (a layer's products, its
+elementwise results, the input gradients, the relu masks) are written with
+``out=`` into work arrays ``W[i]`` that a :class:`Compiled` keeps per batch
+size, so a step allocates no large temporaries; an elementwise op's ``out=``
+form is derived from its row's numpy text (:func:`ufunc_form`). Nothing a
+call returns is a work array (``aux`` is copied out of one).
+
 numpy is imported lazily, so ``import engine`` stays standard-library only.
 
 >>> from engine import Value, dot
@@ -63,6 +70,7 @@ import contextlib
 import hashlib
 import itertools
 import math
+import re
 import sys
 import types
 from collections import OrderedDict
@@ -129,18 +137,21 @@ class Masked(Expr):
     text it is the partial itself; :meth:`times` writes the masked product.
     """
 
-    __slots__ = ("blocked", "value")
+    __slots__ = ("blocked", "value", "call")
 
-    def __init__(self, blocked: str, value: Expr | float = 1.0) -> None:
+    def __init__(self, blocked: str, value: Expr | float = 1.0, call: str = "") -> None:
         super().__init__(f"np.where({blocked}, 0.0, {_t(value)})")
         self.blocked, self.value = blocked, value
+        self.call = call  # ``blocked`` as one ufunc call writing into {out}, if it is one
 
-    def times(self, g: str, in_place: bool = False) -> str:
-        """``g * self`` with the masked entries exactly 0 (written into ``g`` itself
-        when ``in_place`` and the mask's value is 1)."""
+    def times(self, g: str, out: str = "", blocked: str = "") -> str:
+        """``g * self`` with the masked entries exactly 0 (written into ``out`` when
+        given, which may be ``g`` itself, and the mask's value is 1); ``blocked``: the
+        name holding the mask, when it was computed on a line of its own."""
+        blocked = blocked or self.blocked
         if isinstance(self.value, float) and self.value == 1.0:
-            return f"stop({self.blocked}, {g}{', out=' + g if in_place else ''})"
-        return f"stop({self.blocked}, ({g} * {_t(self.value)}))"
+            return f"stop({blocked}, {g}{', out=' + out if out else ''})"
+        return f"stop({blocked}, ({g} * {_t(self.value)}))"
 
 
 def _t(x: Any) -> str:
@@ -179,9 +190,30 @@ SYMBOLIC.__dict__.update(
     exp=_call("np.exp"), log=_call("np.log"), sqrt=_call("np.sqrt"), sin=_call("np.sin"),
     cos=_call("np.cos"), tanh=_call("np.tanh"), sigmoid=_call("sigmoid"),
     sign=lambda x: Expr(f"((({_t(x)}) > 0.0) * 1.0 - (({_t(x)}) < 0.0))"),  # sign(nan) = 0
-    step=lambda x: Masked(f"({_t(x)} <= 0.0)"),  # 0 where x <= 0, else 1 (nan too)
+    step=lambda x: Masked(f"({_t(x)} <= 0.0)", call=f"np.less_equal({_t(x)}, 0.0, out={{out}})"),
+    # step: 0 where x <= 0, else 1 (nan too)
     needs=lambda x: True,  # as engine.ops.F: every slot's partial is computed
 )
+
+_UFUNCS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
+
+
+def ufunc_form(template: str) -> str | None:
+    """A rule's numpy text (``Op.numpy``) as one ufunc call that writes into ``{out}``
+    (a work array), or None when it is not one ufunc (``sigmoid``, ``power``).
+
+    >>> ufunc_form("({0} - {1})"), ufunc_form("np.exp({0})"), ufunc_form("sigmoid({0})")
+    ('np.subtract({0}, {1}, out={out})', 'np.exp({0}, out={out})', None)
+    """
+    if (m := re.fullmatch(r"\(\{0\} ([-+*/]) \{1\}\)", template)) is not None:
+        return f"np.{_UFUNCS[m[1]]}({{0}}, {{1}}, out={{out}})"
+    if template == "(-{0})":
+        return "np.negative({0}, out={out})"
+    m = re.fullmatch(r"np\.(\w+)\((.*)\)", template)
+    if m is not None and isinstance(getattr(_np(), m[1], None), _np().ufunc):
+        return f"np.{m[1]}({m[2]}, out={{out}})"
+    return None
+
 
 def _divide(x: Expr | float, y: Expr | float) -> Expr:
     """``x / y``; of two constants, the constant (Python's ``1.0 / 0.0`` raises)."""
@@ -299,6 +331,8 @@ class _Builder:
         self.const: dict[Value, float] = {}
         self.consts: list = []  # arrays the code reads as C[i]
         self.views: list = []  # (index array) for each parameter view P[i]
+        self.work: list[tuple[str, int, str]] = []  # (holds, columns, dtype) of W[i]
+        self.worked: set[str] = set()  # the names whose array is a work array
         self.fwd: list[str] = []
         self.bwd: list[str] = []
         self.ginit: set[str] = set()
@@ -376,6 +410,26 @@ class _Builder:
     def _source(self, v: Value):
         return "const" if v in self.const else id(self.loc[v][0])
 
+    def buffer(self, holds: str, batched: bool, width: int, dtype: str = "float") -> str:
+        """A work array ``W[i]`` of shape ``(B, width)`` for ``holds``, or "" (a fresh
+        array) for a slab of one column or one the same for every sample.
+
+        The caller keeps one set of work arrays per batch size and passes it to
+        every call, so a step allocates no large temporaries (for arrays over
+        128 KB, glibc's malloc maps and unmaps pages every call). Nothing that
+        outlives the call (``aux``) may be one: the next call overwrites it.
+        """
+        if not batched or width < 2:
+            return ""
+        self.work.append((holds, width, dtype))
+        self.worked.add(holds)
+        return f"W[{len(self.work) - 1}]"
+
+    def alias(self, name: str, g: _Gather) -> None:
+        """``name`` holds the array of ``g`` (or a view of it)."""
+        if g.slab is not None and g.slab.name in self.worked:
+            self.worked.add(name)
+
     def _view(self, index) -> int:
         for i, known in enumerate(self.views):
             if known.shape == index.shape and (known == index).all():
@@ -384,11 +438,21 @@ class _Builder:
         return len(self.views) - 1
 
     # -- adjoints ------------------------------------------------------------------------
+    @staticmethod
+    def wants(g: _Gather) -> bool:
+        """Whether the nodes of ``g`` want a gradient (some are in a slab that needs one)."""
+        if g.parts:
+            return any(p.slab is not None and p.slab.requires_grad for p in g.parts)
+        return g.slab is not None and g.slab.requires_grad
+
     def accumulate(self, g: _Gather, contrib: str, batched: bool, width: int,
-                   fresh: bool = True) -> None:
-        """Emit ``adjoint[g] += contrib`` (reducing over the batch or broadcasts)."""
-        if g.slab is None and not g.parts or g.parts and not any(
-                p.slab is not None and p.slab.requires_grad for p in g.parts):
+                   fresh: bool = True, into: str = "") -> None:
+        """Emit ``adjoint[g] += contrib`` (reducing over the batch or broadcasts).
+
+        ``into``: ``contrib`` as one call writing into ``{out}``, used when the
+        contribution starts the adjoint of a whole batched slab (a work array).
+        """
+        if not self.wants(g):
             return
         if g.parts:
             name = f"g_parts{next(self.counter)}"
@@ -399,12 +463,10 @@ class _Builder:
                 self.accumulate(p, name + sel, batched, p.width, fresh=False)
                 at += p.width
             return
-        if not g.slab.requires_grad:
-            return
         if batched and not g.batched:
-            contrib, fresh = f"({contrib}).sum(0)", True
+            contrib, fresh, into = f"({contrib}).sum(0)", True, ""
         if g.width == 1 and width > 1:
-            contrib, fresh = f"({contrib}).sum(-1, keepdims=True)", True
+            contrib, fresh, into = f"({contrib}).sum(-1, keepdims=True)", True, ""
         kind, _, rest = g.target.partition(" ")
         gname = f"g_{g.slab.name}"
         if self.counting:
@@ -416,7 +478,12 @@ class _Builder:
         if kind == "full" and gname not in self.ginit:
             self.ginit.add(gname)
             alias = fresh or self.counts.get(gname) == 1  # nothing adds to it in place later
-            self.bwd.append(f"{gname} = {contrib}" + ("" if alias else ".copy()"))
+            out = self.buffer(gname, g.slab.batched, len(g.slab.nodes)) if (
+                fresh and into) else ""
+            if out:
+                self.bwd.append(f"{gname} = {into.format(out=out)}")
+            else:
+                self.bwd.append(f"{gname} = {contrib}" + ("" if alias else ".copy()"))
             if fresh or not alias:
                 self.owned.add(gname)
             return
@@ -511,6 +578,7 @@ class _Builder:
             a = self.gather(v.parents)
             if a.width == 1:  # a sum of one term (e.g. a mean over a batch of one)
                 self.fwd.append(f"{name} = {a.text}  # sum of one")
+                self.alias(name, a)
                 return lambda: self.accumulate(a, g, batched, 1, False)
             self.fwd.append(f"{name} = {a.text}.sum(-1, keepdims=True)  # sum")
             shape = f"(B, {a.width})" if batched else f"({a.width},)"
@@ -539,7 +607,9 @@ class _Builder:
         their gathered inputs, ``inputs`` the text holding them) and return its backward:
         one product for the inputs' gradient, one for the weights'. Dense layers and
         convolution windows (:mod:`engine.compile_layers`) both emit through here."""
-        self.fwd.append(f"{name} = {inputs} @ P[{w}].T  # {count} x dot")
+        out = self.buffer(name, True, count)
+        product = f"np.matmul({inputs}, P[{w}].T, out={out})" if out else f"{inputs} @ P[{w}].T"
+        self.fwd.append(f"{name} = {product}  # {count} x dot")
         self.products.add(name)
         b = None
         if biases is not None:
@@ -548,7 +618,8 @@ class _Builder:
         g = f"g_{name}"
 
         def backward() -> None:
-            self.accumulate(a, f"{g} @ P[{w}]", True, a.width)
+            self.accumulate(a, f"{g} @ P[{w}]", True, a.width,
+                            into=f"np.matmul({g}, P[{w}], out={{out}})")
             self.bwd.append(f"G[{w}] += {g}.T @ {inputs}")
             if b is not None:
                 self.accumulate(b, g, True, count, fresh=False)
@@ -564,17 +635,22 @@ class _Builder:
         out, note = Expr(slab.name), ""
         if op is ops.MUL and 1.0 in syms:  # x * 1.0 (a mean over a batch of one) is x
             text = args[1 - syms.index(1.0)].text
+            self.alias(slab.name, args[1 - syms.index(1.0)])
             local = op.partials(SYMBOLIC, out, *syms)
         elif op is ops.RELU and self._last_reader(args[0], nodes):
             # relu over a whole slab no one else reads: in place; its mask read from the
             # output (out <= 0 exactly where x <= 0, nan nowhere), so x is not kept
             text = f"np.maximum({args[0].text}, 0.0, out={args[0].text})"
             note = f", in place ({args[0].text} is not read again)"
+            self.alias(slab.name, args[0])
             local = op.partials(SYMBOLIC, out, out)
         elif op.numpy is not None:  # the row's numpy text (pow: constant exponents inlined)
             text = str(_power(*syms)) if op is ops.POW else op.numpy.format(*map(_t, syms))
             local = (_pow_partials(out, *syms) if op is ops.POW
                      else op.partials(SYMBOLIC, out, *syms))
+            call = ufunc_form(op.numpy) if op is not ops.POW else None
+            if call and (work := self.buffer(slab.name, slab.batched, len(nodes))):
+                text = call.format(*map(_t, syms), out=work)
         elif op.name in USER_OPS:  # its row's float functions, vectorised (exact, not fast)
             forward, partials = _vectorized(op)
             self.consts += [forward, *partials]
@@ -591,17 +667,33 @@ class _Builder:
 
         def backward() -> None:
             for a, d in zip(args, local, strict=True):
+                into = ""  # the contribution as one call writing into a work array {out}
                 if d is ops.STOP:  # a mask's zero: the parent is reached, with exactly 0
                     contrib, fresh = f"np.zeros_like({g})", True
                 elif isinstance(d, (int, float)) and not isinstance(d, bool):
                     contrib, fresh = (g, False) if d == 1.0 else (
                         (f"(-{g})", True) if d == -1.0 else (f"({g} * {literal(d)})", True))
+                    if d != 1.0:
+                        into = (f"np.negative({g}, out={{out}})" if d == -1.0 else
+                                f"np.multiply({g}, {literal(d)}, out={{out}})")
                 elif isinstance(d, Masked):  # a mask stops the gradient, inf and nan too
+                    blocked = ""
+                    if d.call and not self.counting and self.wants(a) and a.width == len(
+                            nodes) and (work := self.buffer(f"{slab.name}_mask", a.batched,
+                                                            a.width, "bool")):
+                        blocked = f"{slab.name}_mask"
+                        self.bwd.append(f"{blocked} = {d.call.format(out=work)}  # "
+                                        f"where {op.name} passes no gradient")
                     # g's last use (one operand) and no other name holds its array: in place
-                    contrib, fresh = d.times(g, in_place=op.arity == 1 and g in self.owned), True
+                    in_place = op.arity == 1 and g in self.owned
+                    contrib = d.times(g, g if in_place else "", blocked)
+                    fresh = True
+                    if not in_place:
+                        into = d.times(g, "{out}", blocked)
                 else:
                     contrib, fresh = f"({g} * {d})", True
-                self.accumulate(a, contrib, slab.batched, len(nodes), fresh)
+                    into = f"np.multiply({g}, {d}, out={{out}})"
+                self.accumulate(a, contrib, slab.batched, len(nodes), fresh, into)
         return backward
 
     def _last_reader(self, g: _Gather, nodes: list[Value]) -> bool:
@@ -638,7 +730,7 @@ class _Builder:
         return backward
 
     # -- the whole program ---------------------------------------------------------------
-    def build(self) -> tuple[str, list, list]:
+    def build(self) -> tuple[str, list, list, list]:
         self.roots = {self.out, self.penalty, *self.aux}
         self.consumers: dict[Value, set] = {}
         for v in self.order:
@@ -652,10 +744,10 @@ class _Builder:
                 for part in self._split(group):
                     backwards.append(self.emit_group(part))
         out_slab, j = self.loc[self.out]
-        lines = ["def forward(X, P, C):", "    B = X.shape[0]"]
+        lines = ["def forward(X, P, C, W):", "    B = X.shape[0]"]
         lines += [f"    {s}" for s in self.fwd]
         lines.append(f"    return {out_slab.name}[{':, ' if out_slab.batched else ''}{j}]")
-        lines += ["", "", "def forward_backward(X, P, G, C, scale):",
+        lines += ["", "", "def forward_backward(X, P, G, C, W, scale):",
                   "    # scale: 1/B for the mean over the batch, 1 for the sum",
                   "    B = X.shape[0]"]
         lines += [f"    {s}" for s in self.fwd]
@@ -700,10 +792,13 @@ class _Builder:
         if self.aux:
             a = self.gather(self.aux, array=True)
             text = a.text if a.batched else f"np.broadcast_to({a.text}, (B, {a.width}))"
+            if a.slab is not None and a.slab.name in self.worked and not a.target.startswith(
+                    "fancy"):
+                text += ".copy()"  # a work array (or a view of one): the next call overwrites it
             lines.append(f"    return loss, {text}  # and the outputs fn returned with the loss")
         else:
             lines.append("    return loss, None")
-        return "\n".join(self._header() + lines) + "\n", self.consts, self.views
+        return "\n".join(self._header() + lines) + "\n", self.consts, self.views, self.work
 
     def _header(self) -> list[str]:
         """Comments naming what the generated code reads: X's columns, P's views."""
@@ -717,6 +812,10 @@ class _Builder:
             shape = " x ".join(map(str, index.shape))
             kind = "view" if _strides(index) is not None else "copy (irregular)"
             out.append(f"#   P[{i}]: {shape} from theta[{lo}:{hi + 1}], a {kind}")
+        if self.work:
+            out.append("# W[i] is a work array of B rows, reused by every call with B rows:")
+            out += [f"#   W[{i}]: B x {width}{' (bool)' if dtype == 'bool' else ''} for {holds}"
+                    for i, (holds, width, dtype) in enumerate(self.work)]
         return out + [""]
 
     def _split(self, group: list[Value]) -> list[list[Value]]:
@@ -800,6 +899,10 @@ CHECK_ROWS = 1024
 #: How many distinct rows ``check="rows"`` remembers as checked (a digest each;
 #: the oldest is forgotten first, and traced again if it comes back).
 SEEN_ROWS = 10_000
+
+#: How many batch sizes a :class:`Compiled` keeps work arrays for (``fit``: the batch size,
+#: the last, smaller batch, and an evaluation's).
+WORK_SETS = 4
 
 #: How many generated programs :data:`CACHE` keeps (the least recently used go first).
 CACHE_SIZE = 64
@@ -946,6 +1049,7 @@ class Compiled:
         self.reads = _Reads()
         self._seen: OrderedDict[bytes, None] = OrderedDict()  # digests of rows checked
         self._traced_theta = None  # theta when the rows in _seen were traced
+        self._work_sets: OrderedDict[int, list] = OrderedDict()  # batch size -> work arrays
 
     # -- tracing ---------------------------------------------------------------------------
     def _trace(self, row) -> tuple:
@@ -1066,15 +1170,15 @@ class Compiled:
             CACHE.move_to_end(key)
         else:
             out, pen, inputs, aux = traced
-            source, consts, views = _Builder(out, pen, self.params, inputs, aux).build()
+            source, consts, views, work = _Builder(out, pen, self.params, inputs, aux).build()
             namespace = {"np": np, "sigmoid": _sigmoid, "power": _power_arrays, "stop": _stop}
             exec(builtins.compile(source, "<dagrad compiled>", "exec"), namespace)
             CACHE[key] = (source, namespace["forward"], namespace["forward_backward"],
-                          consts, views)
+                          consts, views, work)
             while len(CACHE) > CACHE_SIZE:
                 CACHE.popitem(last=False)
         self.key = key
-        self.source, self._forward, self._fb, self._consts, views = CACHE[key]
+        self.source, self._forward, self._fb, self._consts, views, self._work = CACHE[key]
         self._views = views
         self._bind()
 
@@ -1101,6 +1205,22 @@ class Compiled:
         self._irregular = [i for i, v in enumerate(self._views) if _strides(v) is None]
         used = {i for v in self._views for i in v.ravel().tolist()}
         self._unused = {i for i in range(len(self.params)) if i not in used}
+        self._work_sets.clear()
+
+    def _work_arrays(self, B: int) -> list:
+        """The generated code's work arrays ``W`` for batches of ``B`` rows: made at the
+        first call with ``B`` rows, reused after (the last :data:`WORK_SETS` sizes kept)."""
+        sets = self._work_sets
+        W = sets.get(B)
+        if W is not None:
+            if len(sets) > 1:
+                sets.move_to_end(B)
+            return W
+        np = _np()
+        W = sets[B] = [np.empty((B, width), dtype=dtype) for _, width, dtype in self._work]
+        while len(sets) > WORK_SETS:
+            sets.popitem(last=False)
+        return W
 
     def _batch(self, X):
         np = _np()
@@ -1120,7 +1240,8 @@ class Compiled:
         self._refresh()
         np = _np()
         with np.errstate(all="ignore"):
-            out = np.array(self._forward(X, self._P, self._consts), dtype=float).reshape(-1)
+            out = np.array(self._forward(X, self._P, self._consts,
+                                         self._work_arrays(X.shape[0])), dtype=float).reshape(-1)
         return np.broadcast_to(out, (X.shape[0],)).copy()  # the same for every row if shared
 
     def _refresh(self) -> None:
@@ -1143,7 +1264,8 @@ class Compiled:
             self._G = [_view(self.gtheta, v) for v in self._views]
         scale = 1.0 / X.shape[0] if self.reduction == "mean" else 1.0
         with np.errstate(all="ignore"):
-            loss, self.aux = self._fb(X, self._P, self._G, self._consts, scale)
+            loss, self.aux = self._fb(X, self._P, self._G, self._consts,
+                                      self._work_arrays(X.shape[0]), scale)
         for i in self._irregular:
             np.add.at(self.gtheta, self._views[i], self._G[i])
         self.calls += 1

@@ -623,3 +623,67 @@ def test_compile_function_is_the_name_and_compile_an_alias():
     namespace: dict = {}
     exec("from engine.compile import *", namespace)
     assert "compile" not in namespace and "compile_function" in namespace
+
+
+# -- work arrays (issue 13): reused per batch size, never handed out ---------------------------
+
+
+def _layer(n_in=3, width=4, seed=2):
+    rng = np.random.default_rng(seed)
+    ws = [[Value(v) for v in row] for row in rng.uniform(-1, 1, size=(width, n_in))]
+    bs = [Value(v) for v in rng.uniform(-1, 1, size=width)]
+    flat = [p for w, b in zip(ws, bs, strict=True) for p in (*w, b)]
+
+    def fn(x):
+        h = [engine.dot(w, x, b).relu() for w, b in zip(ws, bs, strict=True)]
+        return engine.sum(v * v for v in h), h
+    return fn, flat
+
+
+def test_aux_is_not_a_work_array_the_next_call_overwrites():
+    fn, flat = _layer()
+    compiled = compile(fn, flat, 3)
+    X1, X2 = batch(5, seed=1), batch(5, seed=2)
+    compiled.loss_and_grad(X1)
+    first = compiled.aux
+    assert "out=W[" in compiled.source  # the layer's product is written into a work array
+    kept = first.copy()
+    compiled.loss_and_grad(X2)
+    assert np.array_equal(first, kept) and not np.array_equal(first, compiled.aux)
+    want = [[v.data for v in fn([Value(x) for x in row])[1]] for row in X1.tolist()]
+    assert np.allclose(first, want, rtol=1e-12, atol=0.0)
+
+
+def test_work_arrays_are_kept_for_a_few_batch_sizes_and_give_the_same_numbers():
+    from engine.compile import WORK_SETS
+
+    fn, flat = _layer()
+    compiled = compile(lambda x: fn(x)[0], flat, 3)
+    for n in [5, 9, 5, 2, 7, 3, 11, 5]:  # more sizes than are kept; sizes coming back
+        X = batch(n, seed=n)
+        loss, grad = compiled.loss_and_grad(X)
+        want_loss, want_grad, _ = dynamic(lambda x: fn(x)[0], flat, X)
+        assert loss == pytest.approx(want_loss, rel=1e-12)
+        assert grad.tolist() == pytest.approx(want_grad, rel=1e-12, abs=1e-14)
+        assert len(compiled._work_sets) <= WORK_SETS
+
+
+def test_ufunc_form_comes_from_the_rule_table_text():
+    from engine.compile import ufunc_form
+
+    forms = {name: ufunc_form(op.numpy) for name, op in engine.TABLE.items() if op.numpy}
+    assert forms["sub"] == "np.subtract({0}, {1}, out={out})"
+    assert forms["relu"] == "np.maximum({0}, 0.0, out={out})"
+    assert forms["sigmoid"] is None and forms["pow"] is None  # helpers, not one ufunc
+    x, y = np.array([[1.5, -2.0]]), np.array([[0.5, 4.0]])
+    for name, form in forms.items():
+        if form is None:
+            continue
+        op = engine.TABLE[name]
+        args = ["x", "y"][:op.arity]
+        out = np.empty((1, 2))
+        ns = {"np": np, "x": x, "y": y, "out": out}
+        with np.errstate(all="ignore"):
+            want = eval(op.numpy.format(*args), ns)
+            got = eval(form.format(*args, out="out"), ns)
+        assert got is out and np.array_equal(got, want, equal_nan=True), name
