@@ -588,10 +588,23 @@ class _Builder:
             a = self.gather(v.parents)
             self.fwd.append(f"{name}_in = {a.text}")
             self.fwd.append(f"{name} = {name}_in.max(-1, keepdims=True)  # max")
-            others = f"(np.arange({a.width}) != {name}_in.argmax(-1)[..., None])"
-            return lambda: self.accumulate(a, Masked(others).times(g), batched, a.width)
+            return lambda: self._max_backward(a, name, batched)
         raise TraceError(f"compile: node {v!r} is made by the n-ary op {op.name!r}, which "
                          "has no numpy emission rule (only sum, dot and max do)")
+
+    def _max_backward(self, a: _Gather, name: str, batched: bool) -> None:
+        """max's gradient goes to the first maximum of each row (a nan wins), every other
+        input gets exactly 0 (``engine.ops.STOP``), even from an inf or nan adjoint."""
+        g, arg = f"g_{name}", f"{name}_in.argmax(-1)"
+        whole = a.slab is not None and not a.parts and a.target.startswith("full")
+        target = f"g_{a.slab.name}" if whole else ""
+        if whole and not self.counting and target in self.ginit and self.wants(a):
+            # the adjoint exists (and is an array of its own): add into the maxima's slots
+            rows, col = ("np.arange(B), ", f"{g}[:, 0]") if batched else ("", f"{g}[0]")
+            self.bwd.append(f"{target}[{rows}{arg}] += {col}  # to each row's first maximum")
+            return
+        others = f"(np.arange({a.width}) != {arg}[..., None])"
+        self.accumulate(a, Masked(others).times(g), batched, a.width)
 
     def _emit_matmul(self, slab: _Slab, nodes: list[Value], mm) -> Callable[[], None]:
         x, _, bias = mm

@@ -687,3 +687,21 @@ def test_ufunc_form_comes_from_the_rule_table_text():
             want = eval(op.numpy.format(*args), ns)
             got = eval(form.format(*args, out="out"), ns)
         assert got is out and np.array_equal(got, want, equal_nan=True), name
+
+
+@pytest.mark.parametrize("max_first", [False, True])
+def test_max_gradient_goes_to_the_first_maximum_only_even_from_an_infinite_adjoint(max_first):
+    """max's adjoint is -inf (1/max at max = 0): the first maximum gets it, the other slots
+    exactly 0 from it (their gradient is the sum's 1, not nan). Whether the max is the first
+    contribution to the layer's adjoint (a mask) or a later one (added into the argmax's slot),
+    both orders give the dynamic engine's numbers."""
+    w = [Value(-1.0), Value(0.0), Value(0.0)]  # two maxima: the first one wins
+
+    def fn(x):
+        z = [engine.dot([wi], [x[0]]) for wi in w]
+        parts = [engine.sum(z), engine.max(*z) ** -1.0]
+        return parts[1] + parts[0] if max_first else parts[0] + parts[1]
+    compiled = check(fn, w, np.array([[1.0], [2.0]]))
+    _, grad = compiled.loss_and_grad(np.array([[1.0], [2.0]]))
+    assert grad.tolist() == [1.5, -math.inf, 1.5]
+    assert ("first maximum" in compiled.source) == max_first
