@@ -336,6 +336,7 @@ class _Builder:
         self.fwd: list[str] = []
         self.bwd: list[str] = []
         self.ginit: set[str] = set()
+        self.known: dict[str, float] = {}  # adjoints that are constants known now (folded)
         self.owned: set[str] = set()  # adjoints whose array no other name shares
         self.sides: dict[Value, tuple | None] = {}  # see _matmul_sides
         self.windows: dict[Value, Any] = {}  # merged window groups (engine.compile_layers)
@@ -438,6 +439,16 @@ class _Builder:
         return len(self.views) - 1
 
     # -- adjoints ------------------------------------------------------------------------
+    def _foldable(self, slab: _Slab) -> bool:
+        """Whether the adjoint of ``slab`` can be a constant known when the code is
+        written: one column, the same for every sample, one contribution."""
+        return not slab.batched and len(slab.nodes) == 1 and self.counts.get(
+            f"g_{slab.name}") == 1
+
+    def materialize(self, gname: str, slab_name: str) -> None:
+        """Write the known constant adjoint ``gname`` as an array (for code that reads it)."""
+        self.bwd.append(f"{gname} = np.full_like({slab_name}, {literal(self.known.pop(gname))})")
+
     @staticmethod
     def wants(g: _Gather) -> bool:
         """Whether the nodes of ``g`` want a gradient (some are in a slab that needs one)."""
@@ -445,7 +456,7 @@ class _Builder:
             return any(p.slab is not None and p.slab.requires_grad for p in g.parts)
         return g.slab is not None and g.slab.requires_grad
 
-    def accumulate(self, g: _Gather, contrib: str, batched: bool, width: int,
+    def accumulate(self, g: _Gather, contrib: str | float, batched: bool, width: int,
                    fresh: bool = True, into: str = "") -> None:
         """Emit ``adjoint[g] += contrib`` (reducing over the batch or broadcasts).
 
@@ -454,6 +465,20 @@ class _Builder:
         """
         if not self.wants(g):
             return
+        if isinstance(contrib, float):  # a known constant (the penalty's chain)
+            gname = f"g_{g.slab.name}" if g.slab is not None and not g.parts else ""
+            if (not self.counting and gname and gname not in self.ginit
+                    and g.target.startswith("full") and self._foldable(g.slab)):
+                self.known[gname] = contrib  # folded into the code that reads it
+                self.ginit.add(gname)
+                return
+            value, fresh = literal(contrib), True
+            if g.parts:  # an array, cut into the parts below
+                contrib = f"np.full({g.width}, {value})"
+            elif g.target.startswith("full") and gname not in self.ginit:  # starts the adjoint
+                contrib = f"np.full_like({g.slab.name}, {value})"
+            else:  # added into a view or a selection: numpy broadcasts the number
+                contrib = value
         if g.parts:
             name = f"g_parts{next(self.counter)}"
             self.bwd.append(f"{name} = {contrib}")
@@ -679,8 +704,17 @@ class _Builder:
         g = f"g_{slab.name}"
 
         def backward() -> None:
+            known = self.known.get(g)  # a constant adjoint: constant partials fold into it
+            if known is not None and any(not _is_number(d) and self.wants(a)
+                                         for a, d in zip(args, local, strict=True)):
+                self.materialize(g, slab.name)
+                known = None
             for a, d in zip(args, local, strict=True):
                 into = ""  # the contribution as one call writing into a work array {out}
+                if known is not None:
+                    if _is_number(d):
+                        self.accumulate(a, known * d, slab.batched, len(nodes))
+                    continue
                 if d is ops.STOP:  # a mask's zero: the parent is reached, with exactly 0
                     contrib, fresh = f"np.zeros_like({g})", True
                 elif isinstance(d, (int, float)) and not isinstance(d, bool):
@@ -707,6 +741,7 @@ class _Builder:
                     contrib, fresh = f"({g} * {d})", True
                     into = f"np.multiply({g}, {d}, out={{out}})"
                 self.accumulate(a, contrib, slab.batched, len(nodes), fresh, into)
+        backward.folds = True  # type: ignore[attr-defined]
         return backward
 
     def _last_reader(self, g: _Gather, nodes: list[Value]) -> bool:
@@ -733,13 +768,17 @@ class _Builder:
         g = f"g_{slab.name}"
 
         def backward() -> None:
+            known = self.known.get(g)  # a constant adjoint (the penalty's): folded
             if b is not None:
-                self.accumulate(b, g, slab.batched, 1, fresh=False)
+                self.accumulate(b, g if known is None else known, slab.batched, 1, fresh=False)
             if w.text == x.text and not w.parts:  # dot(v, v): both slots at once
-                self.accumulate(w, f"(2.0 * {g}) * {x.text}", slab.batched, n)
+                twice = f"(2.0 * {g})" if known is None else literal(2.0 * known)
+                self.accumulate(w, f"{twice} * {x.text}", slab.batched, n)
                 return
-            self.accumulate(w, f"{g} * {x.text}", slab.batched, n)
-            self.accumulate(x, f"{g} * {w.text}", slab.batched, n)
+            gk = g if known is None else literal(known)
+            self.accumulate(w, f"{gk} * {x.text}", slab.batched, n)
+            self.accumulate(x, f"{gk} * {w.text}", slab.batched, n)
+        backward.folds = True  # type: ignore[attr-defined]
         return backward
 
     # -- the whole program ---------------------------------------------------------------
@@ -793,12 +832,17 @@ class _Builder:
                     if gname not in self.ginit:
                         self.bwd.append(f"{gname} = np.zeros_like({slab.name})")
                     self.bwd.append(f"{gname}[{':, ' if slab.batched else ''}{j}] += {seed}")
+                elif seed == "1.0" and self._foldable(slab):  # the penalty's seed
+                    self.known[gname] = 1.0
                 else:
                     self.bwd.append(f"{gname} = np.full_like({slab.name}, {seed})")
                 self.ginit.add(gname)
                 self.owned.add(gname)
         for slab, backward in zip(reversed(self.slabs), reversed(backwards), strict=True):
-            if f"g_{slab.name}" in self.ginit:  # some gradient reached it
+            gname = f"g_{slab.name}"
+            if gname in self.ginit:  # some gradient reached it
+                if gname in self.known and not getattr(backward, "folds", False):
+                    self.materialize(gname, slab.name)
                 backward()
         body = self.bwd
         lines += [f"    {s}" for s in body]
@@ -841,6 +885,11 @@ class _Builder:
             if any(c is not col[0] for c in col) and not all(c in self.const for c in col):
                 return [group]
         return [[n] for n in group]
+
+
+def _is_number(d: Any) -> bool:
+    """Whether a partial is a plain number (not a mask's STOP, not an expression)."""
+    return isinstance(d, (int, float)) and not isinstance(d, bool) and d is not ops.STOP
 
 
 def _is_array(g: _Gather) -> bool:

@@ -705,3 +705,21 @@ def test_max_gradient_goes_to_the_first_maximum_only_even_from_an_infinite_adjoi
     _, grad = compiled.loss_and_grad(np.array([[1.0], [2.0]]))
     assert grad.tolist() == [1.5, -math.inf, 1.5]
     assert ("first maximum" in compiled.source) == max_first
+
+
+@pytest.mark.parametrize("name", ["l2", "scaled_twice", "negated", "sqrt", "bias"])
+def test_penalty_adjoints_with_constant_partials_are_folded_into_the_code(name):
+    """The penalty's seed (1.0) times constant partials is a number known when the code is
+    written: no array is made for it (an L2 term is one line); a partial that is an
+    expression (sqrt's) makes the adjoint an array again. Same numbers either way."""
+    ps = params()
+    penalty = {
+        "l2": lambda: 1e-4 * engine.dot(ps, ps),
+        "scaled_twice": lambda: (engine.dot(ps, ps) * 3.0) * -0.5,
+        "negated": lambda: -(engine.dot(ps, ps) - 2.0),
+        "sqrt": lambda: 0.1 * engine.dot(ps, ps).sqrt(),
+        "bias": lambda: 0.5 * engine.dot(ps[:2], ps[:2], ps[2]),
+    }[name]
+    compiled = check(lambda x: (ps[0] * x[0] - x[1]) ** 2, ps, batch(), penalty=penalty)
+    step = compiled.source.split("def forward_backward")[1]
+    assert ("_shared = np.full_like(" in step) == (name == "sqrt"), step
