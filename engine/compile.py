@@ -272,10 +272,15 @@ def _stop(blocked, g, out=None):
     ``np.where(blocked, 0.0, g)``. On large finite arrays it is computed as
     ``g * ~blocked`` (several times faster; the two agree up to the sign of a
     zero), into ``out`` when given (``g`` itself, when nothing else reads it).
-    ``blocked`` is the generated code's own comparison, so it is reused in place.
+    On small ones, into ``g`` itself, it is ``np.putmask(g, blocked, 0.0)`` (the
+    same numbers as ``np.where``, a microsecond faster). ``blocked`` is the
+    generated code's own comparison (or work array), so it is reused in place.
     """
     np = _np()
     if g.size < 4096 or not math.isfinite(g.sum()):  # a sum is finite iff every term is
+        if out is g and blocked.shape == g.shape and g.flags.writeable:
+            np.putmask(g, blocked, 0.0)
+            return g
         return np.where(blocked, 0.0, g)
     passes = np.logical_not(blocked, out=blocked if blocked.base is None else None)
     if out is not None and out.shape == passes.shape and out.flags.writeable:

@@ -723,3 +723,22 @@ def test_penalty_adjoints_with_constant_partials_are_folded_into_the_code(name):
     compiled = check(lambda x: (ps[0] * x[0] - x[1]) ** 2, ps, batch(), penalty=penalty)
     step = compiled.source.split("def forward_backward")[1]
     assert ("_shared = np.full_like(" in step) == (name == "sqrt"), step
+
+
+@pytest.mark.parametrize("rows", [4, 2000])  # the small path (putmask) and the large one
+def test_a_layer_of_relus_in_place_stops_an_infinite_adjoint(rows):
+    """relu over a whole product, in place, then sqrt: where relu is 0 the adjoint is inf
+    and the mask (written into the adjoint itself) gives exactly 0, as torch's
+    threshold_backward; where it passes, the inf goes through."""
+    rng = np.random.default_rng(3)
+    ws = [[Value(v) for v in row] for row in rng.uniform(-1, 1, size=(3, 2))]
+    flat = [p for row in ws for p in row]
+
+    def fn(x):
+        return engine.sum(engine.dot(w, x).relu().sqrt() for w in ws)
+    X = rng.normal(size=(rows, 2))
+    X[0] = 0.0  # every relu is 0 on this row: sqrt's partial is inf there
+    compiled = check_ieee(fn, flat, X)
+    assert "in place" in compiled.source and "_mask" in compiled.source
+    _, grad = compiled.loss_and_grad(X)
+    assert not np.isnan(grad).any()
