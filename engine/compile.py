@@ -1240,8 +1240,9 @@ class Compiled:
             source, consts, views, work = _Builder(out, pen, self.params, inputs, aux).build()
             namespace = {"np": np, "sigmoid": _sigmoid, "power": _power_arrays, "stop": _stop}
             exec(builtins.compile(source, "<dagrad compiled>", "exec"), namespace)
-            CACHE[key] = (source, namespace["forward"], namespace["forward_backward"],
-                          consts, views, work)
+            quiet = np.errstate(all="ignore")  # inf and nan are values here, as in the engine
+            CACHE[key] = (source, quiet(namespace["forward"]),
+                          quiet(namespace["forward_backward"]), consts, views, work)
             while len(CACHE) > CACHE_SIZE:
                 CACHE.popitem(last=False)
         self.key = key
@@ -1306,9 +1307,8 @@ class Compiled:
         self._prepare(X)
         self._refresh()
         np = _np()
-        with np.errstate(all="ignore"):
-            out = np.array(self._forward(X, self._P, self._consts,
-                                         self._work_arrays(X.shape[0])), dtype=float).reshape(-1)
+        out = np.array(self._forward(X, self._P, self._consts, self._work_arrays(X.shape[0])),
+                       dtype=float).reshape(-1)
         return np.broadcast_to(out, (X.shape[0],)).copy()  # the same for every row if shared
 
     def _refresh(self) -> None:
@@ -1330,11 +1330,12 @@ class Compiled:
         if self._irregular:
             self._G = [_view(self.gtheta, v) for v in self._views]
         scale = 1.0 / X.shape[0] if self.reduction == "mean" else 1.0
-        with np.errstate(all="ignore"):
-            loss, self.aux = self._fb(X, self._P, self._G, self._consts,
-                                      self._work_arrays(X.shape[0]), scale)
-        for i in self._irregular:
-            np.add.at(self.gtheta, self._views[i], self._G[i])
+        loss, self.aux = self._fb(X, self._P, self._G, self._consts,
+                                  self._work_arrays(X.shape[0]), scale)
+        if self._irregular:
+            with np.errstate(all="ignore"):
+                for i in self._irregular:
+                    np.add.at(self.gtheta, self._views[i], self._G[i])
         self.calls += 1
         return loss
 
