@@ -1079,11 +1079,17 @@ class Compiled:
     drop-in for ``loss.backward()``: it loads, computes, and accumulates into
     each parameter's ``grad``.
 
+    The generated code writes its ``(B, k)`` intermediates into work arrays kept
+    per batch size (the last :data:`WORK_SETS` sizes), so one object runs one
+    call at a time (not thread-safe, as ``theta`` and ``gtheta`` already are);
+    what a call returns is never one of them.
+
     Attributes:
         source: The generated Python source (``print(compiled.source)``).
         theta: The parameters as one flat array.
         aux: When ``fn`` returns ``(loss, outputs)``: the last batch's outputs,
-            one row per sample (e.g. a model's predictions, for accuracy).
+            one row per sample (e.g. a model's predictions, for accuracy): an
+            array of its own, which the next call does not overwrite.
         n_inputs: The number of columns of ``X``.
         check: The reuse rule (see :func:`compile_function`).
         reads: What the traces read (``auto`` and ``rows``): ``reads.inputs`` and
