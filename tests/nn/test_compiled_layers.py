@@ -397,4 +397,9 @@ def test_random_convolutions_compiled_equal_dynamic(data):
     value, grads = _compiled(model, X, Y)
     ref, ref_grads = _dynamic(model, X, Y)
     assert _close(value, ref)
-    assert all(_close(a, b) for a, b in zip(grads, ref_grads, strict=True))
+    # a gradient is a sum over windows and rows, added in another order by numpy's products:
+    # where its terms cancel (3.7e-7 beside gradients of 0.14), its rounding is relative to the
+    # largest gradient, not to itself
+    scale = max((abs(b) for b in ref_grads if b is not None), default=0.0)
+    assert all(_close(a, b) or a is not None and b is not None and abs(a - b) <= 1e-12 * scale
+               for a, b in zip(grads, ref_grads, strict=True))
