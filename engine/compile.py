@@ -341,7 +341,10 @@ class _Builder:
         self.fwd: list[str] = []
         self.bwd: list[str] = []
         self.ginit: set[str] = set()
-        self.known: dict[str, float] = {}  # adjoints that are constants known now (folded)
+        # adjoints of one-column slabs that are one number for every entry, folded into the
+        # code that reads them: a float known now (the penalty's chain, a slab the same for
+        # every sample) or a number's text known at run time (the loss's seed ``scale``)
+        self.known: dict[str, float | str] = {}
         self.owned: set[str] = set()  # adjoints whose array no other name shares
         self.sides: dict[Value, tuple | None] = {}  # see _matmul_sides
         self.windows: dict[Value, Any] = {}  # merged window groups (engine.compile_layers)
@@ -445,14 +448,13 @@ class _Builder:
 
     # -- adjoints ------------------------------------------------------------------------
     def _foldable(self, slab: _Slab) -> bool:
-        """Whether the adjoint of ``slab`` can be a constant known when the code is
-        written: one column, the same for every sample, one contribution."""
-        return not slab.batched and len(slab.nodes) == 1 and self.counts.get(
-            f"g_{slab.name}") == 1
+        """Whether the adjoint of ``slab`` can be one number, folded into the code that
+        reads it: one column and one contribution."""
+        return len(slab.nodes) == 1 and self.counts.get(f"g_{slab.name}") == 1
 
     def materialize(self, gname: str, slab_name: str) -> None:
-        """Write the known constant adjoint ``gname`` as an array (for code that reads it)."""
-        self.bwd.append(f"{gname} = np.full_like({slab_name}, {literal(self.known.pop(gname))})")
+        """Write the known adjoint ``gname`` as an array (for code that reads an array)."""
+        self.bwd.append(f"{gname} = np.full_like({slab_name}, {_t(self.known.pop(gname))})")
 
     @staticmethod
     def wants(g: _Gather) -> bool:
@@ -470,15 +472,18 @@ class _Builder:
         """
         if not self.wants(g):
             return
-        if isinstance(contrib, float):  # a known constant (the penalty's chain)
+        if isinstance(contrib, (float, _Number)):  # one number for every entry
             gname = f"g_{g.slab.name}" if g.slab is not None and not g.parts else ""
             if (not self.counting and gname and gname not in self.ginit
-                    and g.target.startswith("full") and self._foldable(g.slab)):
+                    and g.target.startswith("full") and self._foldable(g.slab)
+                    and g.slab.batched == isinstance(contrib, _Number)):
                 self.known[gname] = contrib  # folded into the code that reads it
                 self.ginit.add(gname)
                 return
-            value, fresh = literal(contrib), True
-            if g.parts:  # an array, cut into the parts below
+            value, fresh = _t(contrib), True
+            if isinstance(contrib, _Number):  # batched: the (B, width) array it stands for
+                contrib = f"np.full((B, {width}), {value})"
+            elif g.parts:  # an array, cut into the parts below
                 contrib = f"np.full({g.width}, {value})"
             elif g.target.startswith("full") and gname not in self.ginit:  # starts the adjoint
                 contrib = f"np.full_like({g.slab.name}, {value})"
@@ -609,7 +614,13 @@ class _Builder:
             if a.width == 1:  # a sum of one term (e.g. a mean over a batch of one)
                 self.fwd.append(f"{name} = {a.text}  # sum of one")
                 self.alias(name, a)
-                return lambda: self.accumulate(a, g, batched, 1, False)
+
+                def alias() -> None:
+                    known = self.known.get(g)
+                    self.accumulate(a, g if known is None else _Number(known) if isinstance(
+                        known, str) else known, batched, 1, False)
+                alias.folds = (float, str)  # type: ignore[attr-defined]
+                return alias
             self.fwd.append(f"{name} = {a.text}.sum(-1, keepdims=True)  # sum")
             shape = f"(B, {a.width})" if batched else f"({a.width},)"
             return lambda: self.accumulate(a, f"np.broadcast_to({g}, {shape})", batched,
@@ -709,16 +720,25 @@ class _Builder:
         g = f"g_{slab.name}"
 
         def backward() -> None:
-            known = self.known.get(g)  # a constant adjoint: constant partials fold into it
-            if known is not None and any(not _is_number(d) and self.wants(a)
+            known = self.known.get(g)  # one number: number partials (and a mask) fold into it
+            if known is not None and any(self.wants(a) and not (_is_number(d) or isinstance(
+                    known, str) and isinstance(d, Masked) and d.value == 1.0)
                                          for a, d in zip(args, local, strict=True)):
                 self.materialize(g, slab.name)
                 known = None
             for a, d in zip(args, local, strict=True):
                 into = ""  # the contribution as one call writing into a work array {out}
-                if known is not None:
-                    if _is_number(d):
+                if known is not None and self.wants(a):
+                    if isinstance(d, Masked):  # the array is the mask's: where(blocked, 0, g)
+                        self.accumulate(a, f"np.where({d.blocked}, 0.0, {known})",
+                                        slab.batched, len(nodes))
+                    elif isinstance(known, float):
                         self.accumulate(a, known * d, slab.batched, len(nodes))
+                    else:
+                        self.accumulate(a, _Number(known if d == 1.0 else f"(-{known})" if (
+                            d == -1.0) else f"({known} * {literal(d)})"), slab.batched, len(nodes))
+                    continue
+                if known is not None:
                     continue
                 if d is ops.STOP:  # a mask's zero: the parent is reached, with exactly 0
                     contrib, fresh = f"np.zeros_like({g})", True
@@ -746,7 +766,7 @@ class _Builder:
                     contrib, fresh = f"({g} * {d})", True
                     into = f"np.multiply({g}, {d}, out={{out}})"
                 self.accumulate(a, contrib, slab.batched, len(nodes), fresh, into)
-        backward.folds = True  # type: ignore[attr-defined]
+        backward.folds = (float, str)  # type: ignore[attr-defined]
         return backward
 
     def _last_reader(self, g: _Gather, nodes: list[Value]) -> bool:
@@ -783,7 +803,7 @@ class _Builder:
             gk = g if known is None else literal(known)
             self.accumulate(w, f"{gk} * {x.text}", slab.batched, n)
             self.accumulate(x, f"{gk} * {w.text}", slab.batched, n)
-        backward.folds = True  # type: ignore[attr-defined]
+        backward.folds = (float,)  # type: ignore[attr-defined]
         return backward
 
     # -- the whole program ---------------------------------------------------------------
@@ -837,8 +857,8 @@ class _Builder:
                     if gname not in self.ginit:
                         self.bwd.append(f"{gname} = np.zeros_like({slab.name})")
                     self.bwd.append(f"{gname}[{':, ' if slab.batched else ''}{j}] += {seed}")
-                elif seed == "1.0" and self._foldable(slab):  # the penalty's seed
-                    self.known[gname] = 1.0
+                elif self._foldable(slab) and seed == ("scale" if slab.batched else "1.0"):
+                    self.known[gname] = 1.0 if seed == "1.0" else seed  # folded (see known)
                 else:
                     self.bwd.append(f"{gname} = np.full_like({slab.name}, {seed})")
                 self.ginit.add(gname)
@@ -846,7 +866,8 @@ class _Builder:
         for slab, backward in zip(reversed(self.slabs), reversed(backwards), strict=True):
             gname = f"g_{slab.name}"
             if gname in self.ginit:  # some gradient reached it
-                if gname in self.known and not getattr(backward, "folds", False):
+                if gname in self.known and not isinstance(self.known[gname],
+                                                          getattr(backward, "folds", ())):
                     self.materialize(gname, slab.name)
                 backward()
         body = self.bwd
@@ -890,6 +911,13 @@ class _Builder:
             if any(c is not col[0] for c in col) and not all(c in self.const for c in col):
                 return [group]
         return [[n] for n in group]
+
+
+class _Number(str):
+    """The text of one number known at run time (``scale``), standing for a batched
+    one-column adjoint whose every entry is that number."""
+
+    __slots__ = ()
 
 
 def _is_number(d: Any) -> bool:

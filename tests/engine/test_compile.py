@@ -742,3 +742,26 @@ def test_a_layer_of_relus_in_place_stops_an_infinite_adjoint(rows):
     assert "in place" in compiled.source and "_mask" in compiled.source
     _, grad = compiled.loss_and_grad(X)
     assert not np.isnan(grad).any()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("loss", ["hinge", "negated", "squared"])
+def test_the_loss_seed_is_a_number_until_an_array_needs_it(loss, reduction):
+    """The batch loss's seed (``scale``: 1/B or 1) flows as a number through the loss's
+    one-column tail: aliases and number partials fold into it, a relu mask makes it the
+    array np.where(mask, 0.0, scale); a partial that is an array (``x0`` of ``w0 * x0``,
+    ``2 * e`` of a square) makes it an array first. Same numbers as the dynamic engine
+    either way."""
+    ps = params()
+    out = {
+        "hinge": lambda x: (1.0 - x[2] * (ps[0] * x[0] + ps[1] * x[1])).relu(),
+        "negated": lambda x: -((ps[0] * x[0] - x[2]) * 3.0),
+        "squared": lambda x: (ps[0] * x[0] + ps[2] - x[2]) ** 2,
+    }[loss]
+    X = batch(9)
+    X[:, 2] = np.sign(X[:, 2])
+    compiled = check(lambda x: engine.sum([out(x)]), ps, X, reduction=reduction)
+    step = compiled.source.split("def forward_backward")[1]
+    assert ("0.0, scale)" in step) == (loss == "hinge"), step
+    assert ("np.full_like(" in step) == (loss != "hinge"), step  # P[0] * x0: an array partial
+    assert ("((-scale) * 3.0))" in step) == (loss == "negated"), step  # neg and * 3.0 folded
