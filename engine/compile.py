@@ -47,6 +47,13 @@ size, so a step allocates no large temporaries; an elementwise op's ``out=``
 form is derived from its row's numpy text (:func:`ufunc_form`). Nothing a
 call returns is a work array (``aux`` is copied out of one).
 
+**Folded adjoints.** A one-column adjoint that is one number in every entry
+is not made into an array: the penalty's seed ``1.0`` times its constant
+partials (an L2 term's backward is one line, ``G[i] += 0.0002 * P[i]``) and
+the loss's seed ``scale`` through the aliases and constant partials of the
+loss's tail (a hinge's relu mask is ``np.where(mask, 0.0, scale)``). Code that
+needs an array gets one (``np.full_like``), with the same numbers.
+
 numpy is imported lazily, so ``import engine`` stays standard-library only.
 
 >>> from engine import Value, dot
