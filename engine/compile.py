@@ -1006,6 +1006,10 @@ SEEN_ROWS = 10_000
 #: the last, smaller batch, and an evaluation's).
 WORK_SETS = 4
 
+#: The largest set of work arrays a :class:`Compiled` keeps between calls (bytes): a larger
+#: batch (a one-off prediction on many rows) gets its arrays for the call only.
+WORK_BYTES = 1 << 28
+
 #: How many generated programs :data:`CACHE` keeps (the least recently used go first).
 CACHE_SIZE = 64
 
@@ -1318,7 +1322,8 @@ class Compiled:
 
     def _work_arrays(self, B: int) -> list:
         """The generated code's work arrays ``W`` for batches of ``B`` rows: made at the
-        first call with ``B`` rows, reused after (the last :data:`WORK_SETS` sizes kept)."""
+        first call with ``B`` rows, reused after (the last :data:`WORK_SETS` sizes kept,
+        each of at most :data:`WORK_BYTES`; a larger set is made for the call only)."""
         sets = self._work_sets
         W = sets.get(B)
         if W is not None:
@@ -1326,7 +1331,10 @@ class Compiled:
                 sets.move_to_end(B)
             return W
         np = _np()
-        W = sets[B] = [np.empty((B, width), dtype=dtype) for _, width, dtype in self._work]
+        W = [np.empty((B, width), dtype=dtype) for _, width, dtype in self._work]
+        if sum(w.nbytes for w in W) > WORK_BYTES:
+            return W
+        sets[B] = W
         while len(sets) > WORK_SETS:
             sets.popitem(last=False)
         return W

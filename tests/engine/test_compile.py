@@ -765,3 +765,17 @@ def test_the_loss_seed_is_a_number_until_an_array_needs_it(loss, reduction):
     assert ("0.0, scale)" in step) == (loss == "hinge"), step
     assert ("np.full_like(" in step) == (loss != "hinge"), step  # P[0] * x0: an array partial
     assert ("((-scale) * 3.0))" in step) == (loss == "negated"), step  # neg and * 3.0 folded
+
+
+def test_a_batch_whose_work_arrays_are_too_large_to_keep_gets_them_for_the_call(monkeypatch):
+    from engine import compile as compile_module
+
+    fn, flat = _layer()
+    compiled = compile(lambda x: fn(x)[0], flat, 3)
+    X = batch(6)
+    want = compiled.loss_and_grad(X)
+    assert len(compiled._work_sets) == 1
+    monkeypatch.setattr(compile_module, "WORK_BYTES", 6 * 4 * 8 - 1)  # less than one array
+    compiled._work_sets.clear()
+    got = compiled.loss_and_grad(X)
+    assert compiled._work_sets == {} and got[0] == want[0] and np.array_equal(got[1], want[1])
