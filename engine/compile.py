@@ -197,8 +197,8 @@ SYMBOLIC.__dict__.update(
     exp=_call("np.exp"), log=_call("np.log"), sqrt=_call("np.sqrt"), sin=_call("np.sin"),
     cos=_call("np.cos"), tanh=_call("np.tanh"), sigmoid=_call("sigmoid"),
     sign=lambda x: Expr(f"((({_t(x)}) > 0.0) * 1.0 - (({_t(x)}) < 0.0))"),  # sign(nan) = 0
+    # step: 0 where x <= 0, else 1 (nan too); the mask also as a call into a work array
     step=lambda x: Masked(f"({_t(x)} <= 0.0)", call=f"np.less_equal({_t(x)}, 0.0, out={{out}})"),
-    # step: 0 where x <= 0, else 1 (nan too)
     needs=lambda x: True,  # as engine.ops.F: every slot's partial is computed
 )
 
@@ -734,19 +734,19 @@ class _Builder:
                 self.materialize(g, slab.name)
                 known = None
             for a, d in zip(args, local, strict=True):
-                into = ""  # the contribution as one call writing into a work array {out}
-                if known is not None and self.wants(a):
+                if known is not None:  # one number times a number, or masked
+                    if not self.wants(a):
+                        continue
                     if isinstance(d, Masked):  # the array is the mask's: where(blocked, 0, g)
-                        self.accumulate(a, f"np.where({d.blocked}, 0.0, {known})",
-                                        slab.batched, len(nodes))
+                        contrib = f"np.where({d.blocked}, 0.0, {known})"
                     elif isinstance(known, float):
-                        self.accumulate(a, known * d, slab.batched, len(nodes))
+                        contrib = known * d
                     else:
-                        self.accumulate(a, _Number(known if d == 1.0 else f"(-{known})" if (
-                            d == -1.0) else f"({known} * {literal(d)})"), slab.batched, len(nodes))
+                        contrib = _Number(known if d == 1.0 else f"(-{known})" if d == -1.0
+                                          else f"({known} * {literal(d)})")
+                    self.accumulate(a, contrib, slab.batched, len(nodes))
                     continue
-                if known is not None:
-                    continue
+                into = ""  # the contribution as one call writing into a work array {out}
                 if d is ops.STOP:  # a mask's zero: the parent is reached, with exactly 0
                     contrib, fresh = f"np.zeros_like({g})", True
                 elif isinstance(d, (int, float)) and not isinstance(d, bool):
