@@ -828,13 +828,6 @@ class _Builder:
                 for part in self._split(group):
                     backwards.append(self.emit_group(part))
         out_slab, j = self.loc[self.out]
-        lines = ["def forward(X, P, C, W):", "    B = X.shape[0]"]
-        lines += [f"    {s}" for s in self.fwd]
-        lines.append(f"    return {out_slab.name}[{':, ' if out_slab.batched else ''}{j}]")
-        lines += ["", "", "def forward_backward(X, P, G, C, W, scale):",
-                  "    # scale: 1/B for the mean over the batch, 1 for the sum",
-                  "    B = X.shape[0]"]
-        lines += [f"    {s}" for s in self.fwd]
         seeds = [(self.out, "scale" if out_slab.batched else "(scale * B)")]
         col = f"{out_slab.name}[:, {j}].sum()" if out_slab.batched else f"{out_slab.name}[{j}] * B"
         loss = f"{col} * scale"
@@ -847,7 +840,20 @@ class _Builder:
                     raise TraceError("compile: the penalty depends on the inputs; put it in fn")
                 loss += f" + {ps.name}[{pj}]"
                 seeds.append((self.penalty, "1.0"))
-        lines.append(f"    loss = float({loss})")
+        outputs = "None"
+        if self.aux:
+            a = self.gather(self.aux, array=True)
+            outputs = a.text if a.batched else f"np.broadcast_to({a.text}, (B, {a.width}))"
+            if a.slab is not None and a.slab.name in self.worked and not a.target.startswith(
+                    "fancy"):
+                outputs += ".copy()"  # a work array (or a view of one): the next call reuses it
+        note = "  # and the outputs fn returned with the loss" if self.aux else ""
+        values = f"{out_slab.name}[{':, ' if out_slab.batched else ''}{j}]"  # fn's, per sample
+        head = ["    # scale: 1/B for the mean over the batch, 1 for the sum", "    B = X.shape[0]",
+                *(f"    {s}" for s in self.fwd), f"    loss = float({loss})"]
+        lines = ["def forward(X, P, C, W, scale):", *head,
+                 f"    return loss, {values}, {outputs}{note}",
+                 "", "", "def forward_backward(X, P, G, C, W, scale):", *head]
         self.counting, self.bwd = True, []  # a dry run counts each adjoint's contributions
         for node, _ in seeds:
             if node in self.loc:
@@ -877,17 +883,7 @@ class _Builder:
                                                           getattr(backward, "folds", ())):
                     self.materialize(gname, slab.name)
                 backward()
-        body = self.bwd
-        lines += [f"    {s}" for s in body]
-        if self.aux:
-            a = self.gather(self.aux, array=True)
-            text = a.text if a.batched else f"np.broadcast_to({a.text}, (B, {a.width}))"
-            if a.slab is not None and a.slab.name in self.worked and not a.target.startswith(
-                    "fancy"):
-                text += ".copy()"  # a work array (or a view of one): the next call overwrites it
-            lines.append(f"    return loss, {text}  # and the outputs fn returned with the loss")
-        else:
-            lines.append("    return loss, None")
+        lines += [*(f"    {s}" for s in self.bwd), f"    return loss, {outputs}{note}"]
         return "\n".join(self._header() + lines) + "\n", self.consts, self.views, self.work
 
     def _header(self) -> list[str]:
@@ -1356,9 +1352,22 @@ class Compiled:
         self._prepare(X)
         self._refresh()
         np = _np()
-        out = np.array(self._forward(X, self._P, self._consts, self._work_arrays(X.shape[0])),
-                       dtype=float).reshape(-1)
+        _, values, _ = self._forward(X, self._P, self._consts, self._work_arrays(X.shape[0]), 1.0)
+        out = np.array(values, dtype=float).reshape(-1)
         return np.broadcast_to(out, (X.shape[0],)).copy()  # the same for every row if shared
+
+    def loss_and_outputs(self, X) -> tuple[float, Any]:
+        """Forward only (an evaluation): the batch loss, as :meth:`loss_and_grad` gives
+        it, and the outputs ``fn`` returned with its loss (``aux``, one row per sample,
+        an array of its own; None when ``fn`` returns only the loss). No gradient is
+        computed and ``gtheta`` is left as it was."""
+        X = self._batch(X)
+        self._prepare(X)
+        self._refresh()
+        scale = 1.0 / X.shape[0] if self.reduction == "mean" else 1.0
+        loss, _, self.aux = self._forward(X, self._P, self._consts,
+                                          self._work_arrays(X.shape[0]), scale)
+        return loss, self.aux
 
     def _refresh(self) -> None:
         for i in self._irregular:  # fancy-indexed parameters are copies

@@ -779,3 +779,24 @@ def test_a_batch_whose_work_arrays_are_too_large_to_keep_gets_them_for_the_call(
     compiled._work_sets.clear()
     got = compiled.loss_and_grad(X)
     assert compiled._work_sets == {} and got[0] == want[0] and np.array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_loss_and_outputs_is_the_forward_half_of_loss_and_grad(reduction):
+    """An evaluation runs forward only: the same loss (bit for bit, penalty included) and
+    the same outputs as loss_and_grad, its own arrays, and gtheta left alone."""
+    fn, flat = _layer()
+    compiled = compile(fn, flat, 3, penalty=lambda: 1e-3 * engine.dot(flat, flat),
+                       reduction=reduction)
+    X = batch(8, seed=4)
+    loss, grad = compiled.loss_and_grad(X)
+    aux = compiled.aux
+    grad_before = compiled.gtheta.copy()
+    got, outputs = compiled.loss_and_outputs(X)
+    assert got == loss and np.array_equal(outputs, aux) and outputs is compiled.aux
+    assert np.array_equal(compiled.gtheta, grad_before)
+    kept = outputs.copy()
+    compiled.loss_and_outputs(batch(8, seed=5))  # the next call leaves these alone
+    assert np.array_equal(outputs, kept)
+    plain = compile(lambda x: fn(x)[0], flat, 3)
+    assert plain.loss_and_outputs(X) == (plain.loss_and_grad(X)[0], None)
