@@ -1348,9 +1348,7 @@ class Compiled:
     # -- running ---------------------------------------------------------------------------
     def __call__(self, X) -> Any:
         """The per-sample outputs of ``fn`` for each row of ``X`` (a 1-D array)."""
-        X = self._batch(X)
-        self._prepare(X)
-        self._refresh()
+        X = self._ready(X)
         np = _np()
         _, values, _ = self._forward(X, self._P, self._consts, self._work_arrays(X.shape[0]), 1.0)
         out = np.array(values, dtype=float).reshape(-1)
@@ -1361,17 +1359,19 @@ class Compiled:
         it, and the outputs ``fn`` returned with its loss (``aux``, one row per sample,
         an array of its own; None when ``fn`` returns only the loss). No gradient is
         computed and ``gtheta`` is left as it was."""
-        X = self._batch(X)
-        self._prepare(X)
-        self._refresh()
+        X = self._ready(X)
         scale = 1.0 / X.shape[0] if self.reduction == "mean" else 1.0
         loss, _, self.aux = self._forward(X, self._P, self._consts,
                                           self._work_arrays(X.shape[0]), scale)
         return loss, self.aux
 
-    def _refresh(self) -> None:
+    def _ready(self, X):
+        """``X`` as a checked batch, the code for it built, the parameter views current."""
+        X = self._batch(X)
+        self._prepare(X)
         for i in self._irregular:  # fancy-indexed parameters are copies
             self._P[i] = self.theta[self._views[i]]
+        return X
 
     def loss_and_grad(self, X) -> tuple[float, Any]:
         """The batch loss (mean or sum of ``fn`` over rows, plus the penalty) and
@@ -1380,9 +1380,7 @@ class Compiled:
         return loss, self.gtheta.copy()
 
     def _run(self, X) -> float:
-        X = self._batch(X)
-        self._prepare(X)
-        self._refresh()
+        X = self._ready(X)
         np = _np()
         self.gtheta.fill(0.0)
         if self._irregular:
