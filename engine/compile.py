@@ -1158,6 +1158,7 @@ class Compiled:
         self._seen: OrderedDict[bytes, None] = OrderedDict()  # digests of rows checked
         self._traced_theta = None  # theta when the rows in _seen were traced
         self._work_sets: OrderedDict[int, list] = OrderedDict()  # batch size -> work arrays
+        self._ndarray, self._float = np.ndarray, np.dtype(float)  # for _batch's fast path
 
     # -- tracing ---------------------------------------------------------------------------
     def _trace(self, row) -> tuple:
@@ -1336,6 +1337,9 @@ class Compiled:
         return W
 
     def _batch(self, X):
+        if type(X) is self._ndarray and X.dtype is self._float and X.ndim == 2 and (
+                X.shape[1] == self.n_inputs and X.shape[0]):
+            return X  # the common case, checked in a few attribute reads
         np = _np()
         X = np.asarray(X, dtype=float)
         if X.ndim == 1:
