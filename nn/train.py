@@ -17,9 +17,14 @@ Numbers that are not labels are regression targets.
 How a batch runs. A *stepper* does one batch's forward, backward and
 optimizer update (``stepper.step(X, targets) -> (loss, outputs)``), evaluates
 without a graph (``stepper.forward``) and writes its parameters back into the
-model (``stepper.sync()``, at the end of each epoch and whenever training
-stops). :func:`make_stepper` is the one place that picks the backend:
-:class:`DynamicStepper` (the scalar graph) or the compiled numpy path.
+model (``stepper.sync()``: the parameters at the end of each epoch, the
+optimizer's state too when a checkpoint or a callback may read it and whenever
+training stops). ``fit`` hands it each data set once (``stepper.dataset``: the
+compiled path keeps numpy arrays, checked once) and then batches of it by row
+numbers (``stepper.step_rows``, ``stepper.forward_rows``); the compiled path's
+outputs are ``(B, k)`` arrays, the dynamic one's lists. :func:`make_stepper` is
+the one place that picks the backend: :class:`DynamicStepper` (the scalar
+graph) or the compiled numpy path.
 
 Beside it: :mod:`nn.targets` (how targets are read and encoded),
 :mod:`nn.checkpoint` (checkpoint files), :mod:`nn.predict` and
@@ -261,7 +266,22 @@ class DynamicStepper:
         """Data loss and outputs in evaluation mode, no graph kept."""
         return _forward(self.model, X, targets, self.loss_fn)
 
-    def sync(self) -> None:
+    def dataset(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[list, list]:
+        """The data as :meth:`step_rows` takes it: the lists themselves."""
+        return X, targets
+
+    def step_rows(self, data: tuple[list, list], rows: Sequence[int]) -> tuple[float, list[Any]]:
+        """:meth:`step` on the samples ``rows`` (row numbers) of ``data``."""
+        X, targets = data
+        if isinstance(rows, range) and rows == range(len(X)):
+            return self.step(X, targets)
+        return self.step([X[i] for i in rows], [targets[i] for i in rows])
+
+    def forward_rows(self, data: tuple[list, list]) -> tuple[float, list[Any]]:
+        """:meth:`forward` on the whole of ``data``."""
+        return self.forward(*data)
+
+    def sync(self, state: bool = True) -> None:
         """Nothing to write back: the parameters are the model's own."""
 
 
@@ -269,32 +289,42 @@ class _FallbackStepper:
     """The compiled stepper, until a model's trace cannot be reused (Python control
     flow on the data: ``TraceError``, raised before any update); then the dynamic
     stepper for good, from the parameters and optimizer state the compiled one
-    wrote back."""
+    wrote back. Its data sets are pairs: the compiled one's and the dynamic one's."""
 
     def __init__(self, compiled: Any, dynamic: DynamicStepper) -> None:
-        self.compiled, self.dynamic = compiled, dynamic
+        from engine.compile import TraceError
 
-    def _run(self, method: str, X: Sequence[Any], targets: Sequence[Any]
-             ) -> tuple[float, list[Any]]:
+        self.compiled, self.dynamic, self._error = compiled, dynamic, TraceError
+
+    def _run(self, method: str, compiled_args: tuple, dynamic_args: tuple
+             ) -> tuple[float, Any]:
         if self.compiled is not None:
-            from engine.compile import TraceError
-
             try:
-                return getattr(self.compiled, method)(X, targets)
-            except TraceError:
+                return getattr(self.compiled, method)(*compiled_args)
+            except self._error:
                 self.compiled.sync()
                 self.compiled = None
-        return getattr(self.dynamic, method)(X, targets)
+        return getattr(self.dynamic, method)(*dynamic_args)
 
-    def step(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, list[Any]]:
-        return self._run("step", X, targets)
+    def step(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, Any]:
+        return self._run("step", (X, targets), (X, targets))
 
-    def forward(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, list[Any]]:
-        return self._run("forward", X, targets)
+    def forward(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, Any]:
+        return self._run("forward", (X, targets), (X, targets))
 
-    def sync(self) -> None:
+    def dataset(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[Any, Any]:
+        compiled = self.compiled.dataset(X, targets) if self.compiled is not None else None
+        return compiled, self.dynamic.dataset(X, targets)
+
+    def step_rows(self, data: tuple[Any, Any], rows: Sequence[int]) -> tuple[float, Any]:
+        return self._run("step_rows", (data[0], rows), (data[1], rows))
+
+    def forward_rows(self, data: tuple[Any, Any]) -> tuple[float, Any]:
+        return self._run("forward_rows", (data[0],), (data[1],))
+
+    def sync(self, state: bool = True) -> None:
         if self.compiled is not None:
-            self.compiled.sync()
+            self.compiled.sync(state)
 
 
 def make_stepper(backend: str, model: Module, loss: str | None,
@@ -776,9 +806,8 @@ def fit(model: Module, X: Any, y: Any, *,
         ("test", data.X_test, data.test_targets, data.test_idx),
         ("val", data.X_val, data.val_targets, data.val_idx)) if Xs is not None]
     _check_batch_norm(model, len(X), batch_size, drop_last)
-    # batches carry (target, class index) pairs so accuracy can be read per batch
-    loader = datasets.Batches(X, list(zip(targets, idx or [None] * len(targets), strict=True)),
-                              batch_size, shuffle=True, rng=rng, drop_last=drop_last)
+    loader = datasets.Batches(X, targets, batch_size, shuffle=True, rng=rng,
+                              drop_last=drop_last)
     if len(loader) == 0:
         raise ValueError(f"fit: batch_size={batch_size} with drop_last=True leaves no batch of "
                          f"the {len(X)} training samples")
@@ -805,32 +834,38 @@ def fit(model: Module, X: Any, y: Any, *,
     reason = "completed"
     epoch = start
     try:
+        # the data as the stepper holds it for the run (the compiled path: numpy arrays,
+        # checked once); batches are taken from it by row numbers
+        train_set = stepper.dataset(X, targets)
+        held_sets = [(split, stepper.dataset(Xs, ts), ix) for split, Xs, ts, ix in held_out]
         for k in range(start, epochs):
             if callable(schedule) and not isinstance(schedule, LRScheduler):
                 opt.lr = float(schedule(k))
                 _check_lr(opt.lr)
             total = 0.0
             outs: list[Any] = []
-            seen: list[Any] = []
+            seen: list[int] = []
             grad_sums = [0.0] * len(groups)
             value = 0.0
             lr_used = opt.lr
-            for Xb, pairs in loader:
-                yb = [t for t, _ in pairs]
-                value, batch_out = stepper.step(Xb, yb)
-                total += value * len(Xb)
-                outs.extend(batch_out)
-                seen.extend(j for _, j in pairs)
+            for rows in loader.index_batches():
+                value, batch_out = stepper.step_rows(train_set, rows)
+                total += value * len(rows)
+                outs.append(batch_out)
+                seen.extend(rows)
                 for i, (_, ps) in enumerate(groups):
                     grad_sums[i] += sum(abs(float(p.grad)) for p in ps
                                         if p.grad is not None) / len(ps)
-            stepper.sync()
+            # the parameters every epoch (callbacks, early stopping and predictions read
+            # the model); the optimizer's state only when something may read it
+            stepper.sync(state=callback is not None)
             epoch = k + 1
             n_seen = len(seen)
             history.epoch.append(epoch)
             history.lr.append(lr_used)
             history.train_loss.append(value if len(loader) == 1 else total / n_seen)
-            acc = plan.accuracy(outs, seen) if idx is not None else None
+            acc = plan.accuracy(_joined(outs), [idx[i] for i in seen]) \
+                if idx is not None else None
             if acc is not None:
                 history.train_acc.append(acc)
             for (g, _), s in zip(groups, grad_sums, strict=True):
@@ -838,8 +873,8 @@ def fit(model: Module, X: Any, y: Any, *,
             if isinstance(schedule, LRScheduler):
                 schedule.step()
             stats = {"loss": history.train_loss[-1], "acc": acc}
-            for split, Xs, ts, ix in held_out:  # the test set, then the validation split
-                split_loss, split_out = stepper.forward(Xs, ts)
+            for split, data_set, ix in held_sets:  # the test set, then the validation split
+                split_loss, split_out = stepper.forward_rows(data_set)
                 split_acc = plan.accuracy(split_out, ix)
                 getattr(history, f"{split}_loss").append(split_loss)
                 if split_acc is not None:
@@ -857,11 +892,13 @@ def fit(model: Module, X: Any, y: Any, *,
             if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == epochs
                                            or stop):
                 history.stop_reason = reason if (stop or epoch == epochs) else ""
+                stepper.sync()
                 write_checkpoint(os.fspath(checkpoint), model=model, optimizer=opt,
                                  schedule=schedule, shuffle_rng=loader.rng,
                                  history=history.as_dict(), epoch=epoch, early=early)
             if stop:
                 break
+        stepper.sync()
     except BaseException as e:
         stepper.sync()
         history.stop_reason = "interrupted" if isinstance(e, KeyboardInterrupt) \
@@ -879,6 +916,16 @@ def fit(model: Module, X: Any, y: Any, *,
     if early is not None:
         history.best_epoch = early["best_epoch"]
     return history
+
+
+def _joined(batches: list[Any]) -> Any:
+    """One epoch's outputs from its batches': one ``(N, k)`` array when every batch
+    gave an array (the compiled path), else a list per sample."""
+    if batches and all(hasattr(b, "ndim") for b in batches):
+        import numpy as np
+
+        return np.concatenate(batches)
+    return [o for b in batches for o in (b.tolist() if hasattr(b, "ndim") else b)]
 
 
 def _early_step(early: dict[str, Any], history: History, monitor: str, min_delta: float,
