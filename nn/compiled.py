@@ -206,6 +206,7 @@ class CompiledLoss:
         self.sample_shape: tuple[int, ...] = ()  # one sample's shape ((d,) for vectors)
         self.dropout_calls: list[tuple[Dropout, int]] = []  # (layer, elements) per call
         self._targets: tuple | None = None  # (targets, weight, rows array) of the last batch
+        self._measured = 0  # the feature width n_outputs and dropout_calls were measured at
 
     # -- batches as arrays -----------------------------------------------------------
     def features(self, X: Any) -> Any:
@@ -267,7 +268,7 @@ class CompiledLoss:
     def _measure(self, X: Any) -> None:
         """The model's output count and its active ``Dropout`` calls (in the model's
         current mode), from the first sample of the features ``X``; once per width."""
-        if self.n_outputs and self.n_features == X.shape[1]:
+        if self._measured == X.shape[1]:
             return
         sample = X[0].reshape(self.sample_shape)
         with _masking(self.model, _unmasked):  # measuring draws no dropout mask
@@ -282,6 +283,7 @@ class CompiledLoss:
 
             with no_grad(), _masking(self.model, count):
                 self.model(_sample(sample))
+        self._measured = X.shape[1]
 
     def _masked(self, X: Any, rows: Any) -> Any:
         """Features, fresh dropout masks (when the model has active ``Dropout``s) and
@@ -338,8 +340,9 @@ class CompiledLoss:
                              f"the model was compiled for {list(self.sample_shape)}")
         self.sample_shape = data.sample_shape
         d = data.n_features
-        self._measure(data.XY[:1, :d])
-        XY = data.XY if index is None else data.XY[index]
+        if self._measured != d:
+            self._measure(data.XY[:1, :d])
+        XY = data.XY if index is None else data.XY.take(index, axis=0)
         if "weight" in self.options:  # each batch's own weighted mean
             XY = XY.copy() if index is None else XY
             self._scaled(XY[:, d:], True)
