@@ -605,7 +605,8 @@ class CompiledStepper:
         self.model, self.spec, self.optimizer = model, spec, optimizer
         self.params = list(model.parameters())
         self.write_grads = write_grads
-        check = "static" if fixed_structure(model) else None
+        self._static = fixed_structure(model)  # one trace stands for every sample
+        check = "static" if self._static else None
         self.loss = CompiledLoss(model, spec.name, l2, check, l2_params, self.params, **options)
         self.evaluation = CompiledLoss(model, spec.name, 0.0, check, None, self.params,
                                        **options)
@@ -674,12 +675,21 @@ class CompiledStepper:
         return self._evaluate(lambda: self.evaluation._run(X, targets))
 
     def forward_rows(self, data: Dataset) -> tuple[float, Any]:
-        """:meth:`forward` on the whole of ``data``."""
-        return self._evaluate(lambda: self.evaluation._run_rows(data, None))
+        """:meth:`forward` on the whole of ``data``.
 
-    def _evaluate(self, run: Callable[[], tuple[Compiled, Any]]) -> tuple[float, Any]:
+        Once the evaluation code of a model of :mod:`nn`'s own modules is traced for
+        such samples, it runs without switching the model's mode (a walk over every
+        module and parameter, each epoch): nothing left to run depends on the mode.
+        """
+        ev = self.evaluation
+        traced = self._static and ev.compiled is not None and (
+            ev.n_features == ev._measured == data.n_features)
+        return self._evaluate(lambda: ev._run_rows(data, None), switch=not traced)
+
+    def _evaluate(self, run: Callable[[], tuple[Compiled, Any]], switch: bool = True
+                  ) -> tuple[float, Any]:
         was_training = getattr(self.model, "training", False)
-        if hasattr(self.model, "eval"):
+        if switch and hasattr(self.model, "eval"):
             self.model.eval()
         try:
             compiled, XY = run()
@@ -691,7 +701,7 @@ class CompiledStepper:
             value, _ = compiled.loss_and_grad(XY)
             self.evaluation.check_outputs()
         finally:
-            if hasattr(self.model, "train"):
+            if switch and hasattr(self.model, "train"):
                 self.model.train(was_training)
         return value, compiled.aux
 

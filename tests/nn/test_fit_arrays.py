@@ -226,3 +226,27 @@ def test_a_checkpoint_mid_run_holds_the_state_and_resumes_bit_for_bit(tmp_path):
     assert {int(i): s for i, s in saved["optimizer"]["state"].items()} == _state(three)
     resumed, _ = _fit("compiled", resume=ck, schedule=_failing_at(99))
     assert [p.data for p in resumed.parameters()] == [p.data for p in straight.parameters()]
+
+
+def test_test_set_evaluation_of_a_dropout_model_equals_the_dynamic_engine():
+    """The compiled evaluation switches the model to eval mode to trace it once, then
+    runs without switching: every epoch's test loss still equals the dynamic engine's
+    (no dropout at evaluation), and the model ends in the mode it started in."""
+    from nn import Sequential, make_blobs
+    from nn.containers import Dropout
+    from nn.layers import Layer
+    from nn.train import fit
+
+    Xb, yb = make_blobs(60, 3, rng=4)
+    histories = []
+    for backend in ("dynamic", "compiled"):
+        model = Sequential(Layer(2, 8, rng=1), Dropout(0.3, rng=2), Layer(8, 3, rng=3))
+        model.eval()
+        histories.append(fit(model, Xb[:40], yb[:40], loss="cross_entropy", epochs=5,
+                             optimizer="adam", batch_size=8, X_test=Xb[40:], y_test=yb[40:],
+                             verbose=False, backend=backend, rng=2))
+        assert not model.training and not model[1].training
+    dynamic, compiled = histories
+    assert compiled.test_loss == pytest.approx(dynamic.test_loss, rel=1e-9, abs=1e-12)
+    assert compiled.test_acc == dynamic.test_acc
+    assert compiled.train_loss == pytest.approx(dynamic.train_loss, rel=1e-9, abs=1e-12)
