@@ -81,16 +81,15 @@ def _n_outputs(model: Any, x: Any) -> int:
     return 1 if isinstance(out, (Value, numbers.Real)) else len(flatten_values(out))
 
 
-def _active_dropouts(model: Any) -> list[Dropout]:
+def _dropouts(model: Any) -> list[Dropout]:
+    """The ``Dropout`` layers of ``model`` (one walk over its modules and parameters)."""
     modules = model.modules() if hasattr(model, "modules") else [model]
-    return [m for m in modules if isinstance(m, Dropout) and m.training and 0.0 < m.p < 1.0]
+    return [m for m in modules if isinstance(m, Dropout)]
 
 
 @contextlib.contextmanager
-def _masking(model: Any, masks: Callable[[Dropout, Any], Any]) -> Iterator[None]:
-    """Every ``Dropout`` of ``model`` calls ``masks(layer, x)`` instead of drawing."""
-    modules = model.modules() if hasattr(model, "modules") else [model]
-    drops = [m for m in modules if isinstance(m, Dropout)]
+def _masking(drops: list[Dropout], masks: Callable[[Dropout, Any], Any]) -> Iterator[None]:
+    """Every layer of ``drops`` calls ``masks(layer, x)`` instead of drawing."""
     for m in drops:
         m.masks = masks
     try:
@@ -207,6 +206,7 @@ class CompiledLoss:
         self.dropout_calls: list[tuple[Dropout, int]] = []  # (layer, elements) per call
         self._targets: tuple | None = None  # (targets, weight, rows array) of the last batch
         self._measured = 0  # the feature width n_outputs and dropout_calls were measured at
+        self._drops: list[Dropout] | None = None  # the model's Dropout layers (measured)
 
     # -- batches as arrays -----------------------------------------------------------
     def features(self, X: Any) -> Any:
@@ -271,17 +271,19 @@ class CompiledLoss:
         if self._measured == X.shape[1]:
             return
         sample = X[0].reshape(self.sample_shape)
-        with _masking(self.model, _unmasked):  # measuring draws no dropout mask
+        if self._drops is None:
+            self._drops = _dropouts(self.model)
+        with _masking(self._drops, _unmasked):  # measuring draws no dropout mask
             self.n_outputs = _n_outputs(self.model, sample)
         self.dropout_calls = []
-        if _active_dropouts(self.model):
+        if any(m.training and 0.0 < m.p < 1.0 for m in self._drops):
             calls = self.dropout_calls
 
             def count(layer: Dropout, x: Any) -> Any:
                 calls.append((layer, len(flatten_values(x))))
                 return x
 
-            with no_grad(), _masking(self.model, count):
+            with no_grad(), _masking(self._drops, count):
                 self.model(_sample(sample))
         self._measured = X.shape[1]
 
@@ -352,7 +354,7 @@ class CompiledLoss:
 
     def _compile(self, XY: Any, n_features: int) -> Compiled:
         if self.compiled is None or self.n_features != n_features:
-            per_sample, model, d = self.spec.per_sample, self.model, n_features
+            per_sample, model, d, drops = self.spec.per_sample, self.model, n_features, self._drops
             nested = self.sample_shape if len(self.sample_shape) > 1 else None
             m = sum(n for _, n in self.dropout_calls)
 
@@ -363,7 +365,7 @@ class CompiledLoss:
                 def masked(layer: Dropout, x: Any) -> Any:
                     return apply_elementwise(lambda v: v * next(factors), x)
 
-                with _masking(model, masked):
+                with _masking(drops, masked):
                     outs = _outputs(model(x))
                 return per_sample(outs, inputs[d + m:]), outs
 
@@ -603,7 +605,7 @@ class CompiledStepper:
                  options: dict[str, Any], l2_params: Sequence[Value] | None = None,
                  write_grads: bool = False) -> None:
         self.model, self.spec, self.optimizer = model, spec, optimizer
-        self.params = list(model.parameters())
+        self.params = list(optimizer.params)  # model.parameters(), in order (why_not_compiled)
         self.write_grads = write_grads
         self._static = fixed_structure(model)  # one trace stands for every sample
         check = "static" if self._static else None
@@ -810,7 +812,7 @@ def why_not_compiled(model: Any, loss_name: Any, optimizer: Optimizer,
             a is not b for a, b in zip(optimizer.params, params, strict=True)):
         return "the optimizer's parameters are not exactly model.parameters(), in order"
     try:
-        with _masking(model, _unmasked):
+        with _masking(_dropouts(model), _unmasked):
             if not _uses_every_parameter(model, X_example[0], params):
                 return "the model's output does not use every parameter"
     except (TypeError, ValueError) as e:  # the dynamic engine names the layer (fit falls

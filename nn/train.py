@@ -35,6 +35,7 @@ Beside it: :mod:`nn.targets` (how targets are read and encoded),
 from __future__ import annotations
 
 import csv
+import functools
 import gc
 import io as _io
 import json
@@ -247,9 +248,19 @@ class DynamicStepper:
                  l2: float = 0.0, l2_bias: bool = True,
                  step_fn: Callable[..., tuple[float, list[Any]]] | None = None) -> None:
         self.model, self.loss_fn, self.optimizer, self.l2 = model, loss_fn, optimizer, l2
-        self.params = model.parameters()
-        self.decayed = None if l2_bias else decayed_parameters(model)
+        self.l2_bias = l2_bias
         self.step_fn = step_fn
+
+    @functools.cached_property
+    def params(self) -> list[Value]:
+        """``model.parameters()``, found at the first step (``fit(backend='auto')`` makes
+        this stepper beside the compiled one, which most often never hands over)."""
+        return self.model.parameters()
+
+    @functools.cached_property
+    def decayed(self) -> list[Value] | None:
+        """The parameters the L2 penalty covers (None: all of them)."""
+        return None if self.l2_bias else decayed_parameters(self.model)
 
     def step(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, list[Any]]:
         """Forward, backward and one optimizer update; ``(loss, outputs)``."""
