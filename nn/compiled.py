@@ -707,13 +707,13 @@ class CompiledStepper:
                 self.model.train(was_training)
         return value, compiled.aux
 
-    def sync(self, state: bool = True) -> None:
+    def sync(self) -> None:
         """Write the parameters and their last gradients back into the model's
-        ``Value``s and, with ``state``, the optimizer's state into the optimizer (a
-        checkpoint, a resume or the dynamic engine then continue exactly).
+        ``Value``s and the optimizer's state into the optimizer (a checkpoint, a
+        resume or the dynamic engine then continue exactly).
 
-        Writing the state costs a dict per parameter: ``fit`` asks for it only when
-        something may read it (a checkpoint, a callback, the end of training).
+        The state goes over as a copy of its arrays (``Optimizer.set_flat_state``),
+        made into a dict per parameter only when something reads it.
         """
         compiled = self.loss.compiled
         if compiled is None:
@@ -722,8 +722,8 @@ class CompiledStepper:
         if self.grad is not None:
             for p, g in zip(self.params, self.grad.tolist(), strict=True):
                 p.grad = g
-        if state:
-            self.optimizer.state = self.optimizer.state_from_flat(self.flat)
+        self.optimizer.set_flat_state({k: v.copy() if hasattr(v, "copy") else v
+                                       for k, v in self.flat.items()})
 
     def load(self) -> None:
         """Read the parameters and the optimizer's state again (after they were

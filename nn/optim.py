@@ -118,7 +118,20 @@ class Optimizer:
     def __init__(self, params: Iterable[Value] | Any, lr: float) -> None:
         self.params = _param_list(params)
         self.lr = lr
-        self.state: dict[int, dict[str, float]] = {}
+        self.state = {}
+
+    @property
+    def state(self) -> dict[int, dict[str, float]]:
+        """``{parameter index: {name: float}}``; from :meth:`set_flat_state`'s arrays,
+        converted at the first read."""
+        if self._flat is not None:
+            flat, self._flat = self._flat, None
+            self._state = self.state_from_flat(flat)
+        return self._state
+
+    @state.setter
+    def state(self, value: dict[int, dict[str, float]]) -> None:
+        self._flat, self._state = None, value
 
     @property
     def lr(self) -> float:
@@ -182,6 +195,14 @@ class Optimizer:
     def state_from_flat(self, flat: dict[str, Any]) -> dict[int, dict[str, float]]:
         """:meth:`flat_state`'s arrays back as :attr:`state` (floats per parameter)."""
         raise NotImplementedError(f"{type(self).__name__} has no vectorised update")
+
+    def set_flat_state(self, flat: dict[str, Any]) -> None:
+        """Make :attr:`state` :meth:`flat_state`'s arrays ``flat`` (kept, not copied),
+        converted by :meth:`state_from_flat` only when :attr:`state` is first read:
+        nn.compiled hands its state over after every epoch, and a run that never
+        reads it (no checkpoint, no callback that looks) pays a dict per parameter
+        once, at the end, not every epoch."""
+        self._flat = flat
 
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor's settings (without the parameters)."""

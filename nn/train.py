@@ -17,14 +17,13 @@ Numbers that are not labels are regression targets.
 How a batch runs. A *stepper* does one batch's forward, backward and
 optimizer update (``stepper.step(X, targets) -> (loss, outputs)``), evaluates
 without a graph (``stepper.forward``) and writes its parameters back into the
-model (``stepper.sync()``: the parameters at the end of each epoch, the
-optimizer's state too when a checkpoint or a callback may read it and whenever
-training stops). ``fit`` hands it each data set once (``stepper.dataset``: the
-compiled path keeps numpy arrays, checked once) and then batches of it by row
-numbers (``stepper.step_rows``, ``stepper.forward_rows``); the compiled path's
-outputs are ``(B, k)`` arrays, the dynamic one's lists. :func:`make_stepper` is
-the one place that picks the backend: :class:`DynamicStepper` (the scalar
-graph) or the compiled numpy path.
+model and its state into the optimizer (``stepper.sync()``, at the end of each
+epoch and whenever training stops). ``fit`` hands it each data set once
+(``stepper.dataset``: the compiled path keeps numpy arrays, checked once) and
+then batches of it by row numbers (``stepper.step_rows``,
+``stepper.forward_rows``); the compiled path's outputs are ``(B, k)`` arrays,
+the dynamic one's lists. :func:`make_stepper` is the one place that picks the
+backend: :class:`DynamicStepper` (the scalar graph) or the compiled numpy path.
 
 Beside it: :mod:`nn.targets` (how targets are read and encoded),
 :mod:`nn.checkpoint` (checkpoint files), :mod:`nn.predict` and
@@ -292,7 +291,7 @@ class DynamicStepper:
         """:meth:`forward` on the whole of ``data``."""
         return self.forward(*data)
 
-    def sync(self, state: bool = True) -> None:
+    def sync(self) -> None:
         """Nothing to write back: the parameters are the model's own."""
 
 
@@ -333,9 +332,9 @@ class _FallbackStepper:
     def forward_rows(self, data: tuple[Any, Any]) -> tuple[float, Any]:
         return self._run("forward_rows", (data[0],), (data[1],))
 
-    def sync(self, state: bool = True) -> None:
+    def sync(self) -> None:
         if self.compiled is not None:
-            self.compiled.sync(state)
+            self.compiled.sync()
 
 
 def make_stepper(backend: str, model: Module, loss: str | None,
@@ -867,9 +866,7 @@ def fit(model: Module, X: Any, y: Any, *,
                 for i, (_, ps) in enumerate(groups):
                     grad_sums[i] += sum(abs(float(p.grad)) for p in ps
                                         if p.grad is not None) / len(ps)
-            # the parameters every epoch (callbacks, early stopping and predictions read
-            # the model); the optimizer's state only when something may read it
-            stepper.sync(state=callback is not None)
+            stepper.sync()  # callbacks, early stopping and checkpoints read the model
             epoch = k + 1
             n_seen = len(seen)
             history.epoch.append(epoch)
@@ -903,13 +900,11 @@ def fit(model: Module, X: Any, y: Any, *,
             if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == epochs
                                            or stop):
                 history.stop_reason = reason if (stop or epoch == epochs) else ""
-                stepper.sync()
                 write_checkpoint(os.fspath(checkpoint), model=model, optimizer=opt,
                                  schedule=schedule, shuffle_rng=loader.rng,
                                  history=history.as_dict(), epoch=epoch, early=early)
             if stop:
                 break
-        stepper.sync()
     except BaseException as e:
         stepper.sync()
         history.stop_reason = "interrupted" if isinstance(e, KeyboardInterrupt) \

@@ -250,3 +250,30 @@ def test_test_set_evaluation_of_a_dropout_model_equals_the_dynamic_engine():
     assert compiled.test_loss == pytest.approx(dynamic.test_loss, rel=1e-9, abs=1e-12)
     assert compiled.test_acc == dynamic.test_acc
     assert compiled.train_loss == pytest.approx(dynamic.train_loss, rel=1e-9, abs=1e-12)
+
+
+def test_the_synced_state_is_a_snapshot_converted_at_the_first_read():
+    """CompiledStepper.sync hands the optimizer a copy of its arrays; Optimizer.state
+    makes the dicts at the first read: what it shows is the state at the sync, even
+    after more steps; assigning state (load_state_dict) discards the pending arrays."""
+    from nn import MLP
+    from nn.compiled import compiled_stepper
+    from nn.optim import Adam
+
+    def run(steps, sync_at):
+        model = MLP(2, [4, 3], rng=8)
+        opt = Adam(model.parameters(), lr=0.05, amsgrad=True)
+        stepper = compiled_stepper(model, "cross_entropy", opt, 0.0, X)
+        for k in range(steps):
+            stepper.step(X[k:k + 5], Y3[k:k + 5])
+            if k + 1 == sync_at:
+                stepper.sync()
+        return opt
+
+    later = run(7, sync_at=4)  # three more steps after the sync, before the first read
+    want = run(4, sync_at=4)
+    assert later.state == want.state and later.state[0]["step"] == 4
+    assert set(later.state[0]) == {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+    pending = run(4, sync_at=4)
+    pending.load_state_dict(run(2, sync_at=2).state_dict())
+    assert pending.state[0]["step"] == 2
