@@ -38,6 +38,7 @@ NB: one parameter group (``optimizer.lr`` is a float); PyTorch's
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable, Iterable
@@ -108,7 +109,8 @@ class Optimizer:
         params: The parameters, in order (each once).
         lr: The learning rate (schedules change it, and may set ``inf``);
             setting it checks it (a finite number >= 0, else ``ValueError``).
-        state: ``{parameter index: {name: float}}`` (momentum buffers, moments).
+        state: ``{parameter index: {name: float}}`` (momentum buffers, moments);
+            after :meth:`set_flat_state`, made at its first read.
         default_lr: (class attribute) the rate ``fit`` and the command lines
             use for this optimizer when none is given.
     """
@@ -118,20 +120,14 @@ class Optimizer:
     def __init__(self, params: Iterable[Value] | Any, lr: float) -> None:
         self.params = _param_list(params)
         self.lr = lr
-        self.state = {}
+        self.state: dict[int, dict[str, float]] = {}
 
-    @property
-    def state(self) -> dict[int, dict[str, float]]:
-        """``{parameter index: {name: float}}``; from :meth:`set_flat_state`'s arrays,
-        converted at the first read."""
-        if self._flat is not None:
-            flat, self._flat = self._flat, None
-            self._state = self.state_from_flat(flat)
-        return self._state
-
-    @state.setter
-    def state(self, value: dict[int, dict[str, float]]) -> None:
-        self._flat, self._state = None, value
+    @functools.cached_property
+    def state(self) -> dict[int, dict[str, float]]:  # type: ignore[no-redef]
+        """A plain attribute (in the instance's ``__dict__``), but after
+        :meth:`set_flat_state` made from the pending arrays at its first read."""
+        flat = self.__dict__.pop("_flat", None)
+        return {} if flat is None else self.state_from_flat(flat)
 
     @property
     def lr(self) -> float:
@@ -202,6 +198,7 @@ class Optimizer:
         nn.compiled hands its state over after every epoch, and a run that never
         reads it (no checkpoint, no callback that looks) pays a dict per parameter
         once, at the end, not every epoch."""
+        self.__dict__.pop("state", None)  # the next read of state converts flat
         self._flat = flat
 
     def hyperparameters(self) -> dict[str, Any]:
