@@ -112,6 +112,34 @@ def peer(name: str) -> Any:
         return None
 
 
+def jax_one_core() -> Any:
+    """JAX with its compute threads on one CPU core (enable_x64 on), or None.
+
+    XLA has no thread-count setting that holds on the CPU (``XLA_FLAGS``'s
+    ``intra_op_parallelism_threads`` is advisory: jax-ml/jax#1539), so the
+    main thread's affinity is narrowed to one core while JAX starts its
+    backend: the threads it creates then inherit that one core, and the main
+    thread gets all its cores back. JAX's step is then a one-core step, as
+    PyTorch's with ``set_num_threads(1)`` and numpy's with one BLAS thread.
+    Call it before anything else imports JAX (the runner gives each benchmark
+    its own interpreter); where affinity cannot be set, JAX keeps its threads.
+    """
+    started = "jax" in sys.modules
+    peer("numpy")  # not under the narrowed mask: its BLAS threads keep every core
+    mask = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") and not started else None
+    if mask:
+        os.sched_setaffinity(0, {min(mask)})
+    try:
+        jax = peer("jax")  # importing it starts threads too
+        if jax is not None:
+            jax.config.update("jax_enable_x64", True)
+            jax.numpy.zeros(1).block_until_ready()  # the CPU backend and its thread pools
+    finally:
+        if mask:
+            os.sched_setaffinity(0, mask)
+    return jax
+
+
 def torch_mlp_step(torch: Any, params: list, X: Any, data_loss: Callable[[Any], Any],
                    alpha: float, lr: float) -> float:
     """One SGD step of the benchmarks' MLP in PyTorch; returns the loss before the step.

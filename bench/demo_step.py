@@ -29,6 +29,7 @@ from bench import (
     Result,
     fresh,
     jax_mlp,
+    jax_one_core,
     ms,
     peer,
     ratio,
@@ -241,10 +242,9 @@ def torch_engine(X, y, weights, threads: int | None = 1) -> Callable[[int], floa
 
 
 def jax_engine(X, y, weights) -> Callable[[int], float] | None:
-    jax = peer("jax")
+    jax = jax_one_core()
     if jax is None:
         return None
-    jax.config.update("jax_enable_x64", True)
     jnp = jax.numpy
     params = [jnp.array(a) for W, b in layout(weights) for a in (W, b)]
     Xj, yj = jnp.array(X), jnp.array(y)
@@ -336,7 +336,8 @@ def run(quick: bool = False, steps: int | None = None,
     """
     steps = steps or (3 if quick else 100)
     micrograd_steps = min(micrograd_steps or (2 if quick else 20), steps)
-    for name in ("numpy", "torch", "jax", "micrograd.nn", "nn.compiled"):
+    jax_one_core()  # first: JAX's threads on one core
+    for name in ("numpy", "torch", "micrograd.nn", "nn.compiled"):
         peer(name)  # every engine then runs in the same interpreter (same objects for the GC)
     torch = peer("torch")
     if torch is not None and "torch" not in DEFAULT_THREADS:
@@ -347,7 +348,8 @@ def run(quick: bool = False, steps: int | None = None,
         result = _run(steps, micrograd_steps, quick)
     result.notes.append(f"numpy: {how}. PyTorch float64: 1 thread (the headline, used for "
                         f"x PyTorch); its default ({DEFAULT_THREADS.get('torch', MISSING)} "
-                        "threads) on its own row. JAX: jit with donated buffers.")
+                        "threads) on its own row. JAX: jit with donated buffers, its "
+                        "threads pinned to one core.")
     return result
 
 

@@ -10,7 +10,8 @@ One full-batch SGD step (forward, backward, update; L2 1e-4) at each size:
 Engines: ``fit``'s compiled step (:class:`nn.compiled.CompiledStepper`, what
 ``fit`` runs: parameters and optimizer state in numpy); the same step written
 by hand in numpy (the floor); PyTorch float64 on one thread (the headline) and
-on its default threads; JAX ``jit`` with donated buffers when installed; and
+on its default threads; JAX ``jit`` with donated buffers and its threads on one core
+(:func:`bench.jax_one_core`) when installed; and
 the dynamic engine (``nn.train.DynamicStepper``) where a step takes under 30 s.
 Every numpy figure runs with one BLAS thread (threadpoolctl, when installed,
 and ``OPENBLAS_NUM_THREADS=1`` in the runner's child). All engines start from
@@ -31,7 +32,18 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from bench import MISSING, Result, fresh, jax_mlp, ms, peer, run_script, timed, torch_mlp_step
+from bench import (
+    MISSING,
+    Result,
+    fresh,
+    jax_mlp,
+    jax_one_core,
+    ms,
+    peer,
+    run_script,
+    timed,
+    torch_mlp_step,
+)
 
 ALPHA = 1e-4
 LR = 0.05
@@ -207,10 +219,9 @@ def torch_default_threads(name, X, y, weights):
 
 
 def jax_engine(name, X, y, weights) -> Callable[[], float] | None:
-    jax = peer("jax")
+    jax = jax_one_core()
     if jax is None:
         return None
-    jax.config.update("jax_enable_x64", True)
     jnp = jax.numpy
     np = peer("numpy")
     params = [jnp.array(a) for W, b in _layout(name, np.array(weights)) for a in (W, b)]
@@ -353,7 +364,7 @@ def run(quick: bool = False, sizes: list[str] | None = None,
     if torch is not None:
         DEFAULT_THREADS["torch"] = torch.get_num_threads()
     peer("numpy")
-    peer("jax")
+    jax_one_core()  # before anything else starts JAX: its threads on one core
     seconds = seconds if seconds is not None else (0.3 if quick else 8.0)
     rows: list[dict[str, Any]] = []
     with one_blas_thread() as how:
@@ -363,7 +374,8 @@ def run(quick: bool = False, sizes: list[str] | None = None,
     notes = [describe(s, QUICK_ROWS[s] if quick else None) for s in sizes or SIZES]
     notes += [
         f"numpy: {how}. PyTorch: 1 thread for the headline row, and its default "
-        f"({DEFAULT_THREADS.get('torch', MISSING)} threads) beside it.",
+        f"({DEFAULT_THREADS.get('torch', MISSING)} threads) beside it. JAX: its threads "
+        "pinned to one core (XLA has no thread setting that holds; bench.jax_one_core).",
         "One full-batch SGD step (lr 0.05, L2 1e-4) from the same weights on every engine; "
         "max |loss - numpy| compares the first three steps' losses (relative).",
         "median/min ms over turns: the engines take turns, about 20 ms of steps each per "

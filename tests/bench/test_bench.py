@@ -152,3 +152,24 @@ def test_runner_writes_a_results_file(tmp_path, monkeypatch, capsys):
     assert "wrote" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         runner.main(["--only", "nonsense"])
+
+
+def test_jax_one_core_pins_jaxs_threads_and_gives_the_main_thread_its_cores_back():
+    """JAX's compute threads inherit one core; the main thread keeps its mask (Linux)."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs CPU affinity and two cores")
+    code = ("import os, numpy, bench; before = os.sched_getaffinity(0); "
+            "old = set(os.listdir('/proc/self/task')); jax = bench.jax_one_core(); "
+            "import jax.numpy as jnp; assert float(jnp.ones(3, dtype=jnp.float64).sum()) == 3.0; "
+            "new = set(os.listdir('/proc/self/task')) - old; "  # the threads JAX started
+            "others = [os.sched_getaffinity(int(t)) for t in new]; "
+            "print(len(others), max(map(len, others)), os.sched_getaffinity(0) == before)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(
+                             os.path.abspath(__file__))))).stdout.split()
+    assert int(out[0]) > 0 and out[1:] == ["1", "True"]
