@@ -507,6 +507,14 @@ def _rows_out(out: Any) -> list[Any]:
     return out[:, 0].tolist() if out.shape[1] == 1 else out.tolist()
 
 
+def _as_slice(index: list[int]) -> slice | list[int]:
+    """``index`` as a slice when it is a run of consecutive numbers (a layer's
+    parameters are), else itself."""
+    if index == list(range(index[0], index[0] + len(index))):
+        return slice(index[0], index[0] + len(index))
+    return index
+
+
 def compilable(model: Any, X: Sequence[Any]) -> bool:
     """Whether ``model`` on inputs like ``X`` can run compiled: samples that are
     numbers or rectangular nestings of them (vectors, ``[C][H][W]`` images,
@@ -615,6 +623,7 @@ class CompiledStepper:
         self.flat = _flat_state(optimizer, len(self.params))
         self.grad = None
         self.steps = 0
+        self._groups: tuple | None = None  # (groups, their indices) for grad_means
         import numpy
 
         self._np = numpy
@@ -667,6 +676,17 @@ class CompiledStepper:
             for p, g in zip(self.params, grad.tolist(), strict=True):
                 p.grad = g
         return value, compiled.aux
+
+    def grad_means(self, groups: list[tuple[str, list[Value]]]) -> list[float]:
+        """The last step's mean ``|grad|`` in each group of parameters, from the flat
+        gradient: the dynamic stepper's sum over the same floats in the same order (so
+        the same numbers), without writing every ``p.grad`` at every step."""
+        if self._groups is None or self._groups[0] is not groups:
+            where = {id(p): i for i, p in enumerate(self.params)}
+            self._groups = (groups, [_as_slice([where[id(p)] for p in ps]) for _, ps in groups])
+        g = self.grad.tolist()
+        return [sum(map(abs, g[index] if isinstance(index, slice) else [g[i] for i in index]))
+                / len(ps) for (_, ps), index in zip(groups, self._groups[1], strict=True)]
 
     def forward(self, X: Any, targets: Any) -> tuple[float, Any]:
         """The data loss (no L2) and the outputs (a ``(B, n_outputs)`` array) on

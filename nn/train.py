@@ -291,6 +291,12 @@ class DynamicStepper:
         """:meth:`forward` on the whole of ``data``."""
         return self.forward(*data)
 
+    def grad_means(self, groups: list[tuple[str, list[Value]]]) -> list[float]:
+        """The last step's mean ``|grad|`` in each group of parameters (``fit``'s
+        ``track_grads``; a parameter without a gradient adds nothing)."""
+        return [sum(abs(float(p.grad)) for p in ps if p.grad is not None) / len(ps)
+                for _, ps in groups]
+
     def sync(self) -> None:
         """Nothing to write back: the parameters are the model's own."""
 
@@ -331,6 +337,9 @@ class _FallbackStepper:
 
     def forward_rows(self, data: tuple[Any, Any]) -> tuple[float, Any]:
         return self._run("forward_rows", (data[0],), (data[1],))
+
+    def grad_means(self, groups: list[tuple[str, list[Value]]]) -> list[float]:
+        return (self.compiled or self.dynamic).grad_means(groups)
 
     def sync(self) -> None:
         if self.compiled is not None:
@@ -836,7 +845,7 @@ def fit(model: Module, X: Any, y: Any, *,
         start, saved, early = load_checkpoint(resume, model, opt, schedule, loader.rng, early)
         history = History.from_dict(saved)
     stepper = make_stepper(backend, model, name, loss_fn, opt, l2, X, l2_bias=l2_bias,
-                           loss_options=options, track_grads=track_grads) \
+                           loss_options=options) \
         if step is None else DynamicStepper(model, loss_fn, opt, l2, l2_bias, step_fn=step)
     progress = _Progress(epochs, verbose, start)
     was_training = model.training
@@ -863,9 +872,9 @@ def fit(model: Module, X: Any, y: Any, *,
                 total += value * len(rows)
                 outs.append(batch_out)
                 seen.extend(rows)
-                for i, (_, ps) in enumerate(groups):
-                    grad_sums[i] += sum(abs(float(p.grad)) for p in ps
-                                        if p.grad is not None) / len(ps)
+                if groups:
+                    for i, mean in enumerate(stepper.grad_means(groups)):
+                        grad_sums[i] += mean
             stepper.sync()  # callbacks, early stopping and checkpoints read the model
             epoch = k + 1
             n_seen = len(seen)

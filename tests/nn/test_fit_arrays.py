@@ -277,3 +277,23 @@ def test_the_synced_state_is_a_snapshot_converted_at_the_first_read():
     pending = run(4, sync_at=4)
     pending.load_state_dict(run(2, sync_at=2).state_dict())
     assert pending.state[0]["step"] == 2
+
+
+def test_grad_means_of_the_flat_gradient_equal_the_sums_over_p_grad():
+    """track_grads on the compiled path reads the flat gradient, not every p.grad: the
+    same floats summed in the same order, so the same numbers, bit for bit (groups as
+    fit makes them, and one group whose parameters are not consecutive)."""
+    from nn import MLP
+    from nn.compiled import compiled_stepper
+    from nn.optim import SGD
+    from nn.train import DynamicStepper, _layer_groups
+
+    model = MLP(2, [5, 4, 3], rng=3)
+    stepper = compiled_stepper(model, "cross_entropy", SGD(model.parameters(), lr=0.1), 0.0,
+                               X, write_grads=True)
+    params = model.parameters()
+    groups = [*_layer_groups(model), ("scattered", params[::7])]
+    reference = DynamicStepper(model, None, SGD(params, lr=0.1))
+    for k in range(5):
+        stepper.step(X[k:k + 6], Y3[k:k + 6])
+        assert stepper.grad_means(groups) == reference.grad_means(groups)  # reads p.grad
