@@ -16,7 +16,10 @@ compiled run equals a dynamic one step for step. It reads ``optimizer.lr`` at
 every step (schedules work) and :meth:`CompiledStepper.sync` writes the
 parameters, their gradients and the optimizer's state back into the ``Value``
 objects and the optimizer, so a checkpoint, a resume or a switch back to the
-dynamic engine continues exactly.
+dynamic engine continues exactly. ``fit`` hands it each data set once
+(:meth:`CompiledStepper.dataset`: a :class:`Dataset`, features and target rows
+as one array, converted and checked once) and then batches of it by row numbers
+(:meth:`CompiledStepper.step_rows`); outputs come back as ``(B, k)`` arrays.
 
 Who decides between this path and the dynamic one is ``nn.train`` (it imports
 this module, never the other way round): :func:`compiled_stepper` returns None
@@ -846,6 +849,7 @@ def _uses_every_parameter(model: Any, x: Any, params: list[Value]) -> bool:
     return all(id(p) in reached for p in params)
 
 
-__all__ = ["LOSS_NAMES", "CompiledLoss", "CompiledStepper", "FallbackWarning", "compilable",
+__all__ = ["LOSS_NAMES", "CompiledLoss", "CompiledStepper", "Dataset", "FallbackWarning",
+           "compilable",
            "compiled_loss", "compiled_step", "compiled_stepper", "draw_masks",
            "not_compilable_reason", "vectorised", "why_not_compiled"]
