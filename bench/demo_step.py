@@ -185,11 +185,12 @@ def dagrad_fit_step(X, y, weights) -> Callable[[int], float] | None:
     model = demo_model(weights)
     opt = SGD(model.parameters(), lr=1.0)
     stepper = compiled_stepper(model, "hinge", opt, ALPHA, X)
-    Xa, ya = np.array(X), np.array(y)
+    data = stepper.dataset(np.array(X), np.array(y))  # as fit holds its training set
+    rows = range(len(X))  # the full batch, as fit's batches come: row numbers
 
     def step(k: int) -> float:
         opt.lr = lr_at(k)
-        return stepper.step(Xa, ya)[0]
+        return stepper.step_rows(data, rows)[0]
 
     return step
 

@@ -129,9 +129,9 @@ def compiled_engine(name, X, y, weights) -> Callable[[], float] | None:
 
     model = _model(name, weights)
     stepper = compiled_stepper(model, SIZES[name][4], SGD(model.parameters(), lr=LR), ALPHA, X)
-    Xa = np.array(X)
-    ya = np.array(y)
-    return lambda: stepper.step(Xa, ya)[0]
+    data = stepper.dataset(np.array(X), np.array(y))  # as fit holds its training set
+    rows = range(len(X))  # the full batch, as fit's batches come: row numbers
+    return lambda: stepper.step_rows(data, rows)[0]
 
 
 def numpy_engine(name, X, y, weights) -> Callable[[], float] | None:

@@ -16,7 +16,10 @@ compiled run equals a dynamic one step for step. It reads ``optimizer.lr`` at
 every step (schedules work) and :meth:`CompiledStepper.sync` writes the
 parameters, their gradients and the optimizer's state back into the ``Value``
 objects and the optimizer, so a checkpoint, a resume or a switch back to the
-dynamic engine continues exactly.
+dynamic engine continues exactly. ``fit`` hands it each data set once
+(:meth:`CompiledStepper.dataset`: a :class:`Dataset`, features and target rows
+as one array, converted and checked once) and then batches of it by row numbers
+(:meth:`CompiledStepper.step_rows`); outputs come back as ``(B, k)`` arrays.
 
 Who decides between this path and the dynamic one is ``nn.train`` (it imports
 this module, never the other way round): :func:`compiled_stepper` returns None
@@ -81,16 +84,15 @@ def _n_outputs(model: Any, x: Any) -> int:
     return 1 if isinstance(out, (Value, numbers.Real)) else len(flatten_values(out))
 
 
-def _active_dropouts(model: Any) -> list[Dropout]:
+def _dropouts(model: Any) -> list[Dropout]:
+    """The ``Dropout`` layers of ``model`` (one walk over its modules and parameters)."""
     modules = model.modules() if hasattr(model, "modules") else [model]
-    return [m for m in modules if isinstance(m, Dropout) and m.training and 0.0 < m.p < 1.0]
+    return [m for m in modules if isinstance(m, Dropout)]
 
 
 @contextlib.contextmanager
-def _masking(model: Any, masks: Callable[[Dropout, Any], Any]) -> Iterator[None]:
-    """Every ``Dropout`` of ``model`` calls ``masks(layer, x)`` instead of drawing."""
-    modules = model.modules() if hasattr(model, "modules") else [model]
-    drops = [m for m in modules if isinstance(m, Dropout)]
+def _masking(drops: list[Dropout], masks: Callable[[Dropout, Any], Any]) -> Iterator[None]:
+    """Every layer of ``drops`` calls ``masks(layer, x)`` instead of drawing."""
     for m in drops:
         m.masks = masks
     try:
@@ -140,6 +142,25 @@ def _outputs(out: Any) -> list[Value]:
     return [out] if isinstance(out, (Value, numbers.Real)) else flatten_values(out)
 
 
+class Dataset:
+    """A data set held by the compiled path for a whole run (``fit``'s training, test
+    and validation sets), made by :meth:`CompiledLoss.dataset`: its features and the
+    loss's target rows side by side in one float array, converted and checked once,
+    so that a batch is one gather by row numbers.
+
+    Attributes:
+        XY: ``(N, n_features + target columns)``; features flattened row-major.
+        n_features: Feature columns.
+        sample_shape: One sample's shape (``(d,)`` for vectors).
+    """
+
+    def __init__(self, XY: Any, n_features: int, sample_shape: tuple[int, ...]) -> None:
+        self.XY, self.n_features, self.sample_shape = XY, n_features, sample_shape
+
+    def __len__(self) -> int:
+        return len(self.XY)
+
+
 class CompiledLoss:
     """``loss(model(x), y)`` averaged over a batch, plus ``alpha * sum(p * p)``,
     compiled to numpy code at the first batch.
@@ -187,6 +208,8 @@ class CompiledLoss:
         self.sample_shape: tuple[int, ...] = ()  # one sample's shape ((d,) for vectors)
         self.dropout_calls: list[tuple[Dropout, int]] = []  # (layer, elements) per call
         self._targets: tuple | None = None  # (targets, weight, rows array) of the last batch
+        self._measured = 0  # the feature width n_outputs and dropout_calls were measured at
+        self._drops: list[Dropout] | None = None  # the model's Dropout layers (measured)
 
     # -- batches as arrays -----------------------------------------------------------
     def features(self, X: Any) -> Any:
@@ -221,18 +244,60 @@ class CompiledLoss:
         last = self._targets
         if last is not None and last[1] is None and weight is None and _equal(last[0], y):
             return last[2]
-        targets = y.tolist() if isinstance(y, np.ndarray) else list(y)
-        self.spec.check(targets, n_outputs)
-        options = self.options if weight is None else {**self.options, "weight": weight}
-        rows = np.array(self.spec.rows(targets, n_outputs, **options), dtype=float)
-        if "weight" in options:
-            norm = self.spec.normalizer(rows)
-            if norm != len(rows):  # a weighted mean: scale the rows so the batch mean is it
-                rows *= len(rows) / norm
+        rows = self._scaled(self._rows(y, n_outputs, weight), weight is not None)
         snapshot = y.copy() if isinstance(y, np.ndarray) else [
             list(t) if isinstance(t, list) else t for t in y]
         self._targets = (snapshot, weight, rows)
         return rows
+
+    def _rows(self, y: Any, n_outputs: int, weight: Any = None) -> Any:
+        """``spec.rows`` of ``y`` as an array, after the loss's checks (not yet scaled)."""
+        import numpy as np
+
+        targets = y.tolist() if isinstance(y, np.ndarray) else list(y)
+        self.spec.check(targets, n_outputs)
+        options = self.options if weight is None else {**self.options, "weight": weight}
+        return np.array(self.spec.rows(targets, n_outputs, **options), dtype=float)
+
+    def _scaled(self, rows: Any, weighted: bool) -> Any:
+        """A batch's target rows scaled so that their mean is the loss's weighted mean
+        (``len(rows) / normalizer``: cross-entropy with class weights); in place."""
+        if weighted or "weight" in self.options:
+            norm = self.spec.normalizer(rows)
+            if norm != len(rows):
+                rows *= len(rows) / norm
+        return rows
+
+    def _measure(self, X: Any) -> None:
+        """The model's output count and its active ``Dropout`` calls (in the model's
+        current mode), from the first sample of the features ``X``; once per width."""
+        if self._measured == X.shape[1]:
+            return
+        sample = X[0].reshape(self.sample_shape)
+        if self._drops is None:
+            self._drops = _dropouts(self.model)
+        with _masking(self._drops, _unmasked):  # measuring draws no dropout mask
+            self.n_outputs = _n_outputs(self.model, sample)
+        self.dropout_calls = []
+        if any(m.training and 0.0 < m.p < 1.0 for m in self._drops):
+            calls = self.dropout_calls
+
+            def count(layer: Dropout, x: Any) -> Any:
+                calls.append((layer, len(flatten_values(x))))
+                return x
+
+            with no_grad(), _masking(self._drops, count):
+                self.model(_sample(sample))
+        self._measured = X.shape[1]
+
+    def _masked(self, X: Any, rows: Any) -> Any:
+        """Features, fresh dropout masks (when the model has active ``Dropout``s) and
+        target rows side by side: the batch array the compiled code takes."""
+        import numpy as np
+
+        if self.dropout_calls:  # fresh masks for this batch, in the dynamic engine's order
+            return np.concatenate([X, draw_masks(self.dropout_calls, len(X)), rows], axis=1)
+        return np.concatenate([X, rows], axis=1)
 
     def batch(self, X: Any, y: Any, weight: Any = None) -> Any:
         """Features and target rows side by side, one row per sample (a numpy array).
@@ -243,33 +308,56 @@ class CompiledLoss:
         Raises:
             ValueError: The loss's checks fail, or the counts differ.
         """
-        import numpy as np
-
         X = self.features(X)
-        if self.n_outputs == 0 or self.n_features != X.shape[1]:
-            sample = X[0].reshape(self.sample_shape)
-            with _masking(self.model, _unmasked):  # measuring draws no dropout mask
-                self.n_outputs = _n_outputs(self.model, sample)
-            self.dropout_calls = []
-            if _active_dropouts(self.model):
-                calls = self.dropout_calls
-
-                def count(layer: Dropout, x: Any) -> Any:
-                    calls.append((layer, len(flatten_values(x))))
-                    return x
-
-                with no_grad(), _masking(self.model, count):
-                    self.model(_sample(sample))
+        self._measure(X)
         rows = self.target_rows(y, self.n_outputs, weight)
         if len(X) != len(rows):
             raise ValueError(f"compiled loss: {len(X)} samples but {len(rows)} targets")
-        if self.dropout_calls:  # fresh masks for this batch, in the dynamic engine's order
-            return np.concatenate([X, draw_masks(self.dropout_calls, len(X)), rows], axis=1)
-        return np.concatenate([X, rows], axis=1)
+        return self._masked(X, rows)
+
+    # -- a data set held for a run ----------------------------------------------------------
+    def dataset(self, X: Any, y: Any) -> Dataset:
+        """``(X, y)`` held for a whole run: features and target rows in one array,
+        checked once (:class:`Dataset`); :meth:`rows_batch` gathers a batch of it.
+
+        Raises:
+            ValueError: The loss's checks fail on ``y``, or the counts differ.
+        """
+        import numpy as np
+
+        X = self.features(X)
+        self._measure(X)
+        rows = self._rows(y, self.n_outputs)
+        if len(X) != len(rows):
+            raise ValueError(f"compiled loss: {len(X)} samples but {len(rows)} targets")
+        return Dataset(np.concatenate([X, rows], axis=1), X.shape[1], self.sample_shape)
+
+    def rows_batch(self, data: Dataset, index: Sequence[int] | None = None) -> Any:
+        """The batch array of the rows ``index`` of ``data`` (None: all, in order): what
+        :meth:`batch` gives for those samples, dropout masks drawn fresh.
+
+        Raises:
+            ValueError: ``data``'s samples have another shape than the compiled model's.
+        """
+        if self.compiled is not None and len(self.sample_shape) > 1 and (
+                data.sample_shape != self.sample_shape):
+            raise ValueError(f"compiled loss: samples of shape {list(data.sample_shape)}, but "
+                             f"the model was compiled for {list(self.sample_shape)}")
+        self.sample_shape = data.sample_shape
+        d = data.n_features
+        if self._measured != d:
+            self._measure(data.XY[:1, :d])
+        XY = data.XY if index is None else data.XY.take(index, axis=0)
+        if "weight" in self.options:  # each batch's own weighted mean
+            XY = XY.copy() if index is None else XY
+            self._scaled(XY[:, d:], True)
+        if self.dropout_calls:
+            return self._masked(XY[:, :d], XY[:, d:])
+        return XY
 
     def _compile(self, XY: Any, n_features: int) -> Compiled:
         if self.compiled is None or self.n_features != n_features:
-            per_sample, model, d = self.spec.per_sample, self.model, n_features
+            per_sample, model, d, drops = self.spec.per_sample, self.model, n_features, self._drops
             nested = self.sample_shape if len(self.sample_shape) > 1 else None
             m = sum(n for _, n in self.dropout_calls)
 
@@ -280,7 +368,7 @@ class CompiledLoss:
                 def masked(layer: Dropout, x: Any) -> Any:
                     return apply_elementwise(lambda v: v * next(factors), x)
 
-                with _masking(model, masked):
+                with _masking(drops, masked):
                     outs = _outputs(model(x))
                 return per_sample(outs, inputs[d + m:]), outs
 
@@ -297,6 +385,10 @@ class CompiledLoss:
         XY = self.batch(X, y, weight)
         masks = sum(n for _, n in self.dropout_calls)
         return self._compile(XY, XY.shape[1] - self._targets[2].shape[1] - masks), XY
+
+    def _run_rows(self, data: Dataset, index: Sequence[int] | None) -> tuple[Compiled, Any]:
+        XY = self.rows_batch(data, index)
+        return self._compile(XY, data.n_features), XY
 
     def check_outputs(self) -> None:
         """Raise the loss's error for outputs it cannot take (``bce`` outside [0, 1])."""
@@ -418,6 +510,14 @@ def _rows_out(out: Any) -> list[Any]:
     return out[:, 0].tolist() if out.shape[1] == 1 else out.tolist()
 
 
+def _as_slice(index: list[int]) -> slice | list[int]:
+    """``index`` as a slice when it is a run of consecutive numbers (a layer's
+    parameters are), else itself."""
+    if index == list(range(index[0], index[0] + len(index))):
+        return slice(index[0], index[0] + len(index))
+    return index
+
+
 def compilable(model: Any, X: Sequence[Any]) -> bool:
     """Whether ``model`` on inputs like ``X`` can run compiled: samples that are
     numbers or rectangular nestings of them (vectors, ``[C][H][W]`` images,
@@ -516,22 +616,32 @@ class CompiledStepper:
                  options: dict[str, Any], l2_params: Sequence[Value] | None = None,
                  write_grads: bool = False) -> None:
         self.model, self.spec, self.optimizer = model, spec, optimizer
-        self.params = list(model.parameters())
+        self.params = list(optimizer.params)  # model.parameters(), in order (why_not_compiled)
         self.write_grads = write_grads
-        check = "static" if fixed_structure(model) else None
+        self._static = fixed_structure(model)  # one trace stands for every sample
+        check = "static" if self._static else None
         self.loss = CompiledLoss(model, spec.name, l2, check, l2_params, self.params, **options)
         self.evaluation = CompiledLoss(model, spec.name, 0.0, check, None, self.params,
                                        **options)
         self.flat = _flat_state(optimizer, len(self.params))
         self.grad = None
         self.steps = 0
+        self._groups: tuple | None = None  # (groups, their indices) for grad_means
+        import numpy
+
+        self._np = numpy
 
     @property
     def theta(self) -> Any:
         """The parameters as one flat array (None before the first step)."""
         return self.loss.compiled.theta if self.loss.compiled is not None else None
 
-    def step(self, X: Any, targets: Any, weight: Any = None) -> tuple[float, list[Any]]:
+    def dataset(self, X: Any, targets: Any) -> Dataset:
+        """``(X, targets)`` held for the run as arrays, checked once (:class:`Dataset`):
+        :meth:`step_rows` and :meth:`forward_rows` take batches of it by row numbers."""
+        return self.loss.dataset(X, targets)
+
+    def step(self, X: Any, targets: Any, weight: Any = None) -> tuple[float, Any]:
         """Forward, backward and the optimizer's update on one batch.
 
         Args:
@@ -542,37 +652,72 @@ class CompiledStepper:
 
         Returns:
             ``(loss, outputs)``: the objective before the update (data loss plus
-            L2, the batch's mean) and the outputs, a float per sample for one
-            output, else a list per sample.
+            L2, the batch's mean) and the outputs, a ``(B, n_outputs)`` float array
+            (fresh: the caller may keep it).
 
         Raises:
             ValueError: The loss's checks fail (targets, or outputs such as a
                 probability outside [0, 1]); nothing is updated then.
         """
-        import numpy as np
+        return self._step(*self.loss._run(X, targets, weight))
 
-        compiled, XY = self.loss._run(X, targets, weight)
+    def step_rows(self, data: Dataset, rows: Sequence[int] | None = None) -> tuple[float, Any]:
+        """:meth:`step` on the rows ``rows`` of ``data`` (row numbers; None or
+        ``range(len(data))``: the whole set in order), as ``fit`` runs its batches."""
+        if isinstance(rows, range) and rows == range(len(data)):
+            rows = None
+        return self._step(*self.loss._run_rows(data, rows))
+
+    def _step(self, compiled: Compiled, XY: Any) -> tuple[float, Any]:
         if self.steps == 0:
             compiled.load()
         value, grad = compiled.loss_and_grad(XY)
         self.loss.check_outputs()
-        self.optimizer.flat_step(compiled.theta, grad, self.flat, np)
+        self.optimizer.flat_step(compiled.theta, grad, self.flat, self._np)
         self.grad, self.steps = grad, self.steps + 1
         if self.write_grads:
             for p, g in zip(self.params, grad.tolist(), strict=True):
                 p.grad = g
-        return value, _rows_out(compiled.aux)
+        return value, compiled.aux
 
-    def forward(self, X: Any, targets: Any) -> tuple[float, list[Any]]:
-        """The data loss (no L2) and the outputs on ``(X, targets)``; no update.
+    def grad_means(self, groups: list[tuple[str, list[Value]]]) -> list[float]:
+        """The last step's mean ``|grad|`` in each group of parameters, from the flat
+        gradient: the dynamic stepper's sum over the same floats in the same order (so
+        the same numbers), without writing every ``p.grad`` at every step."""
+        if self._groups is None or self._groups[0] is not groups:
+            where = {id(p): i for i, p in enumerate(self.params)}
+            self._groups = (groups, [_as_slice([where[id(p)] for p in ps]) for _, ps in groups])
+        g = self.grad.tolist()
+        return [sum(map(abs, g[index] if isinstance(index, slice) else [g[i] for i in index]))
+                / len(ps) for (_, ps), index in zip(groups, self._groups[1], strict=True)]
+
+    def forward(self, X: Any, targets: Any) -> tuple[float, Any]:
+        """The data loss (no L2) and the outputs (a ``(B, n_outputs)`` array) on
+        ``(X, targets)``; no update.
 
         The model is put in evaluation mode for the pass and back after.
         """
+        return self._evaluate(lambda: self.evaluation._run(X, targets))
+
+    def forward_rows(self, data: Dataset) -> tuple[float, Any]:
+        """:meth:`forward` on the whole of ``data``.
+
+        Once the evaluation code of a model of :mod:`nn`'s own modules is traced for
+        such samples, it runs without switching the model's mode (a walk over every
+        module and parameter, each epoch): nothing left to run depends on the mode.
+        """
+        ev = self.evaluation
+        traced = self._static and ev.compiled is not None and (
+            ev.n_features == ev._measured == data.n_features)
+        return self._evaluate(lambda: ev._run_rows(data, None), switch=not traced)
+
+    def _evaluate(self, run: Callable[[], tuple[Compiled, Any]], switch: bool = True
+                  ) -> tuple[float, Any]:
         was_training = getattr(self.model, "training", False)
-        if hasattr(self.model, "eval"):
+        if switch and hasattr(self.model, "eval"):
             self.model.eval()
         try:
-            compiled, XY = self.evaluation._run(X, targets)
+            compiled, XY = run()
             source = self.loss.compiled
             if source is not None:
                 compiled.theta[:] = source.theta
@@ -581,14 +726,18 @@ class CompiledStepper:
             value, _ = compiled.loss_and_grad(XY)
             self.evaluation.check_outputs()
         finally:
-            if hasattr(self.model, "train"):
+            if switch and hasattr(self.model, "train"):
                 self.model.train(was_training)
-        return value, _rows_out(compiled.aux)
+        return value, compiled.aux
 
     def sync(self) -> None:
-        """Write the parameters, their last gradients and the optimizer's state back
-        into the model's ``Value``s and the optimizer (a checkpoint, a resume or the
-        dynamic engine then continue exactly)."""
+        """Write the parameters and their last gradients back into the model's
+        ``Value``s and the optimizer's state into the optimizer (a checkpoint, a
+        resume or the dynamic engine then continue exactly).
+
+        The state goes over as a copy of its arrays (``Optimizer.set_flat_state``),
+        made into a dict per parameter only when something reads it.
+        """
         compiled = self.loss.compiled
         if compiled is None:
             return
@@ -596,7 +745,8 @@ class CompiledStepper:
         if self.grad is not None:
             for p, g in zip(self.params, self.grad.tolist(), strict=True):
                 p.grad = g
-        self.optimizer.state = self.optimizer.state_from_flat(self.flat)
+        self.optimizer.set_flat_state({k: v.copy() if hasattr(v, "copy") else v
+                                       for k, v in self.flat.items()})
 
     def load(self) -> None:
         """Read the parameters and the optimizer's state again (after they were
@@ -685,7 +835,7 @@ def why_not_compiled(model: Any, loss_name: Any, optimizer: Optimizer,
             a is not b for a, b in zip(optimizer.params, params, strict=True)):
         return "the optimizer's parameters are not exactly model.parameters(), in order"
     try:
-        with _masking(model, _unmasked):
+        with _masking(_dropouts(model), _unmasked):
             if not _uses_every_parameter(model, X_example[0], params):
                 return "the model's output does not use every parameter"
     except (TypeError, ValueError) as e:  # the dynamic engine names the layer (fit falls
@@ -699,6 +849,7 @@ def _uses_every_parameter(model: Any, x: Any, params: list[Value]) -> bool:
     return all(id(p) in reached for p in params)
 
 
-__all__ = ["LOSS_NAMES", "CompiledLoss", "CompiledStepper", "FallbackWarning", "compilable",
+__all__ = ["LOSS_NAMES", "CompiledLoss", "CompiledStepper", "Dataset", "FallbackWarning",
+           "compilable",
            "compiled_loss", "compiled_step", "compiled_stepper", "draw_masks",
            "not_compilable_reason", "vectorised", "why_not_compiled"]

@@ -396,10 +396,26 @@ class Batches:
         return n // k if self.drop_last else -(-n // k)
 
     def __iter__(self) -> Iterator[tuple[list, list]]:
+        if self.full:
+            for _ in self.index_batches():
+                yield self.X, self.y
+            return
+        for idx in self.index_batches():
+            yield [self.X[i] for i in idx], [self.y[i] for i in idx]
+
+    def index_batches(self) -> Iterator[Sequence[int]]:
+        """The row numbers of each batch of one pass (PyTorch's ``BatchSampler``), drawn
+        as iterating draws them (one ``rng.shuffle`` per pass); a full batch is
+        ``range(len(X))``. Lets a caller that holds the data otherwise (``fit``'s
+        compiled path: numpy arrays) gather the same batches.
+
+        >>> list(Batches([1, 2, 3], "abc", batch_size=2, shuffle=False).index_batches())
+        [[0, 1], [2]]
+        """
         if not len(self):
             return
         if self.full:
-            yield self.X, self.y
+            yield range(len(self.X))
             return
         order = list(range(len(self.X)))
         if self.shuffle:
@@ -409,7 +425,7 @@ class Batches:
             idx = order[start:start + k]
             if len(idx) < k and self.drop_last:
                 return
-            yield [self.X[i] for i in idx], [self.y[i] for i in idx]
+            yield idx
 
 
 def batches(X: Sequence[Any], y: Sequence[Any], batch_size: int | None = None,

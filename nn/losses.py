@@ -633,17 +633,38 @@ def _argmax(xs: Sequence[float]) -> int:
     return xs.index(max(xs))
 
 
+def _argmax_rows(outputs: Any) -> Any:
+    """:func:`_argmax` of each row of a ``(N, k)`` numpy array, as Python reads it: ``max``
+    keeps its running maximum unless a value is greater, and nothing is greater than NaN
+    nor is NaN greater than anything, so a row whose first value is NaN gives 0 and any
+    other NaN is passed over; ties give the first largest value."""
+    import numpy as np
+
+    nan = np.isnan(outputs)
+    best = np.argmax(np.where(nan, -np.inf, outputs), axis=1)
+    return np.where(nan[:, 0], 0, best)
+
+
 def _threshold(cut: float) -> Callable[[Any], int]:
     def decide(output_row: Any) -> int:
         row = _as_row(output_row)
         return int(row[0] > cut) if len(row) == 1 else _argmax(row)
+
+    def rows(outputs: Any) -> Any:
+        return (outputs[:, 0] > cut).astype(int) if outputs.shape[1] == 1 else (
+            _argmax_rows(outputs))
+
     decide.__doc__ = f"Class 1 when the one output exceeds {cut}; else the largest output."
+    decide.rows = rows  # type: ignore[attr-defined]
     return decide
 
 
 def _decide_argmax(output_row: Any) -> int:
     """The index of the largest output (the first one on a tie)."""
     return _argmax(_as_row(output_row))
+
+
+_decide_argmax.rows = _argmax_rows  # type: ignore[attr-defined]
 
 
 def _sigmoid(z: float) -> float:
@@ -732,7 +753,9 @@ class LossSpec:
             class (+-1 for hinge, 0/1 for bce, the index for cross_entropy, a
             one-hot vector for several outputs).
         decide: ``decide(output_row) -> int``: the class a row of outputs (a float
-            or a list) predicts; accuracy and ``predict`` use it.
+            or a list) predicts; accuracy and ``predict`` use it. ``decide.rows(outputs)``
+            is the same rule on each row of a ``(N, k)`` numpy array (NaN and ties
+            included), for the compiled path's outputs.
         check: ``check(targets, n_outputs)``: raises ValueError naming the loss, the
             bad value and the fix.
         check_outputs: ``check_outputs(rows of floats)``: raises ValueError for

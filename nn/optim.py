@@ -38,6 +38,7 @@ NB: one parameter group (``optimizer.lr`` is a float); PyTorch's
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable, Iterable
@@ -108,7 +109,8 @@ class Optimizer:
         params: The parameters, in order (each once).
         lr: The learning rate (schedules change it, and may set ``inf``);
             setting it checks it (a finite number >= 0, else ``ValueError``).
-        state: ``{parameter index: {name: float}}`` (momentum buffers, moments).
+        state: ``{parameter index: {name: float}}`` (momentum buffers, moments);
+            after :meth:`set_flat_state`, made at its first read.
         default_lr: (class attribute) the rate ``fit`` and the command lines
             use for this optimizer when none is given.
     """
@@ -119,6 +121,13 @@ class Optimizer:
         self.params = _param_list(params)
         self.lr = lr
         self.state: dict[int, dict[str, float]] = {}
+
+    @functools.cached_property
+    def state(self) -> dict[int, dict[str, float]]:  # type: ignore[no-redef]
+        """A plain attribute (in the instance's ``__dict__``), but after
+        :meth:`set_flat_state` made from the pending arrays at its first read."""
+        flat = self.__dict__.pop("_flat", None)
+        return {} if flat is None else self.state_from_flat(flat)
 
     @property
     def lr(self) -> float:
@@ -182,6 +191,15 @@ class Optimizer:
     def state_from_flat(self, flat: dict[str, Any]) -> dict[int, dict[str, float]]:
         """:meth:`flat_state`'s arrays back as :attr:`state` (floats per parameter)."""
         raise NotImplementedError(f"{type(self).__name__} has no vectorised update")
+
+    def set_flat_state(self, flat: dict[str, Any]) -> None:
+        """Make :attr:`state` :meth:`flat_state`'s arrays ``flat`` (kept, not copied),
+        converted by :meth:`state_from_flat` only when :attr:`state` is first read:
+        nn.compiled hands its state over after every epoch, and a run that never
+        reads it (no checkpoint, no callback that looks) pays a dict per parameter
+        once, at the end, not every epoch."""
+        self.__dict__.pop("state", None)  # the next read of state converts flat
+        self._flat = flat
 
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor's settings (without the parameters)."""

@@ -214,12 +214,33 @@ class Targets:
             return int(row[0] > self.threshold)
         return self.spec.decide(row)
 
-    def accuracy(self, outputs: Sequence[Any], idx: Sequence[int] | None) -> float | None:
-        """Fraction of ``outputs`` (floats or lists) whose decision equals ``idx``."""
-        if idx is None or not outputs:
+    def decide_rows(self, outputs: Any) -> Any:
+        """:meth:`decide` of each row of a ``(N, k)`` numpy array, vectorised (the same
+        classes, ties and NaN included: the loss's ``decide.rows``)."""
+        import numpy as np
+
+        if self.threshold is not None and outputs.shape[1] == 1:
+            return (outputs[:, 0] > self.threshold).astype(int)
+        rows = getattr(self.spec.decide, "rows", None)
+        if rows is None:  # a rule without a vectorised twin: row by row
+            return np.array([self.spec.decide(r) for r in outputs.tolist()], dtype=int)
+        return rows(outputs)
+
+    def accuracy(self, outputs: Sequence[Any] | Any, idx: Sequence[int] | None
+                 ) -> float | None:
+        """Fraction of ``outputs`` whose decision equals ``idx``: floats or lists per
+        sample, or a ``(N, k)`` numpy array (the compiled path's, decided vectorised)."""
+        if idx is None or not len(outputs):
             return None
-        right = sum(self.decide(o if isinstance(o, list) else [o]) == j
-                    for o, j in zip(outputs, idx, strict=True))
+        if hasattr(outputs, "ndim"):
+            import numpy as np
+
+            if len(outputs) != len(idx):
+                raise ValueError(f"accuracy: {len(outputs)} outputs but {len(idx)} labels")
+            right = int(np.count_nonzero(self.decide_rows(outputs) == np.asarray(idx)))
+        else:
+            right = sum(self.decide(o if isinstance(o, list) else [o]) == j
+                        for o, j in zip(outputs, idx, strict=True))
         return right / len(idx)
 
     def meta(self) -> dict[str, Any]:

@@ -17,9 +17,13 @@ Numbers that are not labels are regression targets.
 How a batch runs. A *stepper* does one batch's forward, backward and
 optimizer update (``stepper.step(X, targets) -> (loss, outputs)``), evaluates
 without a graph (``stepper.forward``) and writes its parameters back into the
-model (``stepper.sync()``, at the end of each epoch and whenever training
-stops). :func:`make_stepper` is the one place that picks the backend:
-:class:`DynamicStepper` (the scalar graph) or the compiled numpy path.
+model and its state into the optimizer (``stepper.sync()``, at the end of each
+epoch and whenever training stops). ``fit`` hands it each data set once
+(``stepper.dataset``: the compiled path keeps numpy arrays, checked once) and
+then batches of it by row numbers (``stepper.step_rows``,
+``stepper.forward_rows``); the compiled path's outputs are ``(B, k)`` arrays,
+the dynamic one's lists. :func:`make_stepper` is the one place that picks the
+backend: :class:`DynamicStepper` (the scalar graph) or the compiled numpy path.
 
 Beside it: :mod:`nn.targets` (how targets are read and encoded),
 :mod:`nn.checkpoint` (checkpoint files), :mod:`nn.predict` and
@@ -30,6 +34,7 @@ Beside it: :mod:`nn.targets` (how targets are read and encoded),
 from __future__ import annotations
 
 import csv
+import functools
 import gc
 import io as _io
 import json
@@ -242,9 +247,19 @@ class DynamicStepper:
                  l2: float = 0.0, l2_bias: bool = True,
                  step_fn: Callable[..., tuple[float, list[Any]]] | None = None) -> None:
         self.model, self.loss_fn, self.optimizer, self.l2 = model, loss_fn, optimizer, l2
-        self.params = model.parameters()
-        self.decayed = None if l2_bias else decayed_parameters(model)
+        self.l2_bias = l2_bias
         self.step_fn = step_fn
+
+    @functools.cached_property
+    def params(self) -> list[Value]:
+        """``model.parameters()``, found at the first step (``fit(backend='auto')`` makes
+        this stepper beside the compiled one, which most often never hands over)."""
+        return self.model.parameters()
+
+    @functools.cached_property
+    def decayed(self) -> list[Value] | None:
+        """The parameters the L2 penalty covers (None: all of them)."""
+        return None if self.l2_bias else decayed_parameters(self.model)
 
     def step(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, list[Any]]:
         """Forward, backward and one optimizer update; ``(loss, outputs)``."""
@@ -261,6 +276,27 @@ class DynamicStepper:
         """Data loss and outputs in evaluation mode, no graph kept."""
         return _forward(self.model, X, targets, self.loss_fn)
 
+    def dataset(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[list, list]:
+        """The data as :meth:`step_rows` takes it: the lists themselves."""
+        return X, targets
+
+    def step_rows(self, data: tuple[list, list], rows: Sequence[int]) -> tuple[float, list[Any]]:
+        """:meth:`step` on the samples ``rows`` (row numbers) of ``data``."""
+        X, targets = data
+        if isinstance(rows, range) and rows == range(len(X)):
+            return self.step(X, targets)
+        return self.step([X[i] for i in rows], [targets[i] for i in rows])
+
+    def forward_rows(self, data: tuple[list, list]) -> tuple[float, list[Any]]:
+        """:meth:`forward` on the whole of ``data``."""
+        return self.forward(*data)
+
+    def grad_means(self, groups: list[tuple[str, list[Value]]]) -> list[float]:
+        """The last step's mean ``|grad|`` in each group of parameters (``fit``'s
+        ``track_grads``; a parameter without a gradient adds nothing)."""
+        return [sum(abs(float(p.grad)) for p in ps if p.grad is not None) / len(ps)
+                for _, ps in groups]
+
     def sync(self) -> None:
         """Nothing to write back: the parameters are the model's own."""
 
@@ -269,28 +305,41 @@ class _FallbackStepper:
     """The compiled stepper, until a model's trace cannot be reused (Python control
     flow on the data: ``TraceError``, raised before any update); then the dynamic
     stepper for good, from the parameters and optimizer state the compiled one
-    wrote back."""
+    wrote back. Its data sets are pairs: the compiled one's and the dynamic one's."""
 
     def __init__(self, compiled: Any, dynamic: DynamicStepper) -> None:
-        self.compiled, self.dynamic = compiled, dynamic
+        from engine.compile import TraceError
 
-    def _run(self, method: str, X: Sequence[Any], targets: Sequence[Any]
-             ) -> tuple[float, list[Any]]:
+        self.compiled, self.dynamic, self._error = compiled, dynamic, TraceError
+
+    def _run(self, method: str, compiled_args: tuple, dynamic_args: tuple
+             ) -> tuple[float, Any]:
         if self.compiled is not None:
-            from engine.compile import TraceError
-
             try:
-                return getattr(self.compiled, method)(X, targets)
-            except TraceError:
+                return getattr(self.compiled, method)(*compiled_args)
+            except self._error:
                 self.compiled.sync()
                 self.compiled = None
-        return getattr(self.dynamic, method)(X, targets)
+        return getattr(self.dynamic, method)(*dynamic_args)
 
-    def step(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, list[Any]]:
-        return self._run("step", X, targets)
+    def step(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, Any]:
+        return self._run("step", (X, targets), (X, targets))
 
-    def forward(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, list[Any]]:
-        return self._run("forward", X, targets)
+    def forward(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[float, Any]:
+        return self._run("forward", (X, targets), (X, targets))
+
+    def dataset(self, X: Sequence[Any], targets: Sequence[Any]) -> tuple[Any, Any]:
+        compiled = self.compiled.dataset(X, targets) if self.compiled is not None else None
+        return compiled, self.dynamic.dataset(X, targets)
+
+    def step_rows(self, data: tuple[Any, Any], rows: Sequence[int]) -> tuple[float, Any]:
+        return self._run("step_rows", (data[0], rows), (data[1], rows))
+
+    def forward_rows(self, data: tuple[Any, Any]) -> tuple[float, Any]:
+        return self._run("forward_rows", (data[0],), (data[1],))
+
+    def grad_means(self, groups: list[tuple[str, list[Value]]]) -> list[float]:
+        return (self.compiled or self.dynamic).grad_means(groups)
 
     def sync(self) -> None:
         if self.compiled is not None:
@@ -776,9 +825,8 @@ def fit(model: Module, X: Any, y: Any, *,
         ("test", data.X_test, data.test_targets, data.test_idx),
         ("val", data.X_val, data.val_targets, data.val_idx)) if Xs is not None]
     _check_batch_norm(model, len(X), batch_size, drop_last)
-    # batches carry (target, class index) pairs so accuracy can be read per batch
-    loader = datasets.Batches(X, list(zip(targets, idx or [None] * len(targets), strict=True)),
-                              batch_size, shuffle=True, rng=rng, drop_last=drop_last)
+    loader = datasets.Batches(X, targets, batch_size, shuffle=True, rng=rng,
+                              drop_last=drop_last)
     if len(loader) == 0:
         raise ValueError(f"fit: batch_size={batch_size} with drop_last=True leaves no batch of "
                          f"the {len(X)} training samples")
@@ -797,7 +845,7 @@ def fit(model: Module, X: Any, y: Any, *,
         start, saved, early = load_checkpoint(resume, model, opt, schedule, loader.rng, early)
         history = History.from_dict(saved)
     stepper = make_stepper(backend, model, name, loss_fn, opt, l2, X, l2_bias=l2_bias,
-                           loss_options=options, track_grads=track_grads) \
+                           loss_options=options) \
         if step is None else DynamicStepper(model, loss_fn, opt, l2, l2_bias, step_fn=step)
     progress = _Progress(epochs, verbose, start)
     was_training = model.training
@@ -805,32 +853,36 @@ def fit(model: Module, X: Any, y: Any, *,
     reason = "completed"
     epoch = start
     try:
+        # the data as the stepper holds it for the run (the compiled path: numpy arrays,
+        # checked once); batches are taken from it by row numbers
+        train_set = stepper.dataset(X, targets)
+        held_sets = [(split, stepper.dataset(Xs, ts), ix) for split, Xs, ts, ix in held_out]
         for k in range(start, epochs):
             if callable(schedule) and not isinstance(schedule, LRScheduler):
                 opt.lr = float(schedule(k))
                 _check_lr(opt.lr)
             total = 0.0
             outs: list[Any] = []
-            seen: list[Any] = []
+            seen: list[int] = []
             grad_sums = [0.0] * len(groups)
             value = 0.0
             lr_used = opt.lr
-            for Xb, pairs in loader:
-                yb = [t for t, _ in pairs]
-                value, batch_out = stepper.step(Xb, yb)
-                total += value * len(Xb)
-                outs.extend(batch_out)
-                seen.extend(j for _, j in pairs)
-                for i, (_, ps) in enumerate(groups):
-                    grad_sums[i] += sum(abs(float(p.grad)) for p in ps
-                                        if p.grad is not None) / len(ps)
-            stepper.sync()
+            for rows in loader.index_batches():
+                value, batch_out = stepper.step_rows(train_set, rows)
+                total += value * len(rows)
+                outs.append(batch_out)
+                seen.extend(rows)
+                if groups:
+                    for i, mean in enumerate(stepper.grad_means(groups)):
+                        grad_sums[i] += mean
+            stepper.sync()  # callbacks, early stopping and checkpoints read the model
             epoch = k + 1
             n_seen = len(seen)
             history.epoch.append(epoch)
             history.lr.append(lr_used)
             history.train_loss.append(value if len(loader) == 1 else total / n_seen)
-            acc = plan.accuracy(outs, seen) if idx is not None else None
+            acc = plan.accuracy(_joined(outs), [idx[i] for i in seen]) \
+                if idx is not None else None
             if acc is not None:
                 history.train_acc.append(acc)
             for (g, _), s in zip(groups, grad_sums, strict=True):
@@ -838,8 +890,8 @@ def fit(model: Module, X: Any, y: Any, *,
             if isinstance(schedule, LRScheduler):
                 schedule.step()
             stats = {"loss": history.train_loss[-1], "acc": acc}
-            for split, Xs, ts, ix in held_out:  # the test set, then the validation split
-                split_loss, split_out = stepper.forward(Xs, ts)
+            for split, data_set, ix in held_sets:  # the test set, then the validation split
+                split_loss, split_out = stepper.forward_rows(data_set)
                 split_acc = plan.accuracy(split_out, ix)
                 getattr(history, f"{split}_loss").append(split_loss)
                 if split_acc is not None:
@@ -879,6 +931,16 @@ def fit(model: Module, X: Any, y: Any, *,
     if early is not None:
         history.best_epoch = early["best_epoch"]
     return history
+
+
+def _joined(batches: list[Any]) -> Any:
+    """One epoch's outputs from its batches': one ``(N, k)`` array when every batch
+    gave an array (the compiled path), else a list per sample."""
+    if batches and all(hasattr(b, "ndim") for b in batches):
+        import numpy as np
+
+        return np.concatenate(batches)
+    return [o for b in batches for o in (b.tolist() if hasattr(b, "ndim") else b)]
 
 
 def _early_step(early: dict[str, Any], history: History, monitor: str, min_delta: float,
