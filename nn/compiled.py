@@ -723,12 +723,12 @@ class CompiledStepper:
                 compiled.theta[:] = source.theta
             else:
                 compiled.load()
-            value, _ = compiled.loss_and_grad(XY)
+            value, outputs = compiled.loss_and_outputs(XY)  # forward only
             self.evaluation.check_outputs()
         finally:
             if switch and hasattr(self.model, "train"):
                 self.model.train(was_training)
-        return value, compiled.aux
+        return value, outputs
 
     def sync(self) -> None:
         """Write the parameters and their last gradients back into the model's
