@@ -5,7 +5,8 @@ place where an op is applied.
 output on floats, and records what backward needs: the parents (in operand
 order, duplicates kept: ``x * x`` has two parents) and the local partial
 derivatives as floats. Every operator and function below is a one-line
-wrapper over it.
+wrapper over it (``sum``, ``dot`` and ``max`` over ``apply_many``, its half for
+more than two operands, which they call with their operands in one tuple).
 
 NB: a ``Value`` is PyTorch's 0-d ``Tensor`` with ``dtype=float64``; ``op`` and
 ``parents`` are its ``grad_fn`` and ``grad_fn.next_functions``.
@@ -197,24 +198,20 @@ def apply(op: Op, *args: Value | float) -> Value:
         TypeError: An operand is not a ``Value`` or a real number.
     """
     n = len(args)
-    if n == 2:  # the usual arities first, without building lists
-        a, b = args
-        if type(a) is not Value:
-            a = _constant(a, op.name)
+    if n != 1 and n != 2:
+        return apply_many(op, args)
+    # One or two operands are read and passed by name: no lists, no ``*`` calls.
+    a = args[0]
+    if type(a) is not Value:
+        a = _constant(a, op.name)
+    if n == 2:
+        b = args[1]
         if type(b) is not Value:
             b = _constant(b, op.name)
-        xs = (a.data, b.data)
-    elif n == 1:
-        a, b = args[0], None
-        if type(a) is not Value:
-            a = _constant(a, op.name)
-        xs = (a.data,)
+        out = op.forward(a.data, b.data)
     else:
-        xs = [a.data for a in args if type(a) is Value]  # checks types, reads data: one pass
-        if len(xs) != n:
-            args = tuple([a if type(a) is Value else _constant(a, op.name) for a in args])
-            xs = [a.data for a in args]
-    out = op.forward(*xs)
+        b = None
+        out = op.forward(a.data)
     node = _new(Value)
     node.data = out
     node.grad = None
@@ -225,30 +222,56 @@ def apply(op: Op, *args: Value | float) -> Value:
     if not state.grad_enabled:
         node.op = node._a = node._b = None
         node.requires_grad = False
-    elif n > 2 or n == 0:
-        node.op = op
-        node._a, node._b = args, _MANY
-        node.requires_grad = False
-        for a in args:
-            if a.requires_grad:
-                node.requires_grad = True
-                node._da = op.partials(_F, out, *xs)
-                break
     else:
-        node.op = op
-        node._a = a
-        node._b = b
+        node.op, node._a, node._b = op, a, b
         if a.requires_grad or (b is not None and b.requires_grad):
             node.requires_grad = True
             if b is None:
-                (node._da,) = op.partials(_F, out, *xs)
+                (node._da,) = op.partials(_F, out, a.data)
             else:
-                node._da, node._db = op.partials(_F, out, *xs)
+                node._da, node._db = op.partials(_F, out, a.data, b.data)
         else:
             node.requires_grad = False
     if state.anomaly:
         node.trace = creation_site()
-        check_forward(op, xs, out, node.trace)
+        check_forward(op, (a.data,) if b is None else (a.data, b.data), out, node.trace)
+    return node
+
+
+def apply_many(op: Op, args: tuple) -> Value:
+    """:func:`apply` for any number of operands given as one tuple (``sum``, ``dot``,
+    ``max`` and n-ary user primitives call it with the tuple they built: no second
+    packing of ``2n + 1`` operands into ``*args``)."""
+    if len(args) == 1 or len(args) == 2:  # kept in slots: made by apply
+        return apply(op, *args)
+    xs = [a.data for a in args if type(a) is Value]  # checks types, reads data: one pass
+    if len(xs) != len(args):
+        args = tuple([a if type(a) is Value else _constant(a, op.name) for a in args])
+        xs = [a.data for a in args]
+    node = _new(Value)
+    node.grad = None
+    node.label = ""
+    node.trace = None
+    node._da = node._db = None
+    node.requires_grad = False
+    state = STATE
+    if not state.grad_enabled:
+        node.op = node._a = node._b = None
+    else:
+        node.op, node._a, node._b = op, args, _MANY
+        for a in args:
+            if a.requires_grad:
+                node.requires_grad = True
+                break
+    if node.requires_grad and op.fused is not None:  # value and partials in one call
+        node.data, node._da = op.fused(xs)
+    else:
+        node.data = op.forward(*xs)
+        if node.requires_grad:
+            node._da = op.partials(_F, node.data, *xs)
+    if state.anomaly:
+        node.trace = creation_site()
+        check_forward(op, xs, node.data, node.trace)
     return node
 
 
@@ -359,7 +382,7 @@ def sum(values) -> Value:  # noqa: A001
     values = tuple(values)
     if not values:
         return Value(0.0, requires_grad=False)
-    return apply(ops.SUM, *values)
+    return apply_many(ops.SUM, values)
 
 
 def dot(weights, inputs, bias: Value | float | None = None) -> Value:
@@ -381,8 +404,8 @@ def dot(weights, inputs, bias: Value | float | None = None) -> Value:
     if len(weights) != len(inputs):
         raise ValueError(f"dot: {len(weights)} weights but {len(inputs)} inputs")
     if bias is None:
-        return apply(ops.DOT, *weights, *inputs)
-    return apply(ops.DOT, *weights, *inputs, bias)
+        return apply_many(ops.DOT, (*weights, *inputs))
+    return apply_many(ops.DOT, (*weights, *inputs, bias))
 
 
 def max(*values) -> Value:  # noqa: A001
@@ -397,7 +420,7 @@ def max(*values) -> Value:  # noqa: A001
         values = tuple(values[0])
     if not values:
         raise ValueError("max: needs at least one value")
-    return apply(ops.MAX, *values)
+    return apply_many(ops.MAX, values)
 
 
 #: The Value namespace: the rule table's partials evaluated here build graphs.

@@ -64,6 +64,29 @@ def test_value_partials_equal_float_partials(name, point):
     assert [float(d) for d in on_values] == pytest.approx(list(out.local_grads), rel=1e-15)
 
 
+FUSED_POINTS = [(), (2.5,), (1.0, 2.0), (-0.0, 0.0), (1e308, 1e308, 2.0, 2.0),
+                (0.1, 0.2, 0.3, 0.7, 0.11, -0.13, 0.5), (math.inf, 1.0, 0.0, 2.0, math.nan)]
+
+
+@pytest.mark.parametrize("op", [op for op in BUILTINS.values() if op.fused is not None],
+                         ids=lambda op: op.name)
+@pytest.mark.parametrize("point", FUSED_POINTS)
+def test_fused_float_path_is_forward_and_partials_bit_for_bit(op, point):
+    """An op's ``fused`` (what apply runs on floats) gives exactly its forward and partials."""
+    out, partials = op.fused(list(point))
+    want = op.forward(*point)
+    assert repr(out) == repr(want)  # bit for bit, signed zeros, inf and nan included
+    assert type(partials) is tuple
+    assert [repr(d) for d in partials] == [repr(d) for d in op.partials(ops.F, want, *point)]
+
+
+def test_dot_keeps_its_partials_as_a_tuple_from_the_fused_path():
+    w, x = [Value(2.0), Value(-1.0)], [Value(3.0), Value(0.5)]
+    out = engine.dot(w, x, Value(0.25))
+    assert out.data == 5.75 and out.local_grads == (3.0, 0.5, 2.0, -1.0, 1.0)
+    assert ops.DOT.fused is not None
+
+
 # -- kinks: the subgradient PyTorch picks --------------------------------------------
 
 
