@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 from engine import graphcopy, hooks, ops
 from engine.anomaly import check_forward, creation_site
-from engine.modes import STATE
+from engine.modes import DEFAULTS, STATE, SWITCHED
 from engine.ops import Op
 
 
@@ -218,7 +218,7 @@ def apply(op: Op, *args: Value | float) -> Value:
     node.label = ""
     node.trace = None
     node._da = node._db = None
-    state = STATE
+    state = STATE if SWITCHED[0] else DEFAULTS  # no switch on anywhere: the defaults
     if not state.grad_enabled:
         node.op = node._a = node._b = None
         node.requires_grad = False
@@ -254,7 +254,7 @@ def apply_many(op: Op, args: tuple) -> Value:
     node.trace = None
     node._da = node._db = None
     node.requires_grad = False
-    state = STATE
+    state = STATE if SWITCHED[0] else DEFAULTS  # no switch on anywhere: the defaults
     if not state.grad_enabled:
         node.op = node._a = node._b = None
     else:

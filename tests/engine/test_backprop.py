@@ -210,6 +210,25 @@ def test_no_grad_is_thread_local():
     assert len(seen["parents"]) == 2 and seen["parents"][0] is x
 
 
+def test_switches_are_counted_so_apply_may_read_the_defaults_while_none_is_on():
+    from engine import modes
+
+    assert modes.SWITCHED[0] == 0
+    fresh = {}
+    t = threading.Thread(target=lambda: fresh.update(
+        grad_enabled=modes.STATE.grad_enabled, anomaly=modes.STATE.anomaly))
+    t.start()
+    t.join()
+    assert fresh == {"grad_enabled": modes.DEFAULTS.grad_enabled,
+                     "anomaly": modes.DEFAULTS.anomaly}
+    with pytest.raises(ZeroDivisionError):
+        with no_grad(), modes.detect_anomaly():
+            assert modes.SWITCHED[0] == 2
+            assert not (Value(1.0) * 2).requires_grad
+            raise ZeroDivisionError("leaves both switches by an error")
+    assert modes.SWITCHED[0] == 0 and (Value(1.0) * 2).requires_grad
+
+
 def test_detach_cuts_the_graph():
     x = Value(2.0)
     y = (x * 3).detach() * x
