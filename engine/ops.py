@@ -51,11 +51,12 @@ class Op:
         partials: ``partials(m, out, *xs) -> tuple`` of local derivatives,
             one per input, written over the math namespace ``m``.
         numpy: The forward as numpy text for engine.compile (``"np.exp({0})"``), or ``None``.
-        fused: Optional, for an n-ary op: ``fused(xs) -> (forward(*xs), partials(F, out,
-            *xs))`` from the list of input floats in one call, where that is much cheaper
-            than the two calls (``dot``, whose partials are its inputs swapped). What
-            ``apply`` runs on floats when a gradient is wanted; a test checks it equals the
-            pair on every op that has one.
+        fused: Optional: the value and the float partials in one call, where that is much
+            cheaper than ``forward`` and ``partials(F, ...)``: ``fused(x) -> (out, d)`` for
+            a one-input op (``relu``: one branch decides both), ``fused(xs) -> (out,
+            partials)`` from the list of input floats for an n-ary op (``dot``: its partials
+            are its inputs, swapped). What ``apply`` runs when a gradient is wanted; a test
+            checks it equals the pair, bit for bit, on every op that has one.
     """
 
     name: str
@@ -283,6 +284,13 @@ def _dot_fused(xs: list[float]) -> tuple[float, tuple]:
     return s, (*x, *xs[:n])
 
 
+def _relu_fused(x: float) -> tuple[float, float]:
+    """:func:`f_relu` and :func:`f_step` in one branch (nan passes with slope 1, as torch)."""
+    if x > 0.0 or x != x:
+        return x, 1.0
+    return 0.0, STOP
+
+
 def _max_partials(m, out, *xs):
     grads = [STOP] * len(xs)  # a selection: the other slots get nothing (torch's max(dim))
     grads[_argmax([value_of(x) for x in xs])] = 1.0
@@ -306,7 +314,8 @@ LOG = Op("log", "log", 1, f_log, lambda m, out, x: (m.div(1.0, x),), "np.log({0}
 TANH = Op("tanh", "tanh", 1, math.tanh, lambda m, out, x: (1.0 - out * out,), "np.tanh({0})")
 SIGMOID = Op("sigmoid", "sigmoid", 1, f_sigmoid,
              lambda m, out, x: (out * (1.0 - out),), "sigmoid({0})")
-RELU = Op("relu", "relu", 1, f_relu, lambda m, out, x: (m.step(x),), "np.maximum({0}, 0.0)")
+RELU = Op("relu", "relu", 1, f_relu, lambda m, out, x: (m.step(x),), "np.maximum({0}, 0.0)",
+          fused=_relu_fused)
 ABS = Op("abs", "abs", 1, abs, lambda m, out, x: (m.sign(x),), "np.abs({0})")
 SIN = Op("sin", "sin", 1, f_sin, lambda m, out, x: (m.cos(x),), "np.sin({0})")
 COS = Op("cos", "cos", 1, f_cos, lambda m, out, x: (-m.sin(x),), "np.cos({0})")

@@ -204,34 +204,35 @@ def apply(op: Op, *args: Value | float) -> Value:
     a = args[0]
     if type(a) is not Value:
         a = _constant(a, op.name)
+    b = None
     if n == 2:
         b = args[1]
         if type(b) is not Value:
             b = _constant(b, op.name)
-        out = op.forward(a.data, b.data)
-    else:
-        b = None
-        out = op.forward(a.data)
+    state = STATE if SWITCHED[0] else DEFAULTS  # no switch on anywhere: the defaults
+    recording = state.grad_enabled
+    wanted = recording and (a.requires_grad or (b is not None and b.requires_grad))
     node = _new(Value)
+    node._da = node._db = None
+    if b is not None:
+        out = op.forward(a.data, b.data)
+        if wanted:
+            node._da, node._db = op.partials(_F, out, a.data, b.data)
+    elif wanted and op.fused is not None:  # value and partial in one call (relu)
+        out, node._da = op.fused(a.data)
+    else:
+        out = op.forward(a.data)
+        if wanted:
+            (node._da,) = op.partials(_F, out, a.data)
     node.data = out
     node.grad = None
     node.label = ""
     node.trace = None
-    node._da = node._db = None
-    state = STATE if SWITCHED[0] else DEFAULTS  # no switch on anywhere: the defaults
-    if not state.grad_enabled:
-        node.op = node._a = node._b = None
-        node.requires_grad = False
-    else:
+    node.requires_grad = True if wanted else False
+    if recording:
         node.op, node._a, node._b = op, a, b
-        if a.requires_grad or (b is not None and b.requires_grad):
-            node.requires_grad = True
-            if b is None:
-                (node._da,) = op.partials(_F, out, a.data)
-            else:
-                node._da, node._db = op.partials(_F, out, a.data, b.data)
-        else:
-            node.requires_grad = False
+    else:
+        node.op = node._a = node._b = None
     if state.anomaly:
         node.trace = creation_site()
         check_forward(op, (a.data,) if b is None else (a.data, b.data), out, node.trace)
