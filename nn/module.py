@@ -157,13 +157,19 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Array-likes (numpy, torch: anything with ``tolist`` and ``ndim``) become nested
-        # lists here, once, so every layer takes them wherever it takes nested lists.
+        # lists here, once, so every layer takes them wherever it takes nested lists. The
+        # usual arguments (numbers, Values, lists of those or of lists) are told by their type.
         for a in args:
-            if _is_array(a) or (type(a) is list and a and _is_array(a[0])):
-                args = tuple(map(_as_nested, args))
+            if type(a) is list:
+                if a and type(a[0]) not in _PLAIN and _is_array(a[0]):
+                    break
+            elif type(a) not in _PLAIN and _is_array(a):
                 break
-        if kwargs:
-            kwargs = {k: _as_nested(v) for k, v in kwargs.items()}
+        else:
+            if not kwargs:
+                return self.forward(*args)
+        args = tuple(map(_as_nested, args))
+        kwargs = {k: _as_nested(v) for k, v in kwargs.items()}
         return self.forward(*args, **kwargs)
 
     # -- walking the attributes ----------------------------------------------------
@@ -488,6 +494,9 @@ class Module:
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+_PLAIN = frozenset({float, int, bool, Value, list, tuple, str, type(None)})  # never arrays
 
 
 def _is_array(x: Any) -> bool:
