@@ -218,7 +218,7 @@ def apply(op: Op, *args: Value | float) -> Value:
         out = op.forward(a.data, b.data)
         if wanted:
             node._da, node._db = op.partials(_F, out, a.data, b.data)
-    elif wanted and op.fused is not None:  # value and partial in one call (relu)
+    elif wanted and op.fused is not None and op.arity == 1:  # value, partial: one call (relu)
         out, node._da = op.fused(a.data)
     else:
         out = op.forward(a.data)

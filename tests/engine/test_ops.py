@@ -96,6 +96,16 @@ def test_fused_float_path_is_forward_and_partials_bit_for_bit(op, point):
     assert [d is ops.STOP for d in partials] == [d is ops.STOP for d in expected]
 
 
+def test_n_ary_ops_with_one_or_two_operands_keep_them_in_slots_and_differentiate():
+    b, w, x = Value(0.5), Value(2.0), Value(-3.0)
+    for out, parents, grads in [(engine.dot([], [], b), (b,), (1.0,)),
+                                (engine.dot([w], [x]), (w, x), (-3.0, 2.0)),
+                                (engine.sum([x]), (x,), (1.0,)),
+                                (engine.max(w, x), (w, x), (1.0, 0.0))]:
+        assert out.parents == parents
+        assert engine.grad(out, parents) == grads
+
+
 def test_the_fused_ops_are_relu_and_dot():
     assert {op.name for op in BUILTINS.values() if op.fused is not None} == {"relu", "dot"}
 
