@@ -65,7 +65,7 @@ class Op:
     forward: Callable[..., float]
     partials: Callable[..., tuple]
     numpy: str | None = None
-    fused: Callable[[list[float]], tuple[float, tuple]] | None = None
+    fused: Callable[..., tuple] | None = None
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"

@@ -243,36 +243,39 @@ def apply_many(op: Op, args: tuple) -> Value:
     """:func:`apply` for any number of operands given as one tuple (``sum``, ``dot``,
     ``max`` and n-ary user primitives call it with the tuple they built: no second
     packing of ``2n + 1`` operands into ``*args``)."""
-    if len(args) == 1 or len(args) == 2:  # kept in slots: made by apply
+    n = len(args)
+    if n == 1 or n == 2:  # kept in slots: made by apply
         return apply(op, *args)
     xs = [a.data for a in args if type(a) is Value]  # checks types, reads data: one pass
-    if len(xs) != len(args):
+    if len(xs) != n:
         args = tuple([a if type(a) is Value else _constant(a, op.name) for a in args])
         xs = [a.data for a in args]
+    state = STATE if SWITCHED[0] else DEFAULTS
+    recording, wanted = state.grad_enabled, False
+    if recording:
+        for a in args:
+            if a.requires_grad:
+                wanted = True
+                break
     node = _new(Value)
+    node._db = None
+    if wanted and op.fused is not None:  # value and partials in one call (dot)
+        out, node._da = op.fused(xs)
+    else:
+        out = op.forward(*xs)
+        node._da = op.partials(_F, out, *xs) if wanted else None
+    node.data = out
     node.grad = None
     node.label = ""
     node.trace = None
-    node._da = node._db = None
-    node.requires_grad = False
-    state = STATE if SWITCHED[0] else DEFAULTS  # no switch on anywhere: the defaults
-    if not state.grad_enabled:
-        node.op = node._a = node._b = None
-    else:
+    node.requires_grad = wanted
+    if recording:
         node.op, node._a, node._b = op, args, _MANY
-        for a in args:
-            if a.requires_grad:
-                node.requires_grad = True
-                break
-    if node.requires_grad and op.fused is not None:  # value and partials in one call
-        node.data, node._da = op.fused(xs)
     else:
-        node.data = op.forward(*xs)
-        if node.requires_grad:
-            node._da = op.partials(_F, node.data, *xs)
+        node.op = node._a = node._b = None
     if state.anomaly:
         node.trace = creation_site()
-        check_forward(op, xs, node.data, node.trace)
+        check_forward(op, xs, out, node.trace)
     return node
 
 
