@@ -51,12 +51,10 @@ class Op:
         partials: ``partials(m, out, *xs) -> tuple`` of local derivatives,
             one per input, written over the math namespace ``m``.
         numpy: The forward as numpy text for engine.compile (``"np.exp({0})"``), or ``None``.
-        fused: Optional: the value and the float partials in one call, where that is much
-            cheaper than ``forward`` and ``partials(F, ...)``: ``fused(x) -> (out, d)`` for
-            a one-input op (``relu``: one branch decides both), ``fused(xs) -> (out,
-            partials)`` from the list of input floats for an n-ary op (``dot``: its partials
-            are its inputs, swapped). What ``apply`` runs when a gradient is wanted; a test
-            checks it equals the pair, bit for bit, on every op that has one.
+        fused: Optional: value and float partials in one call where that is much cheaper,
+            what ``apply`` runs when a gradient is wanted (tested equal, bit for bit):
+            ``fused(x) -> (out, d)`` for one input (``relu``), ``fused(xs) -> (out,
+            partials)`` from the list of input floats for n inputs (``dot``).
     """
 
     name: str
