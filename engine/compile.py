@@ -89,7 +89,7 @@ from engine import compile_layers, ops
 from engine.backprop import topological_order
 from engine.modes import STATE
 from engine.primitive import USER_OPS
-from engine.value import Value, apply
+from engine.value import Value, apply, apply_many
 
 
 class TraceError(ValueError):
@@ -1016,8 +1016,8 @@ CACHE: OrderedDict[tuple, tuple] = OrderedDict()
 # -- watching a trace for reads of the data --------------------------------------------------
 
 _DATA = Value.__dict__["data"]  # the slot behind Value.data
-_APPLY = frozenset({apply.__code__} | {c for c in apply.__code__.co_consts
-                                         if isinstance(c, types.CodeType)})  # + comprehensions
+_APPLY = frozenset({c for f in (apply, apply_many) for c in (f.__code__, *f.__code__.co_consts)
+                    if isinstance(c, types.CodeType)})  # + comprehensions
 _QUIET = _APPLY | {Value.__repr__.__code__}
 _VALUE_FILE = Value.__init__.__code__.co_filename
 

@@ -5,7 +5,8 @@ place where an op is applied.
 output on floats, and records what backward needs: the parents (in operand
 order, duplicates kept: ``x * x`` has two parents) and the local partial
 derivatives as floats. Every operator and function below is a one-line
-wrapper over it.
+wrapper over it (``sum``, ``dot`` and ``max`` over ``apply_many``, its half for
+more than two operands, which they call with their operands in one tuple).
 
 NB: a ``Value`` is PyTorch's 0-d ``Tensor`` with ``dtype=float64``; ``op`` and
 ``parents`` are its ``grad_fn`` and ``grad_fn.next_functions``.
@@ -19,7 +20,7 @@ from types import SimpleNamespace
 
 from engine import graphcopy, hooks, ops
 from engine.anomaly import check_forward, creation_site
-from engine.modes import STATE
+from engine.modes import DEFAULTS, STATE, SWITCHED
 from engine.ops import Op
 
 
@@ -197,55 +198,81 @@ def apply(op: Op, *args: Value | float) -> Value:
         TypeError: An operand is not a ``Value`` or a real number.
     """
     n = len(args)
-    if n == 2:  # the usual arities first, without building lists
-        a, b = args
-        if type(a) is not Value:
-            a = _constant(a, op.name)
+    if n != 1 and n != 2:
+        return apply_many(op, args)
+    # One or two operands are read and passed by name: no lists, no ``*`` calls.
+    a = args[0]
+    if type(a) is not Value:
+        a = _constant(a, op.name)
+    b = None
+    if n == 2:
+        b = args[1]
         if type(b) is not Value:
             b = _constant(b, op.name)
-        xs = (a.data, b.data)
-    elif n == 1:
-        a, b = args[0], None
-        if type(a) is not Value:
-            a = _constant(a, op.name)
-        xs = (a.data,)
-    else:
-        xs = [a.data for a in args if type(a) is Value]  # checks types, reads data: one pass
-        if len(xs) != n:
-            args = tuple([a if type(a) is Value else _constant(a, op.name) for a in args])
-            xs = [a.data for a in args]
-    out = op.forward(*xs)
+    state = STATE if SWITCHED[0] else DEFAULTS  # no switch on anywhere: the defaults
+    recording = state.grad_enabled
+    wanted = recording and (a.requires_grad or (b is not None and b.requires_grad))
     node = _new(Value)
+    node._da = node._db = None
+    if b is not None:
+        out = op.forward(a.data, b.data)
+        if wanted:
+            node._da, node._db = op.partials(_F, out, a.data, b.data)
+    elif wanted and op.fused is not None and op.arity == 1:  # value, partial: one call (relu)
+        out, node._da = op.fused(a.data)
+    else:
+        out = op.forward(a.data)
+        if wanted:
+            (node._da,) = op.partials(_F, out, a.data)
     node.data = out
     node.grad = None
     node.label = ""
     node.trace = None
-    node._da = node._db = None
-    state = STATE
-    if not state.grad_enabled:
+    node.requires_grad = True if wanted else False
+    if recording:
+        node.op, node._a, node._b = op, a, b
+    else:
         node.op = node._a = node._b = None
-        node.requires_grad = False
-    elif n > 2 or n == 0:
-        node.op = op
-        node._a, node._b = args, _MANY
-        node.requires_grad = False
+    if state.anomaly:
+        node.trace = creation_site()
+        check_forward(op, (a.data,) if b is None else (a.data, b.data), out, node.trace)
+    return node
+
+
+def apply_many(op: Op, args: tuple) -> Value:
+    """:func:`apply` for any number of operands given as one tuple (``sum``, ``dot``,
+    ``max`` and n-ary user primitives call it with the tuple they built: no second
+    packing of ``2n + 1`` operands into ``*args``)."""
+    n = len(args)
+    if n == 1 or n == 2:  # kept in slots: made by apply
+        return apply(op, *args)
+    xs = [a.data for a in args if type(a) is Value]  # checks types, reads data: one pass
+    if len(xs) != n:
+        args = tuple([a if type(a) is Value else _constant(a, op.name) for a in args])
+        xs = [a.data for a in args]
+    state = STATE if SWITCHED[0] else DEFAULTS
+    recording, wanted = state.grad_enabled, False
+    if recording:
         for a in args:
             if a.requires_grad:
-                node.requires_grad = True
-                node._da = op.partials(_F, out, *xs)
+                wanted = True
                 break
+    node = _new(Value)
+    node._db = None
+    if wanted and op.fused is not None:  # value and partials in one call (dot)
+        out, node._da = op.fused(xs)
     else:
-        node.op = op
-        node._a = a
-        node._b = b
-        if a.requires_grad or (b is not None and b.requires_grad):
-            node.requires_grad = True
-            if b is None:
-                (node._da,) = op.partials(_F, out, *xs)
-            else:
-                node._da, node._db = op.partials(_F, out, *xs)
-        else:
-            node.requires_grad = False
+        out = op.forward(*xs)
+        node._da = op.partials(_F, out, *xs) if wanted else None
+    node.data = out
+    node.grad = None
+    node.label = ""
+    node.trace = None
+    node.requires_grad = wanted
+    if recording:
+        node.op, node._a, node._b = op, args, _MANY
+    else:
+        node.op = node._a = node._b = None
     if state.anomaly:
         node.trace = creation_site()
         check_forward(op, xs, out, node.trace)
@@ -359,7 +386,7 @@ def sum(values) -> Value:  # noqa: A001
     values = tuple(values)
     if not values:
         return Value(0.0, requires_grad=False)
-    return apply(ops.SUM, *values)
+    return apply_many(ops.SUM, values)
 
 
 def dot(weights, inputs, bias: Value | float | None = None) -> Value:
@@ -381,8 +408,8 @@ def dot(weights, inputs, bias: Value | float | None = None) -> Value:
     if len(weights) != len(inputs):
         raise ValueError(f"dot: {len(weights)} weights but {len(inputs)} inputs")
     if bias is None:
-        return apply(ops.DOT, *weights, *inputs)
-    return apply(ops.DOT, *weights, *inputs, bias)
+        return apply_many(ops.DOT, (*weights, *inputs))
+    return apply_many(ops.DOT, (*weights, *inputs, bias))
 
 
 def max(*values) -> Value:  # noqa: A001
@@ -397,7 +424,7 @@ def max(*values) -> Value:  # noqa: A001
         values = tuple(values[0])
     if not values:
         raise ValueError("max: needs at least one value")
-    return apply(ops.MAX, *values)
+    return apply_many(ops.MAX, values)
 
 
 #: The Value namespace: the rule table's partials evaluated here build graphs.

@@ -157,13 +157,19 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Array-likes (numpy, torch: anything with ``tolist`` and ``ndim``) become nested
-        # lists here, once, so every layer takes them wherever it takes nested lists.
+        # lists here, once, so every layer takes them wherever it takes nested lists. The
+        # usual arguments (numbers, Values, lists of those or of lists) are told by their type.
         for a in args:
-            if _is_array(a) or (type(a) is list and a and _is_array(a[0])):
-                args = tuple(map(_as_nested, args))
+            if type(a) is list:
+                if a and type(a[0]) not in _PLAIN and _is_array(a[0]):
+                    break
+            elif type(a) not in _PLAIN and _is_array(a):
                 break
-        if kwargs:
-            kwargs = {k: _as_nested(v) for k, v in kwargs.items()}
+        else:
+            if not kwargs:
+                return self.forward(*args)
+        args = tuple(map(_as_nested, args))
+        kwargs = {k: _as_nested(v) for k, v in kwargs.items()}
         return self.forward(*args, **kwargs)
 
     # -- walking the attributes ----------------------------------------------------
@@ -182,8 +188,12 @@ class Module:
             An iterator of pairs; a parameter shared by two attributes (tied
             weights) is reported once, under its first name (as PyTorch does).
         """
+        return self._parameters(prefix, named=True)
+
+    def _parameters(self, prefix: str, named: bool) -> Iterator[tuple[str | None, Value]]:
+        """:meth:`named_parameters`, or with every name ``None`` when not ``named``."""
         seen: set[int] = set()
-        for kind, name, value in _walk(self, prefix):
+        for kind, name, value in _walk(self, prefix, named=named):
             if kind is _VALUE and value.requires_grad and id(value) not in seen:
                 seen.add(id(value))
                 yield name, value
@@ -198,7 +208,7 @@ class Module:
 
     def parameters(self) -> list[Value]:
         """The parameters in :meth:`named_parameters` order (micrograd's order for MLPs)."""
-        return [p for _, p in self.named_parameters()]
+        return [p for _, p in self._parameters("", named=False)]  # no names: ~3x faster
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """``(dotted name, module)`` for this module (named ``prefix``) and every
@@ -486,6 +496,9 @@ class Module:
 # -- helpers ---------------------------------------------------------------------------
 
 
+_PLAIN = frozenset({float, int, bool, Value, list, tuple, str, type(None)})  # never arrays
+
+
 def _is_array(x: Any) -> bool:
     """True for numpy/torch arrays (duck-typed: ``tolist`` and ``ndim``), never for lists."""
     return type(x) is not list and hasattr(x, "tolist") and hasattr(x, "ndim")
@@ -507,7 +520,8 @@ def _join(prefix: str, name: str) -> str:
 _VALUE, _MODULE = "value", "module"
 
 
-def _walk(root: Module, prefix: str, depth: int | None = None) -> Iterator[tuple[str, str, Any]]:
+def _walk(root: Module, prefix: str, depth: int | None = None,
+          named: bool = True) -> Iterator[tuple[str, str | None, Any]]:
     """Every ``Value`` and ``Module`` reachable from ``root``'s public attributes,
     as ``(kind, dotted name, object)``, depth first in attribute order.
 
@@ -515,11 +529,13 @@ def _walk(root: Module, prefix: str, depth: int | None = None) -> Iterator[tuple
     as PyTorch's ``state_dict`` walks); a module is not entered again inside
     itself (a cycle). Iterative (a stack of iterators): no recursion limit on
     nesting depth. ``depth=1`` stops below ``root``'s direct submodules.
+    ``named=False`` gives every name below ``root`` as ``None`` and builds none
+    (what ``parameters()`` and ``zero_grad()`` walk, once per training step).
     """
     yield _MODULE, prefix, root
     on_path = {id(root)}
-    stack: list[tuple[Iterator[tuple[str, Any]], Module | None, int]] = [
-        (_items(root, prefix), root, 0)]
+    stack: list[tuple[Iterator[tuple[str | None, Any]], Module | None, int]] = [
+        (_items(root, prefix, named), root, 0)]
     while stack:
         items, owner, level = stack[-1]
         for name, value in items:
@@ -532,18 +548,18 @@ def _walk(root: Module, prefix: str, depth: int | None = None) -> Iterator[tuple
                 if depth is not None and level + 1 >= depth:
                     continue
                 on_path.add(id(value))
-                stack.append((_items(value, name), value, level + 1))
+                stack.append((_items(value, name, named), value, level + 1))
                 break
             elif isinstance(value, (list, tuple)):
                 if all(type(v) is Value for v in value):  # the common leaf list
                     for i, v in enumerate(value):
-                        yield _VALUE, f"{name}.{i}", v
+                        yield _VALUE, f"{name}.{i}" if named else None, v
                 else:
-                    stack.append((_indexed(name, enumerate(value)), None, level))
+                    stack.append((_indexed(name, enumerate(value), named), None, level))
                     break
             elif isinstance(value, dict):
                 keyed = [(k, v) for k, v in value.items() if isinstance(k, str)]
-                stack.append((_indexed(name, keyed), None, level))
+                stack.append((_indexed(name, keyed, named), None, level))
                 break
         else:
             stack.pop()
@@ -551,12 +567,18 @@ def _walk(root: Module, prefix: str, depth: int | None = None) -> Iterator[tuple
                 on_path.discard(id(owner))
 
 
-def _items(module: Module, prefix: str) -> Iterator[tuple[str, Any]]:
+def _items(module: Module, prefix: str | None,
+           named: bool = True) -> Iterator[tuple[str | None, Any]]:
+    if not named:
+        return ((None, v) for _, v in module._public_items())
     return ((_join(prefix, n), v) for n, v in module._public_items())
 
 
-def _indexed(prefix: str, pairs: Iterable[tuple[Any, Any]]) -> Iterator[tuple[str, Any]]:
+def _indexed(prefix: str | None, pairs: Iterable[tuple[Any, Any]],
+             named: bool = True) -> Iterator[tuple[str | None, Any]]:
     """``(prefix.key, item)`` for each ``(list index or dict key, item)``."""
+    if not named:
+        return ((None, v) for _, v in pairs)
     return ((f"{prefix}.{k}", v) for k, v in pairs)
 
 

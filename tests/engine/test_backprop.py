@@ -46,6 +46,47 @@ def test_chained_doubling_visits_each_node_once():
     assert a.grad == 4.0
 
 
+def _reference_order(roots, include_constants):
+    """The plain iterative DFS post-order (every parent through ``parents``, leaves pushed)."""
+    order, seen = [], set()
+    for root in roots:
+        if root in seen or not (include_constants or root.requires_grad):
+            continue
+        seen.add(root)
+        stack = [(root, iter(root.parents))]
+        while stack:
+            for p in stack[-1][1]:
+                if p not in seen and (include_constants or p.requires_grad):
+                    seen.add(p)
+                    stack.append((p, iter(p.parents)))
+                    break
+            else:
+                order.append(stack.pop()[0])
+    return order
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_topological_order_is_the_plain_dfs_post_order_on_random_graphs(seed):
+    # the order fixes the order in which the DP sums: it must not change with speed work
+    import random
+
+    rng = random.Random(seed)
+    nodes = [Value(rng.uniform(-1, 1), requires_grad=rng.random() < 0.8) for _ in range(6)]
+    for _ in range(60):
+        k = rng.choice([1, 2, 2, 3, 5])
+        args = [rng.choice(nodes) if rng.random() < 0.9 else rng.uniform(-1, 1) for _ in range(k)]
+        if k == 1:
+            nodes.append(engine.relu(args[0]) if rng.random() < 0.5 else engine.tanh(args[0]))
+        elif k == 2:
+            nodes.append(args[0] * args[1] if rng.random() < 0.5 else args[0] + args[1])
+        else:
+            nodes.append(engine.sum(args) if k == 3 else engine.dot(args[:2], args[2:4], args[4]))
+    roots = [nodes[-1], nodes[-7], nodes[3]]
+    for include_constants in (False, True):
+        assert (topological_order(roots, include_constants=include_constants)
+                == _reference_order(roots, include_constants))
+
+
 def test_x_times_x_keeps_two_parents():
     x = Value(-2.5)
     y = x * x
@@ -208,6 +249,25 @@ def test_no_grad_is_thread_local():
     done.set()
     t.join()
     assert len(seen["parents"]) == 2 and seen["parents"][0] is x
+
+
+def test_switches_are_counted_so_apply_may_read_the_defaults_while_none_is_on():
+    from engine import modes
+
+    assert modes.SWITCHED[0] == 0
+    fresh = {}
+    t = threading.Thread(target=lambda: fresh.update(
+        grad_enabled=modes.STATE.grad_enabled, anomaly=modes.STATE.anomaly))
+    t.start()
+    t.join()
+    assert fresh == {"grad_enabled": modes.DEFAULTS.grad_enabled,
+                     "anomaly": modes.DEFAULTS.anomaly}
+    with pytest.raises(ZeroDivisionError):
+        with no_grad(), modes.detect_anomaly():
+            assert modes.SWITCHED[0] == 2
+            assert not (Value(1.0) * 2).requires_grad
+            raise ZeroDivisionError("leaves both switches by an error")
+    assert modes.SWITCHED[0] == 0 and (Value(1.0) * 2).requires_grad
 
 
 def test_detach_cuts_the_graph():

@@ -800,3 +800,16 @@ def test_loss_and_outputs_is_the_forward_half_of_loss_and_grad(reduction):
     assert np.array_equal(outputs, kept)
     plain = compile(lambda x: fn(x)[0], flat, 3)
     assert plain.loss_and_outputs(X) == (plain.loss_and_grad(X)[0], None)
+
+
+def test_the_n_ary_ops_reading_their_operands_is_not_a_read_of_the_data():
+    # dot, sum and max read their operands' data inside engine.value.apply_many: the op's own
+    # evaluation, which the trace must not take for a branch on the data
+    w = [Value(0.5), Value(-1.5)]
+    fn = counting(lambda x: engine.max(engine.sum([engine.dot(w, x, 0.25), x[0]]), x[1]) ** 2)
+    compiled = compile(fn, w, 2)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        compiled.sgd_step(rng.normal(size=(8, 2)), 0.1)
+    assert not compiled.reads.inputs and not compiled.reads.params
+    assert fn.calls == 2

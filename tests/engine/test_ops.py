@@ -64,6 +64,59 @@ def test_value_partials_equal_float_partials(name, point):
     assert [float(d) for d in on_values] == pytest.approx(list(out.local_grads), rel=1e-15)
 
 
+FUSED_POINTS = [(), (2.5,), (1.0, 2.0), (-0.0, 0.0), (1e308, 1e308, 2.0, 2.0),
+                (0.1, 0.2, 0.3, 0.7, 0.11, -0.13, 0.5), (math.inf, 1.0, 0.0, 2.0, math.nan)]
+
+
+FUSED_SCALARS = [2.5, -2.5, 0.0, -0.0, 1e-300, -1e-300, math.inf, -math.inf, math.nan]
+
+
+def _fused_cases():
+    for op in BUILTINS.values():
+        if op.fused is not None:
+            points = FUSED_POINTS if op.arity is None else [(x,) for x in FUSED_SCALARS]
+            yield from ((op, point) for point in points)
+
+
+@pytest.mark.parametrize("op,point", list(_fused_cases()),
+                         ids=lambda c: c.name if isinstance(c, ops.Op) else repr(c))
+def test_fused_float_path_is_forward_and_partials_bit_for_bit(op, point):
+    """An op's ``fused`` (what apply runs on floats) gives exactly its forward and partials,
+    signed zeros, inf, nan and the STOP mask included."""
+    if op.arity is None:
+        out, partials = op.fused(list(point))
+        assert type(partials) is tuple
+    else:
+        out, d = op.fused(*point)
+        partials = (d,)
+    want = op.forward(*point)
+    assert repr(out) == repr(want)
+    expected = op.partials(ops.F, want, *point)
+    assert [repr(d) for d in partials] == [repr(d) for d in expected]
+    assert [d is ops.STOP for d in partials] == [d is ops.STOP for d in expected]
+
+
+def test_n_ary_ops_with_one_or_two_operands_keep_them_in_slots_and_differentiate():
+    b, w, x = Value(0.5), Value(2.0), Value(-3.0)
+    for out, parents, grads in [(engine.dot([], [], b), (b,), (1.0,)),
+                                (engine.dot([w], [x]), (w, x), (-3.0, 2.0)),
+                                (engine.sum([x]), (x,), (1.0,)),
+                                (engine.max(w, x), (w, x), (1.0, 0.0))]:
+        assert out.parents == parents
+        assert engine.grad(out, parents) == grads
+
+
+def test_the_fused_ops_are_relu_and_dot():
+    assert {op.name for op in BUILTINS.values() if op.fused is not None} == {"relu", "dot"}
+
+
+def test_dot_keeps_its_partials_as_a_tuple_from_the_fused_path():
+    w, x = [Value(2.0), Value(-1.0)], [Value(3.0), Value(0.5)]
+    out = engine.dot(w, x, Value(0.25))
+    assert out.data == 5.75 and out.local_grads == (3.0, 0.5, 2.0, -1.0, 1.0)
+    assert ops.DOT.fused is not None
+
+
 # -- kinks: the subgradient PyTorch picks --------------------------------------------
 
 
