@@ -45,7 +45,12 @@ elementwise results, the input gradients, the relu masks) are written with
 ``out=`` into work arrays ``W[i]`` that a :class:`Compiled` keeps per batch
 size, so a step allocates no large temporaries; an elementwise op's ``out=``
 form is derived from its row's numpy text (:func:`ufunc_form`). Nothing a
-call returns is a work array (``aux`` is copied out of one).
+call returns is a work array (``aux`` is copied out of one). The gradient
+``G`` starts at zero every call, so the first contribution to a layer's
+weights and biases (its product, its batch sum) is written straight into
+their view of it (``np.matmul(..., out=G[i])``); later ones, and views that
+overlap one already written, are added. The data's gradients come first, a
+penalty's after.
 
 **Folded adjoints.** A one-column adjoint that is one number in every entry
 is not made into an array: the penalty's seed ``1.0`` times its constant
@@ -352,6 +357,7 @@ class _Builder:
         # code that reads them: a float known now (the penalty's chain, a slab the same for
         # every sample) or a number's text known at run time (the loss's seed ``scale``)
         self.known: dict[str, float | str] = {}
+        self.written: set[int] = set()  # theta entries some line has added a gradient to
         self.owned: set[str] = set()  # adjoints whose array no other name shares
         self.sides: dict[Value, tuple | None] = {}  # see _matmul_sides
         self.windows: dict[Value, Any] = {}  # merged window groups (engine.compile_layers)
@@ -441,6 +447,20 @@ class _Builder:
         self.worked.add(holds)
         return f"W[{len(self.work) - 1}]"
 
+    def add_to_theta(self, view: int, contrib: str, into: str = "") -> None:
+        """Emit ``G[view] += contrib``; or ``into`` (one call writing into ``{out}``)
+        with ``out=G[view]`` when no earlier line added to any of these parameters'
+        gradients: ``gtheta`` is zeroed before each call, so the first product or
+        batch sum of a layer's weights lands in place, without a temporary and an add.
+        Irregular views (copies, for shared parameters) always add."""
+        index = self.views[view]
+        if self.counting:
+            return
+        flat = index.ravel().tolist()
+        first = into and self.written.isdisjoint(flat) and _strides(index) is not None
+        self.written.update(flat)
+        self.bwd.append(into.format(out=f"G[{view}]") if first else f"G[{view}] += {contrib}")
+
     def alias(self, name: str, g: _Gather) -> None:
         """``name`` holds the array of ``g`` (or a view of it)."""
         if g.slab is not None and g.slab.name in self.worked:
@@ -505,17 +525,19 @@ class _Builder:
                 self.accumulate(p, name + sel, batched, p.width, fresh=False)
                 at += p.width
             return
+        summed = ""  # a sum over the batch written straight into a gradient view
         if batched and not g.batched:
+            summed = f"np.add.reduce({contrib}, 0, out={{out}})"  # = .sum(0), into a view
             contrib, fresh, into = f"({contrib}).sum(0)", True, ""
         if g.width == 1 and width > 1:
-            contrib, fresh, into = f"({contrib}).sum(-1, keepdims=True)", True, ""
+            contrib, fresh, into, summed = f"({contrib}).sum(-1, keepdims=True)", True, "", ""
         kind, _, rest = g.target.partition(" ")
         gname = f"g_{g.slab.name}"
         if self.counting:
             self.counts[gname] = self.counts.get(gname, 0) + 1
             return
         if kind == "view":
-            self.bwd.append(f"G[{rest}] += {contrib}")
+            self.add_to_theta(int(rest), contrib, summed)
             return
         if kind == "full" and gname not in self.ginit:
             self.ginit.add(gname)
@@ -681,7 +703,7 @@ class _Builder:
         def backward() -> None:
             self.accumulate(a, f"{g} @ P[{w}]", True, a.width,
                             into=f"np.matmul({g}, P[{w}], out={{out}})")
-            self.bwd.append(f"G[{w}] += {g}.T @ {inputs}")
+            self.add_to_theta(w, f"{g}.T @ {inputs}", f"np.matmul({g}.T, {inputs}, out={{out}})")
             if b is not None:
                 self.accumulate(b, g, True, count, fresh=False)
         return backward
@@ -876,7 +898,13 @@ class _Builder:
                     self.bwd.append(f"{gname} = np.full_like({slab.name}, {seed})")
                 self.ginit.add(gname)
                 self.owned.add(gname)
-        for slab, backward in zip(reversed(self.slabs), reversed(backwards), strict=True):
+        # The batched slabs first, then those the same for every sample (a penalty):
+        # still a reverse topological order (a shared slab reads no batched one), and
+        # the data's gradient reaches each layer's weights first, written in place
+        # (add_to_theta), the penalty's added after.
+        pairs = sorted(zip(reversed(self.slabs), reversed(backwards), strict=True),
+                       key=lambda pair: not pair[0].batched)  # stable
+        for slab, backward in pairs:
             gname = f"g_{slab.name}"
             if gname in self.ginit:  # some gradient reached it
                 if gname in self.known and not isinstance(self.known[gname],

@@ -237,8 +237,8 @@ def emit(builder: Any, nodes: list[Value], info: _Windows) -> Callable[[], None]
         else:
             b.bwd.append(f"{g3} = {g}.reshape(B, {n_win}, 1)")
         if info.kind == "dot":
-            b.bwd.append(f"G[{weight[2:-1]}] += {g3}.reshape(-1, {n_out}).T @ "
-                         f"{win}.reshape(-1, {k})")
+            b.add_to_theta(int(weight[2:-1]), f"{g3}.reshape(-1, {n_out}).T @ "
+                           f"{win}.reshape(-1, {k})")
             if bias is not None:
                 b.accumulate(bias, f"{g3}.sum(1)", True, n_out)
         dwin = f"{g}_win"

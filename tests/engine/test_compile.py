@@ -813,3 +813,42 @@ def test_the_n_ary_ops_reading_their_operands_is_not_a_read_of_the_data():
         compiled.sgd_step(rng.normal(size=(8, 2)), 0.1)
     assert not compiled.reads.inputs and not compiled.reads.params
     assert fn.calls == 2
+
+
+# -- a layer's first weight gradient written into its view (issue 13) -------------------------
+
+
+def _two_layers(tied=False, seed=4):
+    rng = np.random.default_rng(seed)
+    W1 = [[Value(v) for v in row] for row in rng.uniform(-1, 1, size=(4, 3))]
+    b1 = [Value(v) for v in rng.uniform(-1, 1, size=4)]
+    W2 = W1[:1] if tied else [[Value(v) for v in rng.uniform(-1, 1, size=4)]]
+    w2 = [W2[0][0], W2[0][1], W2[0][2], Value(0.5)] if tied else W2[0]
+    flat = [p for w, b in zip(W1, b1, strict=True) for p in (*w, b)] + (
+        [w2[3]] if tied else list(w2))
+
+    def fn(x):
+        h = [engine.dot(w, x, b).relu() for w, b in zip(W1, b1, strict=True)]
+        return (engine.dot(w2, h) - 1.0) ** 2
+    return fn, flat
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_a_layers_first_weight_gradient_is_written_in_place_and_the_penalty_added_last(tied):
+    """gtheta is zeroed before each call: the data's gradient of a layer's weights is
+    one np.matmul(..., out=G[i]) (and its biases' one np.add.reduce), the L2 term's
+    added after; a parameter reached twice (tied: W1's first row is read again by the
+    output) is added to, never overwritten. Both equal the dynamic engine."""
+    fn, flat = _two_layers(tied)
+
+    def penalty():
+        return 0.01 * engine.sum(p * p for p in flat)
+    compiled = check(fn, flat, batch(9, seed=3), penalty=penalty)
+    src = compiled.source.split("def forward_backward")[1]
+    assert "out=G[" in src and ", 0, out=G[" in src
+    lines = [line.strip() for line in src.splitlines() if "G[" in line]
+    data = [i for i, line in enumerate(lines) if "_shared" not in line]
+    assert len(data) < len(lines) and max(data) < min(set(range(len(lines))) - set(data))
+    added = [lines[i] for i in data if "+=" in lines[i]]
+    # tied: the output's weights are an irregular copy (added), then W1 overlaps them
+    assert len(added) == (2 if tied else 0), added
