@@ -262,7 +262,9 @@ def _power_arrays(x, p):
 def _pow_partials(out: Expr, x: Expr | float, p: Expr | float) -> tuple:
     """pow's partials with torch's masks (engine.ops._pow_partials branches on data)."""
     if isinstance(p, float):  # a constant exponent: the common case
-        dx = ops.STOP if p == 0.0 else Expr(f"({_t(p)} * {_power(x, p - 1.0)})")
+        # x ** 1.0 is x exactly (the square's partial is 2.0 * x)
+        power = _t(x) if p == 2.0 else _power(x, p - 1.0)
+        dx = ops.STOP if p == 0.0 else Expr(f"({_t(p)} * {power})")
     else:
         dx = Masked(f"({p} == 0.0)", Expr(f"({p} * {_power(x, Expr(f'({p} - 1.0)'))})"))
     dp = Expr(f"np.where(({_t(x)} == 0.0) & ({_t(p)} >= 0.0), 0.0, {out} * np.log({_t(x)}))")
@@ -924,7 +926,15 @@ class _Builder:
         for i, index in enumerate(self.views):
             lo, hi = int(index.min()), int(index.max())
             shape = " x ".join(map(str, index.shape))
-            kind = "view" if _strides(index) is not None else "copy (irregular)"
+            regular = _strides(index)
+            if regular is None:
+                kind = "copy (irregular)"
+            elif index.size == hi + 1 - lo:
+                kind = "view"
+            else:  # e.g. a layer's weights, each neuron's bias between its rows
+                strides = regular[1]
+                kind = (f"strided view (stride{'s' if len(strides) > 1 else ''} "
+                        f"{', '.join(map(str, strides))})")
             out.append(f"#   P[{i}]: {shape} from theta[{lo}:{hi + 1}], a {kind}")
         if self.work:
             out.append("# W[i] is a work array of B rows, reused by every call with B rows:")
@@ -1427,9 +1437,14 @@ class Compiled:
         self.calls += 1
         return loss
 
-    def sgd_step(self, X, lr: float) -> float:
-        """One step ``theta -= lr * grad`` on ``theta``; returns the loss before it."""
+    def sgd_step(self, X, lr: float, check: Callable[[], None] | None = None) -> float:
+        """One step ``theta -= lr * grad`` on ``theta``; returns the loss before it.
+
+        ``check`` is called after the pass and before the update (e.g. a loss's
+        check of :attr:`aux`): if it raises, ``theta`` is left as it was."""
         loss = self._run(X)
+        if check is not None:
+            check()
         self.theta -= lr * self.gtheta
         return loss
 

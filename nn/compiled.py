@@ -420,9 +420,13 @@ class CompiledLoss:
 
         Call :meth:`load` before the first step (if the parameters changed since
         this object was made) and :meth:`store` to write the result into the model.
+
+        Raises:
+            ValueError: The loss's checks fail on the targets or the outputs (a
+                ``bce`` output outside [0, 1]); the parameters are not updated then.
         """
         compiled, XY = self._run(X, y)
-        return compiled.sgd_step(XY, lr)
+        return compiled.sgd_step(XY, lr, check=self.check_outputs)
 
     def load(self) -> None:
         """Copy the model's parameters into the compiled step's array."""

@@ -852,3 +852,15 @@ def test_a_layers_first_weight_gradient_is_written_in_place_and_the_penalty_adde
     added = [lines[i] for i in data if "+=" in lines[i]]
     # tied: the output's weights are an irregular copy (added), then W1 overlaps them
     assert len(added) == (2 if tied else 0), added
+
+
+def test_the_squares_partial_is_two_x_without_a_power_call():
+    """d(z**2)/dz is 2.0 * z: z ** 1.0 is z exactly (inf, nan and -0.0 too), so the
+    generated code does not compute it; the numbers equal the dynamic engine's."""
+    w = params([0.5])
+    compiled = check(lambda x: (w[0] * x[0] - x[1]) ** 2, w,
+                     [[1.0, 2.0], [0.0, -0.0], [3.0, 1.5], [-2.0, 4.0]])
+    assert "** 1.0" not in compiled.source and "(2.0 * sub" in compiled.source
+    inf = compile(lambda x: (w[0] * x[0]) ** 2, w, 1)
+    loss, grad = inf.loss_and_grad(np.array([[math.inf]]))
+    assert loss == math.inf and grad.tolist() == [math.inf]

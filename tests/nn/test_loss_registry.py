@@ -219,6 +219,12 @@ def test_the_checks_run_on_both_paths(name, nout, act, y, message):
         REGISTRY[name].fn([model(x) for x in Xb], y)
     with pytest.raises(ValueError, match=message):
         CompiledLoss(model, name).backward(Xb, y)
+    step = CompiledLoss(model, name)  # the fast path too, and nothing is updated
+    with pytest.raises(ValueError, match=message):
+        step.sgd_step(Xb, y, 0.1)
+    before = [p.data for p in model.parameters()]
+    step.store()
+    assert [p.data for p in model.parameters()] == before
 
 
 # -- encode, decide, proba ---------------------------------------------------------------
