@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-MISSING = "missing"
+MISSING = "not installed"
 
 
 @dataclass

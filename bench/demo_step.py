@@ -346,9 +346,10 @@ def run(quick: bool = False, steps: int | None = None,
 
     with one_blas_thread() as how:
         result = _run(steps, micrograd_steps, quick)
-    result.notes.append(f"numpy: {how}. PyTorch float64: 1 thread (the headline, used for "
-                        f"x PyTorch); its default ({DEFAULT_THREADS.get('torch', MISSING)} "
-                        "threads) on its own row. JAX: jit with donated buffers, its "
+    torch_note = (f"PyTorch float64: 1 thread (the headline, used for x PyTorch); its "
+                  f"default ({DEFAULT_THREADS['torch']} threads) on its own row."
+                  if "torch" in DEFAULT_THREADS else "PyTorch: not installed.")
+    result.notes.append(f"numpy: {how}. {torch_note} JAX: jit with donated buffers, its "
                         "threads pinned to one core.")
     return result
 

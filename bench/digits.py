@@ -97,8 +97,8 @@ def run(quick: bool = False) -> Result:
         row["x scikit-learn"] = (row["s per epoch"] / sk_row["s per epoch"]
                                  if sk_row and isinstance(row.get("seconds"), float) else MISSING)
     notes = [f"numpy: {how}; 1,347 training and 450 test digits; accuracy on the test set.",
-             "fit's time is end to end: target encoding, the compiled trace (first call), 30 "
-             "epochs of 43 mini-batches with Adam, and per-epoch training accuracy.",
+             "fit's time is end to end: target encoding, the compiled trace (first call), "
+             f"{epochs} epochs of 43 mini-batches with Adam, and per-epoch training accuracy.",
              f"Compiled fit and scikit-learn take turns, {ROUNDS} runs each (1 with --quick); "
              "each row is its best run (the machine's other load only adds time).",
              "The dynamic backend runs one epoch only (its s per epoch is the figure to compare)."]

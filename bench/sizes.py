@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from bench import (
-    MISSING,
     Result,
     fresh,
     jax_mlp,
@@ -373,9 +372,12 @@ def run(quick: bool = False, sizes: list[str] | None = None,
             rows += measure(name, n, seconds)
     notes = [describe(s, QUICK_ROWS[s] if quick else None) for s in sizes or SIZES]
     notes += [
-        f"numpy: {how}. PyTorch: 1 thread for the headline row, and its default "
-        f"({DEFAULT_THREADS.get('torch', MISSING)} threads) beside it. JAX: its threads "
-        "pinned to one core (XLA has no thread setting that holds; bench.jax_one_core).",
+        f"numpy: {how}. "
+        + (f"PyTorch: 1 thread for the headline row, and its default "
+           f"({DEFAULT_THREADS['torch']} threads) beside it. " if "torch" in DEFAULT_THREADS
+           else "PyTorch: not installed. ")
+        + "JAX: its threads pinned to one core (XLA has no thread setting that holds; "
+        "bench.jax_one_core).",
         "One full-batch SGD step (lr 0.05, L2 1e-4) from the same weights on every engine; "
         "max |loss - numpy| compares the first three steps' losses (relative).",
         "median/min ms over turns: the engines take turns, about 20 ms of steps each per "

@@ -65,8 +65,18 @@ def test_targets_table_has_a_verdict_column_and_says_quick():
     text = "\n".join(targets([Result("sizes", "t", [], rows)], quick=True))
     assert "| target | measured | verdict |" in text and "do not test the targets" in text
     assert "| A: compiled step >= 3x faster than PyTorch float64 (1 thread) | 6.00x" in text
-    assert "within 1.2x of hand-written numpy | 1.11x the hand-written step | pass |" in text
+    assert ("within 1.2x of hand-written numpy | 1.11x the hand-written step | "
+            "not tested (--quick) |") in text  # no pass or FAIL at sizes that test nothing
+    assert "| pass |" not in text and "| FAIL |" not in text
     assert "| JAX not installed | not installed |" in text
+    text = "\n".join(targets([Result("sizes", "t", [], rows)]))
+    assert "within 1.2x of hand-written numpy | 1.11x the hand-written step | pass |" in text
     rows[0]["median ms"] = 0.5
     text = "\n".join(targets([Result("sizes", "t", [], rows)]))
     assert "1.20x (0.5 vs 0.6 ms) | FAIL |" in text
+    rows = [dict(r, size="B") for r in rows]
+    text = "\n".join(targets([Result("sizes", "t", [], rows)]))
+    assert "| B: compiled step not slower than PyTorch float64 (1 thread) | 1.20x" in text
+    del rows[2]
+    text = "\n".join(targets([Result("sizes", "t", [], rows)]))
+    assert "| PyTorch not installed | not installed |" in text
