@@ -773,7 +773,7 @@ class _Builder:
                 into = ""  # the contribution as one call writing into a work array {out}
                 if d is ops.STOP:  # a mask's zero: the parent is reached, with exactly 0
                     contrib, fresh = f"np.zeros_like({g})", True
-                elif isinstance(d, (int, float)) and not isinstance(d, bool):
+                elif _is_number(d):
                     contrib, fresh = (g, False) if d == 1.0 else (
                         (f"(-{g})", True) if d == -1.0 else (f"({g} * {literal(d)})", True))
                     if d != 1.0:

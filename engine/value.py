@@ -242,7 +242,9 @@ def apply(op: Op, *args: Value | float) -> Value:
 def apply_many(op: Op, args: tuple) -> Value:
     """:func:`apply` for any number of operands given as one tuple (``sum``, ``dot``,
     ``max`` and n-ary user primitives call it with the tuple they built: no second
-    packing of ``2n + 1`` operands into ``*args``)."""
+    packing of ``2n + 1`` operands into ``*args``). Its last lines, which fill the
+    node, are :func:`apply`'s, written out in both: a shared helper would be one
+    more call per node on the engine's hottest path."""
     n = len(args)
     if n == 1 or n == 2:  # kept in slots: made by apply
         return apply(op, *args)

@@ -225,13 +225,16 @@ class CompiledLoss:
         X = np.asarray(X, dtype=float)
         if X.ndim == 1:
             X = X[:, None]
-        shape = X.shape[1:]
+        self._set_sample_shape(X.shape[1:])
+        return X.reshape(len(X), -1) if X.ndim > 2 else X
+
+    def _set_sample_shape(self, shape: tuple[int, ...]) -> None:
+        """Keep one sample's shape; a nested one must be the compiled model's."""
         if self.compiled is not None and len(self.sample_shape) > 1 and (
                 shape != self.sample_shape):
             raise ValueError(f"compiled loss: samples of shape {list(shape)}, but the model "
                              f"was compiled for {list(self.sample_shape)}")
         self.sample_shape = shape
-        return X.reshape(len(X), -1) if X.ndim > 2 else X
 
     def target_rows(self, y: Any, n_outputs: int, weight: Any = None) -> Any:
         """The loss's target rows for ``y`` (an array, one row per sample), checked.
@@ -339,11 +342,7 @@ class CompiledLoss:
         Raises:
             ValueError: ``data``'s samples have another shape than the compiled model's.
         """
-        if self.compiled is not None and len(self.sample_shape) > 1 and (
-                data.sample_shape != self.sample_shape):
-            raise ValueError(f"compiled loss: samples of shape {list(data.sample_shape)}, but "
-                             f"the model was compiled for {list(self.sample_shape)}")
-        self.sample_shape = data.sample_shape
+        self._set_sample_shape(data.sample_shape)
         d = data.n_features
         if self._measured != d:
             self._measure(data.XY[:1, :d])
